@@ -17,6 +17,8 @@
 
 pub mod close;
 pub mod effect;
+pub mod error;
+pub mod protocol;
 pub mod route;
 pub mod seed;
 

@@ -1,0 +1,111 @@
+//! The one error type of the protocol: what a client is told when a frame is refused.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tsify::Tsify;
+
+/// The machine-readable code of an error frame (`{"type":"error","code":…}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON, or not a JSON object.
+    BadJson,
+    /// `type` is missing, not a string, or not a frame type the server knows.
+    UnknownType,
+    /// A field is missing, has the wrong JSON type, or breaks a rule (length, characters).
+    InvalidField,
+    /// A whisper names an id that is not in the room (or the sender itself).
+    UnknownRecipient,
+    /// The frame is not allowed for this connection.
+    Forbidden,
+    /// The connection sent faster than its rate limit.
+    RateLimited,
+    /// A binary frame on a room, which speaks JSON text only.
+    UnsupportedData,
+    /// The server failed to handle the frame; the next frame is served normally.
+    Internal,
+}
+
+/// Why a frame was refused, with the data to explain it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Not JSON at all.
+    BadJson { detail: String },
+    /// JSON, but not an object.
+    NotObject,
+    /// No `type`, or `type` is not a string.
+    MissingType,
+    /// A `type` the protocol does not have.
+    UnknownType { kind: String },
+    /// A field is missing or of the wrong JSON type.
+    InvalidField { field: &'static str, detail: String },
+    /// A string field is longer than allowed (in characters).
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    /// A string field is empty after trimming.
+    Empty { field: &'static str },
+    /// A name holds a control character.
+    ControlCharacter { field: &'static str },
+    /// A whisper to an id that is not in the room.
+    UnknownRecipient { to: String },
+    /// A whisper to oneself.
+    WhisperToSelf,
+    /// The connection may not do this (e.g. rename when the name comes from a token).
+    Forbidden { why: &'static str },
+    /// A binary frame on a JSON room.
+    Binary,
+}
+
+/// `Result` with the protocol's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The code the client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::BadJson { .. } | Error::NotObject => ErrorCode::BadJson,
+            Error::MissingType | Error::UnknownType { .. } => ErrorCode::UnknownType,
+            Error::InvalidField { .. }
+            | Error::TooLong { .. }
+            | Error::Empty { .. }
+            | Error::ControlCharacter { .. } => ErrorCode::InvalidField,
+            Error::UnknownRecipient { .. } | Error::WhisperToSelf => ErrorCode::UnknownRecipient,
+            Error::Forbidden { .. } => ErrorCode::Forbidden,
+            Error::Binary => ErrorCode::UnsupportedData,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadJson { detail } => write!(f, "frame is not valid JSON: {detail}"),
+            Error::NotObject => f.write_str("frame must be a JSON object"),
+            Error::MissingType => f.write_str("frame needs a string field \"type\""),
+            Error::UnknownType { kind } => write!(f, "unknown frame type {kind:?}"),
+            Error::InvalidField { field, detail } => write!(f, "field {field:?}: {detail}"),
+            Error::TooLong { field, len, max } => {
+                write!(
+                    f,
+                    "field {field:?} is {len} characters, at most {max} allowed"
+                )
+            }
+            Error::Empty { field } => write!(f, "field {field:?} must not be empty"),
+            Error::ControlCharacter { field } => {
+                write!(f, "field {field:?} must not contain control characters")
+            }
+            Error::UnknownRecipient { to } => {
+                write!(f, "no connection with id {to:?} in this room")
+            }
+            Error::WhisperToSelf => f.write_str("cannot whisper to yourself"),
+            Error::Forbidden { why } => f.write_str(why),
+            Error::Binary => f.write_str("binary frames are not supported: send JSON text"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,312 @@
+//! The room protocol: JSON text frames, defined once here.
+//!
+//! TypeScript gets [`ClientFrame`] and [`ServerFrame`] from tsify (in
+//! `pkg/core.d.ts`), so the client in `js/client.ts` and every test are
+//! checked against these definitions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tsify::Tsify;
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// Longest `text` of `say` and `whisper`, in characters.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// Longest display name, in characters, after trimming.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// A connection as others see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+pub struct Peer {
+    pub id: String,
+    pub name: String,
+}
+
+/// A frame a client sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Say `text` to everyone in the room, the sender included.
+    Say { text: String },
+    /// Say `text` to the connection `to` only.
+    Whisper { to: String, text: String },
+    /// Change one's display name.
+    Hello { name: String },
+    /// Ask for the roster.
+    Who,
+    /// Application-level ping; answered with `pong`. (The bare text `ping` is
+    /// answered by the runtime without waking the object.)
+    Ping,
+}
+
+/// A frame the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// To a new connection: who it is and who is there (itself included).
+    Welcome {
+        id: String,
+        room: String,
+        connections: Vec<Peer>,
+    },
+    /// To the others: a connection joined.
+    Joined { id: String, name: String },
+    /// To the others: a connection closed or dropped.
+    Left { id: String, name: String },
+    /// A `say`, to everyone.
+    Message {
+        id: String,
+        name: String,
+        text: String,
+        ts: u64,
+    },
+    /// A `whisper`, to its recipient.
+    Whisper {
+        id: String,
+        name: String,
+        text: String,
+        ts: u64,
+    },
+    /// To everyone: a connection changed its name.
+    Renamed { id: String, name: String },
+    /// To the sender of `who`.
+    Roster { connections: Vec<Peer> },
+    /// To the sender of `ping`.
+    Pong,
+    /// A refused frame; the connection stays open.
+    Error {
+        #[tsify(type = "ErrorCode")]
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl ServerFrame {
+    /// The error frame for `error`.
+    pub fn error(error: &Error) -> Self {
+        ServerFrame::Error {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+
+    /// The frame as JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: string keys, no maps with
+        // non-string keys, no floats.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Parses and validates one client text frame.
+pub fn parse(text: &str) -> Result<ClientFrame> {
+    let value: Value = serde_json::from_str(text).map_err(|error| Error::BadJson {
+        detail: error.to_string(),
+    })?;
+    let Value::Object(object) = value else {
+        return Err(Error::NotObject);
+    };
+    let kind = match object.get("type") {
+        Some(Value::String(kind)) => kind.as_str(),
+        _ => return Err(Error::MissingType),
+    };
+    let frame = match kind {
+        "say" => ClientFrame::Say {
+            text: text_field(&object, "text")?,
+        },
+        "whisper" => ClientFrame::Whisper {
+            to: string_field(&object, "to")?.to_owned(),
+            text: text_field(&object, "text")?,
+        },
+        "hello" => ClientFrame::Hello {
+            name: name(string_field(&object, "name")?)?,
+        },
+        "who" => ClientFrame::Who,
+        "ping" => ClientFrame::Ping,
+        other => {
+            return Err(Error::UnknownType {
+                kind: other.chars().take(64).collect(),
+            })
+        }
+    };
+    Ok(frame)
+}
+
+fn string_field<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&'a str> {
+    match object.get(field) {
+        Some(Value::String(value)) => Ok(value),
+        Some(other) => Err(Error::InvalidField {
+            field,
+            detail: format!("expected a string, got {}", json_kind(other)),
+        }),
+        None => Err(Error::InvalidField {
+            field,
+            detail: "missing".into(),
+        }),
+    }
+}
+
+fn text_field(object: &Map<String, Value>, field: &'static str) -> Result<String> {
+    let text = string_field(object, field)?;
+    let len = text.chars().count();
+    if len > MAX_TEXT_CHARS {
+        return Err(Error::TooLong {
+            field,
+            len,
+            max: MAX_TEXT_CHARS,
+        });
+    }
+    if text.trim().is_empty() {
+        return Err(Error::Empty { field });
+    }
+    Ok(text.to_owned())
+}
+
+/// Validates a display name: trimmed, 1–32 characters, no control characters.
+pub fn name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(Error::Empty { field: "name" });
+    }
+    let len = name.chars().count();
+    if len > MAX_NAME_CHARS {
+        return Err(Error::TooLong {
+            field: "name",
+            len,
+            max: MAX_NAME_CHARS,
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::ControlCharacter { field: "name" });
+    }
+    Ok(name.to_owned())
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_frame() {
+        let table: &[(&str, ClientFrame)] = &[
+            (
+                r#"{"type":"say","text":"hi"}"#,
+                ClientFrame::Say { text: "hi".into() },
+            ),
+            (
+                r#"{"type":"whisper","to":"abc","text":"psst"}"#,
+                ClientFrame::Whisper {
+                    to: "abc".into(),
+                    text: "psst".into(),
+                },
+            ),
+            (
+                r#"{"type":"hello","name":"  Ada "}"#,
+                ClientFrame::Hello { name: "Ada".into() },
+            ),
+            (r#"{"type":"who"}"#, ClientFrame::Who),
+            (r#"{"type":"ping","extra":1}"#, ClientFrame::Ping),
+        ];
+        for (text, want) in table {
+            assert_eq!(parse(text).as_ref(), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_frames_with_their_code() {
+        let long_text = format!(
+            r#"{{"type":"say","text":"{}"}}"#,
+            "x".repeat(MAX_TEXT_CHARS + 1)
+        );
+        let table: &[(&str, ErrorCode)] = &[
+            ("not json", ErrorCode::BadJson),
+            ("", ErrorCode::BadJson),
+            ("[1,2]", ErrorCode::BadJson),
+            ("\"say\"", ErrorCode::BadJson),
+            ("{}", ErrorCode::UnknownType),
+            (r#"{"type":5}"#, ErrorCode::UnknownType),
+            (r#"{"type":"shout"}"#, ErrorCode::UnknownType),
+            (r#"{"type":"say"}"#, ErrorCode::InvalidField),
+            (r#"{"type":"say","text":5}"#, ErrorCode::InvalidField),
+            (r#"{"type":"say","text":"   "}"#, ErrorCode::InvalidField),
+            (&long_text, ErrorCode::InvalidField),
+            (r#"{"type":"whisper","text":"x"}"#, ErrorCode::InvalidField),
+            (r#"{"type":"hello","name":""}"#, ErrorCode::InvalidField),
+            (
+                r#"{"type":"hello","name":"a\u0007b"}"#,
+                ErrorCode::InvalidField,
+            ),
+        ];
+        for (text, want) in table {
+            assert_eq!(parse(text).map_err(|e| e.code()), Err(*want), "{text}");
+        }
+    }
+
+    #[test]
+    fn text_limit_counts_characters_not_bytes() {
+        let at_limit = format!(
+            r#"{{"type":"say","text":"{}"}}"#,
+            "é".repeat(MAX_TEXT_CHARS)
+        );
+        assert!(parse(&at_limit).is_ok());
+        let over = format!(
+            r#"{{"type":"say","text":"{}"}}"#,
+            "é".repeat(MAX_TEXT_CHARS + 1)
+        );
+        assert_eq!(
+            parse(&over),
+            Err(Error::TooLong {
+                field: "text",
+                len: MAX_TEXT_CHARS + 1,
+                max: MAX_TEXT_CHARS
+            })
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name(" Ada Lovelace ").as_deref(), Ok("Ada Lovelace"));
+        assert_eq!(name(&"n".repeat(32)).map(|n| n.len()), Ok(32));
+        assert!(matches!(
+            name(&"n".repeat(33)),
+            Err(Error::TooLong {
+                len: 33,
+                max: 32,
+                ..
+            })
+        ));
+        assert_eq!(name("\t\n"), Err(Error::Empty { field: "name" }));
+        assert_eq!(
+            name("a\u{7f}"),
+            Err(Error::ControlCharacter { field: "name" })
+        );
+    }
+
+    #[test]
+    fn server_frames_serialise_with_a_type() {
+        assert_eq!(ServerFrame::Pong.to_json(), r#"{"type":"pong"}"#);
+        assert_eq!(
+            ServerFrame::error(&Error::WhisperToSelf).to_json(),
+            r#"{"type":"error","code":"unknown_recipient","message":"cannot whisper to yourself"}"#
+        );
+        assert_eq!(
+            ServerFrame::Joined {
+                id: "i".into(),
+                name: "n".into()
+            }
+            .to_json(),
+            r#"{"type":"joined","id":"i","name":"n"}"#
+        );
+    }
+}
