@@ -109,3 +109,81 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Why the Worker or a room refuses an HTTP request, answered as
+/// `{"error":{"code":…,"message":…}}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpError {
+    /// The room name in the path is not valid.
+    BadRoom { room: String, why: &'static str },
+    /// A room endpoint that must be a WebSocket upgrade was not one.
+    UpgradeRequired,
+    /// Room endpoints take GET only.
+    MethodNotAllowed,
+    /// The `?name=` of an upgrade is not a valid display name.
+    BadName(Error),
+    /// The room holds as many connections as it may.
+    RoomFull { max: u32 },
+}
+
+impl HttpError {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            HttpError::BadRoom { .. } | HttpError::BadName(_) => 400,
+            HttpError::UpgradeRequired => 426,
+            HttpError::MethodNotAllowed => 405,
+            HttpError::RoomFull { .. } => 503,
+        }
+    }
+
+    /// The reason phrase that goes with [`status`](Self::status).
+    pub fn status_text(&self) -> &'static str {
+        match self.status() {
+            400 => "Bad Request",
+            405 => "Method Not Allowed",
+            426 => "Upgrade Required",
+            _ => "Service Unavailable",
+        }
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HttpError::BadRoom { .. } => "bad_room",
+            HttpError::UpgradeRequired => "upgrade_required",
+            HttpError::MethodNotAllowed => "method_not_allowed",
+            HttpError::BadName(_) => "invalid_field",
+            HttpError::RoomFull { .. } => "room_full",
+        }
+    }
+
+    /// Headers the status requires (RFC 9110 §15.5.6, §15.5.22).
+    pub fn headers(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            HttpError::UpgradeRequired => &[("Upgrade", "websocket")],
+            HttpError::MethodNotAllowed => &[("Allow", "GET")],
+            _ => &[],
+        }
+    }
+
+    /// The JSON body.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } })
+            .to_string()
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::BadRoom { room, why } => write!(f, "room name {room:?} {why}"),
+            HttpError::UpgradeRequired => f.write_str("expected Upgrade: websocket"),
+            HttpError::MethodNotAllowed => f.write_str("room endpoints accept GET only"),
+            HttpError::BadName(error) => write!(f, "query parameter \"name\": {error}"),
+            HttpError::RoomFull { max } => {
+                write!(f, "the room is full ({max} connections); try again later")
+            }
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub mod close;
 pub mod effect;
 pub mod error;
 pub mod protocol;
+pub mod room;
 pub mod route;
 pub mod seed;
 

@@ -4,6 +4,8 @@
 use serde::Serialize;
 use tsify::Tsify;
 
+use crate::error::HttpError;
+
 /// The Durable Object that serves the seed endpoint `/websocket`.
 pub const SEED_OBJECT: &str = "foo";
 
@@ -13,6 +15,8 @@ pub const EXPECTED_UPGRADE: &str = "Durable Object expected Upgrade: websocket";
 /// What the Worker reads of a request to route it.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestHead<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
     /// The absolute URL, as `Request.url` gives it.
     pub url: &'a str,
     /// The `Upgrade` header, if present.
@@ -30,20 +34,132 @@ pub enum Route {
     /// Hand the request to the Durable Object `idFromName(object)`.
     Forward { object: String },
     /// Answer directly.
-    Respond {
-        status: u16,
-        status_text: String,
-        headers: Vec<(String, String)>,
-        body: Option<String>,
-    },
+    Respond(HttpResponse),
+}
+
+/// An HTTP answer decided in Rust, built into a `Response` by TypeScript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponse {
+    pub status: u16,
+    pub status_text: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+impl Route {
+    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
+    pub fn error(error: &HttpError) -> Self {
+        Route::Respond(HttpResponse::error(error))
+    }
+}
+
+impl HttpResponse {
+    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
+    pub fn error(error: &HttpError) -> Self {
+        let mut headers = vec![(
+            "Content-Type".to_owned(),
+            "application/json;charset=UTF-8".to_owned(),
+        )];
+        headers.extend(
+            error
+                .headers()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        HttpResponse {
+            status: error.status(),
+            status_text: error.status_text().into(),
+            headers,
+            body: Some(error.to_json()),
+        }
+    }
+
+    /// A `200` JSON answer.
+    pub fn json(body: String) -> Self {
+        HttpResponse {
+            status: 200,
+            status_text: "OK".into(),
+            headers: vec![(
+                "Content-Type".into(),
+                "application/json;charset=UTF-8".into(),
+            )],
+            body: Some(body),
+        }
+    }
+}
+
+/// What a path under `/rooms/` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomTarget<'a> {
+    /// `/rooms/{room}/websocket`: join the room.
+    Socket(&'a str),
+    /// `/rooms/{room}`: the room's stats.
+    Stats(&'a str),
+}
+
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// Reads a path under `/rooms/`: `None` if the path is not under `/rooms/`,
+/// an error if the room name is not valid.
+pub fn room_target(path: &str) -> Option<Result<RoomTarget<'_>, HttpError>> {
+    let rest = path.strip_prefix("/rooms/")?;
+    let target = match rest.strip_suffix("/websocket") {
+        Some(room) => RoomTarget::Socket(room),
+        None => RoomTarget::Stats(rest),
+    };
+    let (RoomTarget::Socket(room) | RoomTarget::Stats(room)) = target;
+    Some(check_room(room).map(|()| target))
+}
+
+/// A room name is 1–64 characters of `A–Z a–z 0–9 . _ -`, and not `.` or `..`.
+///
+/// The name is checked as it stands in the URL, so a percent-encoded
+/// character (`%2F`, a look-alike letter) is refused, never decoded.
+pub fn check_room(room: &str) -> Result<(), HttpError> {
+    let bad = |why: &'static str| {
+        Err(HttpError::BadRoom {
+            room: room.chars().take(MAX_ROOM_CHARS + 1).collect(),
+            why,
+        })
+    };
+    if room.is_empty() {
+        return bad("is empty");
+    }
+    if room.len() > MAX_ROOM_CHARS {
+        return bad("is longer than 64 characters");
+    }
+    if !room
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return bad("may only hold A-Z a-z 0-9 . _ -");
+    }
+    if room.bytes().all(|b| b == b'.') {
+        return bad("may not be only dots");
+    }
+    Ok(())
 }
 
 /// Routes one request.
 pub fn route(head: RequestHead<'_>) -> Route {
     let (path, _query) = split_url(head.url);
+    if let Some(target) = room_target(path) {
+        return match target {
+            Err(error) => Route::error(&error),
+            Ok(_) if head.method != "GET" => Route::error(&HttpError::MethodNotAllowed),
+            Ok(RoomTarget::Socket(_)) if !is_websocket_upgrade(head.upgrade) => {
+                Route::error(&HttpError::UpgradeRequired)
+            }
+            Ok(RoomTarget::Socket(room) | RoomTarget::Stats(room)) => Route::Forward {
+                object: room.to_owned(),
+            },
+        };
+    }
     if path.ends_with("/websocket") {
         if !is_websocket_upgrade(head.upgrade) {
-            return Route::Respond {
+            return Route::Respond(HttpResponse {
                 status: 426,
                 status_text: "Upgrade Required".into(),
                 // RFC 9110 §15.5.22: a 426 response MUST carry the Upgrade it wants.
@@ -52,18 +168,57 @@ pub fn route(head: RequestHead<'_>) -> Route {
                     ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
                 ],
                 body: Some(EXPECTED_UPGRADE.into()),
-            };
+            });
         }
         return Route::Forward {
             object: SEED_OBJECT.into(),
         };
     }
-    Route::Respond {
+    Route::Respond(HttpResponse {
         status: 400,
         status_text: "Bad Request".into(),
         headers: vec![("Content-Type".into(), "text/plain".into())],
         body: None,
+    })
+}
+
+/// The value of `key` in a query string, percent-decoded (`+` is a space).
+/// `None` when absent; a value that does not decode to UTF-8 comes back with
+/// U+FFFD in place of the bad bytes, and name validation then refuses it.
+pub fn query_param(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| percent_decode(k) == key)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| {
+                    std::str::from_utf8(h)
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                });
+                match hex {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether the `Upgrade` header asks for WebSocket.
@@ -103,12 +258,16 @@ mod tests {
     use super::*;
 
     fn route_of(url: &str, upgrade: Option<&str>) -> Route {
-        route(RequestHead { url, upgrade })
+        route(RequestHead {
+            method: "GET",
+            url,
+            upgrade,
+        })
     }
 
     fn status(route: &Route) -> u16 {
         match route {
-            Route::Respond { status, .. } => *status,
+            Route::Respond(response) => response.status,
             Route::Forward { .. } => 101,
         }
     }
@@ -148,7 +307,9 @@ mod tests {
 
     #[test]
     fn upgrade_required_carries_the_seed_body() {
-        let Route::Respond { body, headers, .. } = route_of("http://h/websocket", None) else {
+        let Route::Respond(HttpResponse { body, headers, .. }) =
+            route_of("http://h/websocket", None)
+        else {
             panic!("expected a response");
         };
         assert_eq!(body.as_deref(), Some(EXPECTED_UPGRADE));
@@ -159,12 +320,12 @@ mod tests {
     fn bad_request_is_empty_plain_text() {
         assert_eq!(
             route_of("http://h/nope", None),
-            Route::Respond {
+            Route::Respond(HttpResponse {
                 status: 400,
                 status_text: "Bad Request".into(),
                 headers: vec![("Content-Type".into(), "text/plain".into())],
                 body: None,
-            }
+            })
         );
     }
 
@@ -192,5 +353,84 @@ mod tests {
         assert_eq!(split_url("https://h"), ("/", ""));
         assert_eq!(split_url("/p?q"), ("/p", "q"));
         assert_eq!(split_url(""), ("/", ""));
+    }
+
+    fn route_method(method: &str, url: &str, upgrade: Option<&str>) -> Route {
+        route(RequestHead {
+            method,
+            url,
+            upgrade,
+        })
+    }
+
+    #[test]
+    fn room_routing_table() {
+        let ws = Some("websocket");
+        let long = format!("http://h/rooms/{}/websocket", "a".repeat(65));
+        let max = format!("http://h/rooms/{}/websocket", "a".repeat(64));
+        let table: &[(&str, &str, Option<&str>, u16)] = &[
+            ("GET", "http://h/rooms/lobby/websocket", ws, 101),
+            ("GET", "http://h/rooms/a.b_c-D9/websocket?name=x", ws, 101),
+            ("GET", &max, ws, 101),
+            ("GET", "http://h/rooms/lobby", None, 101),
+            ("GET", "http://h/rooms/lobby/websocket", None, 426),
+            ("POST", "http://h/rooms/lobby/websocket", ws, 405),
+            ("POST", "http://h/rooms/lobby", None, 405),
+            ("GET", &long, ws, 400),
+            ("GET", "http://h/rooms//websocket", ws, 400),
+            ("GET", "http://h/rooms/", ws, 400),
+            ("GET", "http://h/rooms/../websocket", ws, 400),
+            ("GET", "http://h/rooms/./websocket", ws, 400),
+            ("GET", "http://h/rooms/a%2Fb/websocket", ws, 400),
+            ("GET", "http://h/rooms/a/b/websocket", ws, 400),
+            ("GET", "http://h/rooms/l%D0%BEbby/websocket", ws, 400),
+            ("GET", "http://h/rooms/lobby/other", None, 400),
+            ("GET", "http://h/rooms/sp ace/websocket", ws, 400),
+        ];
+        for &(method, url, upgrade, want) in table {
+            assert_eq!(
+                status(&route_method(method, url, upgrade)),
+                want,
+                "{method} {url} {upgrade:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rooms_forward_to_their_own_object() {
+        assert_eq!(
+            route_of("http://h/rooms/lobby/websocket", Some("websocket")),
+            Route::Forward {
+                object: "lobby".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_room_is_json() {
+        let Route::Respond(HttpResponse { body, headers, .. }) =
+            route_of("http://h/rooms/a%2Fb/websocket", Some("websocket"))
+        else {
+            panic!("expected a response");
+        };
+        let body = body.unwrap_or_default();
+        assert!(
+            body.starts_with(r#"{"error":{"code":"bad_room","message":"#),
+            "{body}"
+        );
+        assert_eq!(headers[0].1, "application/json;charset=UTF-8");
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param("name=Ada", "name").as_deref(), Some("Ada"));
+        assert_eq!(
+            query_param("a=1&name=Ada+L%C3%B6", "name").as_deref(),
+            Some("Ada Lö")
+        );
+        assert_eq!(query_param("name", "name").as_deref(), Some(""));
+        assert_eq!(query_param("x=1", "name"), None);
+        assert_eq!(query_param("name=%zz%", "name").as_deref(), Some("%zz%"));
+        assert_eq!(query_param("name=%FF", "name").as_deref(), Some("\u{fffd}"));
     }
 }

@@ -11,6 +11,7 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use crate::effect::Effects;
+use crate::room::{self, Attachment, Opening, Wakes};
 use crate::route::{self, RequestHead, Route};
 use crate::seed::{self, Frame};
 
@@ -20,8 +21,13 @@ fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
 
 /// Routes a Worker request: see [`route::route`].
 #[wasm_bindgen(js_name = routeRequest)]
-pub fn route_request(url: &str, upgrade: Option<String>) -> Result<Ts<Route>, JsError> {
+pub fn route_request(
+    method: &str,
+    url: &str,
+    upgrade: Option<String>,
+) -> Result<Ts<Route>, JsError> {
     to_js(&route::route(RequestHead {
+        method,
         url,
         upgrade: upgrade.as_deref(),
     }))
@@ -33,12 +39,7 @@ pub fn route_request(url: &str, upgrade: Option<String>) -> Result<Ts<Route>, Js
 pub fn seed_message(message: JsValue, connections: u32) -> Result<Ts<Effects>, JsError> {
     let effects = match message.as_string() {
         Some(text) => seed::on_message(Frame::Text(&text), connections),
-        None => {
-            let len = message
-                .dyn_ref::<js_sys::ArrayBuffer>()
-                .map_or(0, |buffer| buffer.byte_length() as usize);
-            seed::on_message(Frame::Binary(len), connections)
-        }
+        None => seed::on_message(Frame::Binary(byte_length(&message)), connections),
     };
     to_js(&effects)
 }
@@ -47,4 +48,84 @@ pub fn seed_message(message: JsValue, connections: u32) -> Result<Ts<Effects>, J
 #[wasm_bindgen(js_name = seedClose)]
 pub fn seed_close(code: u16) -> Result<Ts<Effects>, JsError> {
     to_js(&seed::on_close(code))
+}
+
+/// One Durable Object's room: see [`room::Room`]. Each object holds its own
+/// instance; it is rebuilt from socket attachments after every wake.
+#[wasm_bindgen(js_name = Room)]
+pub struct RoomHandle {
+    room: room::Room,
+}
+
+#[wasm_bindgen(js_class = Room)]
+impl RoomHandle {
+    /// The room of an instance created at `now` (ms) with `sockets` open and
+    /// the stored wake record `previous` (anything unreadable counts as none).
+    #[wasm_bindgen(constructor)]
+    pub fn new(previous: JsValue, now: f64, sockets: u32) -> RoomHandle {
+        let previous = serde_wasm_bindgen::from_value::<Option<Wakes>>(previous)
+            .ok()
+            .flatten();
+        RoomHandle {
+            room: room::Room::start(previous, millis(now), sockets as usize),
+        }
+    }
+
+    /// The wake record to store.
+    pub fn wakes(&self) -> Result<Ts<Wakes>, JsError> {
+        to_js(self.room.wakes())
+    }
+
+    /// Takes back a socket's attachment after a wake; the member's id, or
+    /// `undefined` for a socket that is not a room member (a seed socket).
+    pub fn restore(&mut self, attachment: JsValue) -> Option<String> {
+        if attachment.is_null() || attachment.is_undefined() {
+            return None;
+        }
+        let attachment = serde_wasm_bindgen::from_value::<Attachment>(attachment).ok()?;
+        let id = attachment.id.clone();
+        self.room.restore(attachment);
+        Some(id)
+    }
+
+    /// Decides what a request to the object gets: see [`room::Room::open`].
+    pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
+        to_js(&self.room.open(url, millis(now), entropy))
+    }
+
+    /// A frame from member `id`: see [`room::Room::on_frame`].
+    pub fn frame(&mut self, id: &str, message: JsValue, now: f64) -> Result<Ts<Effects>, JsError> {
+        let effects = match message.as_string() {
+            Some(text) => self.room.on_frame(id, Frame::Text(&text), millis(now)),
+            None => self
+                .room
+                .on_frame(id, Frame::Binary(byte_length(&message)), millis(now)),
+        };
+        to_js(&effects)
+    }
+
+    /// Member `id`'s socket closed: see [`room::Room::on_close`].
+    pub fn close(&mut self, id: &str, code: u16) -> Result<Ts<Effects>, JsError> {
+        to_js(&self.room.on_close(id, code))
+    }
+
+    /// Member `id`'s socket failed: see [`room::Room::leave`].
+    pub fn leave(&mut self, id: &str) -> Result<Ts<Effects>, JsError> {
+        to_js(&self.room.leave(id))
+    }
+}
+
+/// A JS timestamp (ms, a double) as whole ms; NaN and negatives become 0.
+fn millis(now: f64) -> u64 {
+    if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
+fn byte_length(message: &JsValue) -> usize {
+    message
+        .dyn_ref::<js_sys::ArrayBuffer>()
+        .map_or(0, |buffer| buffer.byte_length() as usize)
 }

@@ -47,3 +47,73 @@ describe("routing", () => {
     response.webSocket?.close(1000, "done");
   });
 });
+
+describe("room routing", () => {
+  async function errorOf(response: Response) {
+    expect(response.headers.get("Content-Type")).toBe("application/json;charset=UTF-8");
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.message.length).toBeGreaterThan(0);
+    return body.error.code;
+  }
+
+  it("refuses hostile or malformed room names with 400 bad_room", async () => {
+    for (const room of [
+      "a%2Fb",
+      "...",
+      "%2E%2E%2E",
+      "a".repeat(65),
+      "l%D0%BEbby",
+      "",
+      "a b",
+      "x/y",
+    ]) {
+      const response = await exports.default.fetch(`http://example.com/rooms/${room}/websocket`, {
+        headers: { Upgrade: "websocket" },
+      });
+      expect(response.status, room).toBe(400);
+      expect(await errorOf(response), room).toBe("bad_room");
+    }
+  });
+
+  it("resolves dot segments before routing: /rooms/%2E%2E/websocket is the seed endpoint", async () => {
+    const response = await exports.default.fetch("http://example.com/rooms/%2E%2E/websocket");
+    expect(response.status).toBe(426);
+    expect(await response.text()).toBe("Durable Object expected Upgrade: websocket");
+  });
+
+  it("answers a room endpoint without Upgrade with 426 upgrade_required", async () => {
+    const response = await exports.default.fetch("http://example.com/rooms/lobby/websocket");
+    expect(response.status).toBe(426);
+    expect(await errorOf(response)).toBe("upgrade_required");
+  });
+
+  it("answers other methods with 405 and Allow: GET", async () => {
+    const response = await exports.default.fetch("http://example.com/rooms/lobby", {
+      method: "POST",
+    });
+    expect(response.status).toBe(405);
+    expect(response.headers.get("Allow")).toBe("GET");
+    expect(await errorOf(response)).toBe("method_not_allowed");
+  });
+
+  it("refuses an invalid ?name= with 400 invalid_field before upgrading", async () => {
+    const response = await exports.default.fetch(
+      `http://example.com/rooms/names-${crypto.randomUUID()}/websocket?name=${"x".repeat(33)}`,
+      { headers: { Upgrade: "websocket" } },
+    );
+    expect(response.status).toBe(400);
+    expect(await errorOf(response)).toBe("invalid_field");
+  });
+
+  it("serves room stats as JSON", async () => {
+    const room = `stats-${crypto.randomUUID()}`;
+    const response = await exports.default.fetch(`http://example.com/rooms/${room}`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      room,
+      connections: 0,
+      wakes: 1,
+      last_wake_at: null,
+    });
+  });
+});

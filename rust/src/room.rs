@@ -1,0 +1,629 @@
+//! A room: who is connected, and what each frame makes happen.
+//!
+//! One [`Room`] lives in each Durable Object's memory, but nothing in it is
+//! only there: every member is a socket [`Attachment`] (which survives
+//! hibernation), and [`Room::restore`] rebuilds the room from them when the
+//! object is re-created. The room never talks to sockets: it returns
+//! [`Effects`] that address them by id tag or as "the room".
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tsify::Tsify;
+
+use crate::close::CloseCode;
+use crate::effect::{Effect, Effects};
+use crate::error::{Error, HttpError};
+use crate::protocol::{self, ClientFrame, Peer, ServerFrame};
+use crate::route::{query_param, room_target, split_url, HttpResponse, RoomTarget};
+use crate::seed::{self, Frame};
+
+/// The tag every room socket carries besides its id, so a broadcast is
+/// `getWebSockets("room")` and leaves seed sockets of the same object alone.
+/// Ids are at least 8 characters, so no id equals it.
+pub const ROOM_TAG: &str = "room";
+
+/// Per-connection state, stored on the socket with `serializeAttachment`
+/// (at most 16 KiB; this is well under 200 bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+pub struct Attachment {
+    /// Random, URL-safe, unique in the room; also the socket's tag.
+    pub id: String,
+    /// Display name, valid by [`protocol::name`].
+    pub name: String,
+    /// When the connection joined, ms since the epoch.
+    pub joined_at: u64,
+}
+
+/// What the Durable Object does with an upgrade to a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Admission {
+    /// The new member's id.
+    pub id: String,
+    /// Tags to accept the socket with: its id and [`ROOM_TAG`].
+    pub tags: Vec<String>,
+    /// What to do once the socket is accepted: attach its state, welcome
+    /// it, announce it to the others.
+    pub effects: Effects,
+}
+
+/// What the Durable Object does with a request it receives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Opening {
+    /// The seed endpoint: accept a plain socket (no attachment, no tags).
+    Seed,
+    /// A room upgrade: accept with these tags, attach, welcome, announce.
+    Join(Admission),
+    /// Answer with this response (stats, or a refusal).
+    Respond(HttpResponse),
+}
+
+/// The state of one Durable Object: its room's members in join order, and
+/// how often the object was (re)created.
+#[derive(Clone, Debug, Default)]
+pub struct Room {
+    members: Vec<Attachment>,
+    wakes: Wakes,
+    started_at: u64,
+}
+
+impl Room {
+    /// An empty room, for a fresh object.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The room of an instance created at `now`, finding `sockets` open and
+    /// the stored wake record `previous`. Members come back with [`restore`](Self::restore).
+    pub fn start(previous: Option<Wakes>, now: u64, sockets: usize) -> Self {
+        Room {
+            members: Vec::new(),
+            wakes: Wakes::next(previous, now, sockets),
+            started_at: now,
+        }
+    }
+
+    /// The wake record to store.
+    pub fn wakes(&self) -> &Wakes {
+        &self.wakes
+    }
+
+    /// Decides what a request to this object gets, from its URL.
+    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8]) -> Opening {
+        let (path, query) = split_url(url);
+        match room_target(path) {
+            None => Opening::Seed,
+            Some(Err(error)) => Opening::Respond(HttpResponse::error(&error)),
+            Some(Ok(RoomTarget::Stats(room))) => Opening::Respond(HttpResponse::json(stats_json(
+                room,
+                self.len(),
+                &self.wakes,
+                self.started_at,
+            ))),
+            Some(Ok(RoomTarget::Socket(room))) => {
+                let name = query_param(query, "name");
+                match self.join(room, name.as_deref(), now, entropy) {
+                    Ok(admission) => Opening::Join(admission),
+                    Err(error) => Opening::Respond(HttpResponse::error(&error)),
+                }
+            }
+        }
+    }
+
+    /// Adds a member found on a socket after a wake. A duplicate id (which a
+    /// sound object never holds) keeps the first.
+    pub fn restore(&mut self, attachment: Attachment) {
+        if self.find(&attachment.id).is_none() {
+            let at = self.members.partition_point(|m| {
+                (m.joined_at, &m.id) <= (attachment.joined_at, &attachment.id)
+            });
+            self.members.insert(at, attachment);
+        }
+    }
+
+    /// How many connections the room holds.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the room is empty.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The roster, in join order.
+    pub fn roster(&self) -> Vec<Peer> {
+        self.members
+            .iter()
+            .map(|m| Peer {
+                id: m.id.clone(),
+                name: m.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Admits a new connection to `room`. `name` is the raw `?name=` value;
+    /// `entropy` is random bytes from the runtime (the core has no RNG).
+    pub fn join(
+        &mut self,
+        room: &str,
+        name: Option<&str>,
+        now: u64,
+        entropy: &[u8],
+    ) -> Result<Admission, HttpError> {
+        let id = self.fresh_id(entropy);
+        let name = match name {
+            Some(raw) => protocol::name(raw).map_err(HttpError::BadName)?,
+            None => format!("guest-{}", id.chars().take(4).collect::<String>()),
+        };
+        let attachment = Attachment {
+            id: id.clone(),
+            name: name.clone(),
+            joined_at: now,
+        };
+        self.members.push(attachment.clone());
+        let welcome = ServerFrame::Welcome {
+            id: id.clone(),
+            room: room.to_owned(),
+            connections: self.roster(),
+        };
+        Ok(Admission {
+            id: id.clone(),
+            tags: vec![id.clone(), ROOM_TAG.to_owned()],
+            effects: Effects(vec![
+                Effect::Attach { attachment },
+                Effect::Reply {
+                    text: welcome.to_json(),
+                },
+                Effect::broadcast(ServerFrame::Joined { id, name }.to_json(), true),
+            ]),
+        })
+    }
+
+    /// Decides what a frame from member `id` makes happen.
+    pub fn on_frame(&mut self, id: &str, frame: Frame<'_>, now: u64) -> Effects {
+        let Some(index) = self.find(id) else {
+            return unknown_member();
+        };
+        let text = match frame {
+            Frame::Text(text) => text,
+            Frame::Binary(_) => return reply_error(&Error::Binary),
+        };
+        match protocol::parse(text) {
+            Ok(frame) => self.apply(index, frame, now),
+            Err(error) => reply_error(&error),
+        }
+    }
+
+    fn apply(&mut self, index: usize, frame: ClientFrame, now: u64) -> Effects {
+        let Some(member) = self.members.get(index) else {
+            return unknown_member();
+        };
+        let (id, name) = (member.id.clone(), member.name.clone());
+        match frame {
+            ClientFrame::Say { text } => Effect::broadcast(
+                ServerFrame::Message {
+                    id,
+                    name,
+                    text,
+                    ts: now,
+                }
+                .to_json(),
+                false,
+            )
+            .into(),
+            ClientFrame::Whisper { to, text } => {
+                if to == id {
+                    return reply_error(&Error::WhisperToSelf);
+                }
+                if self.find(&to).is_none() {
+                    return reply_error(&Error::UnknownRecipient {
+                        to: to.chars().take(64).collect(),
+                    });
+                }
+                Effect::Send {
+                    tag: to,
+                    skip_self: false,
+                    text: ServerFrame::Whisper {
+                        id,
+                        name,
+                        text,
+                        ts: now,
+                    }
+                    .to_json(),
+                }
+                .into()
+            }
+            ClientFrame::Hello { name } => {
+                let Some(member) = self.members.get_mut(index) else {
+                    return unknown_member();
+                };
+                member.name = name.clone();
+                let attachment = member.clone();
+                Effects(vec![
+                    Effect::Attach { attachment },
+                    Effect::broadcast(ServerFrame::Renamed { id, name }.to_json(), false),
+                ])
+            }
+            ClientFrame::Who => Effect::Reply {
+                text: ServerFrame::Roster {
+                    connections: self.roster(),
+                }
+                .to_json(),
+            }
+            .into(),
+            ClientFrame::Ping => Effect::Reply {
+                text: ServerFrame::Pong.to_json(),
+            }
+            .into(),
+        }
+    }
+
+    /// Member `id`'s socket closed with `code` (1006 when it dropped):
+    /// complete the handshake as the seed does and tell the others.
+    pub fn on_close(&mut self, id: &str, code: u16) -> Effects {
+        let mut effects = seed::on_close(code);
+        effects.0.extend(self.leave(id).0);
+        effects
+    }
+
+    /// Removes member `id` and tells the others; nothing if it already left,
+    /// so a close after an error reports the departure once.
+    pub fn leave(&mut self, id: &str) -> Effects {
+        let Some(index) = self.find(id) else {
+            return Effects::default();
+        };
+        let member = self.members.remove(index);
+        Effect::broadcast(
+            ServerFrame::Left {
+                id: member.id,
+                name: member.name,
+            }
+            .to_json(),
+            true,
+        )
+        .into()
+    }
+
+    fn find(&self, id: &str) -> Option<usize> {
+        self.members.iter().position(|m| m.id == id)
+    }
+
+    /// A URL-safe id of at least 8 characters from `entropy`, unique in the room.
+    fn fresh_id(&self, entropy: &[u8]) -> String {
+        let bytes = entropy.get(..9).unwrap_or(entropy);
+        let mut id = URL_SAFE_NO_PAD.encode(bytes);
+        let mut n = self.members.len();
+        while id.len() < 8 || self.find(&id).is_some() {
+            id.push_str(&URL_SAFE_NO_PAD.encode(n.to_le_bytes()).replace('A', ""));
+            n = n.wrapping_add(1);
+        }
+        id
+    }
+}
+
+fn reply_error(error: &Error) -> Effects {
+    Effect::Reply {
+        text: ServerFrame::error(error).to_json(),
+    }
+    .into()
+}
+
+/// A socket tagged as a room member that the room does not know: its
+/// attachment was lost or unreadable. Refuse it loudly rather than guess.
+fn unknown_member() -> Effects {
+    Effect::close(
+        CloseCode::INTERNAL,
+        "connection unknown to the room; reconnect",
+    )
+    .into()
+}
+
+/// How often this object was (re)created, kept in Durable Object storage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+pub struct Wakes {
+    /// Instances created so far, this one included.
+    pub count: u64,
+    /// When an instance was last created while sockets were open (a wake
+    /// from hibernation), ms since the epoch.
+    pub last_wake_at: Option<u64>,
+}
+
+impl Wakes {
+    /// The record after an instance starts at `now` finding `sockets` open.
+    pub fn next(previous: Option<Wakes>, now: u64, sockets: usize) -> Wakes {
+        let previous = previous.unwrap_or_default();
+        Wakes {
+            count: previous.count.saturating_add(1),
+            last_wake_at: if sockets > 0 {
+                Some(now)
+            } else {
+                previous.last_wake_at
+            },
+        }
+    }
+}
+
+/// `GET /rooms/{room}`: the room's stats as JSON.
+pub fn stats_json(room: &str, connections: usize, wakes: &Wakes, started_at: u64) -> String {
+    serde_json::json!({
+        "room": room,
+        "connections": connections,
+        "wakes": wakes.count,
+        "instance_started_at": started_at,
+        "last_wake_at": wakes.last_wake_at,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room_with(names: &[&str]) -> (Room, Vec<String>) {
+        let mut room = Room::new();
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                room.join("r", Some(name), 1000 + i as u64, &[i as u8; 9])
+                    .map(|a| a.id)
+                    .unwrap_or_default()
+            })
+            .collect();
+        (room, ids)
+    }
+
+    fn frame(room: &mut Room, id: &str, text: &str) -> Effects {
+        room.on_frame(id, Frame::Text(text), 5)
+    }
+
+    fn error_code(effects: &Effects) -> Option<String> {
+        match effects.0.as_slice() {
+            [Effect::Reply { text }] => serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_owned)),
+            _ => None,
+        }
+    }
+
+    /// The attachment, welcome and joined frame of an admission.
+    fn parts(admission: &Admission) -> (Attachment, String, String) {
+        match admission.effects.0.as_slice() {
+            [Effect::Attach { attachment }, Effect::Reply { text: welcome }, Effect::Send {
+                tag,
+                text: joined,
+                skip_self: true,
+            }] if tag == ROOM_TAG => (attachment.clone(), welcome.clone(), joined.clone()),
+            other => panic!("unexpected admission effects {other:?}"),
+        }
+    }
+
+    #[test]
+    fn join_welcomes_with_roster_and_announces() {
+        let mut room = Room::new();
+        let first = room.join("lobby", Some("Ada"), 1, &[1; 9]).expect("join");
+        let second = room.join("lobby", None, 2, &[2; 9]).expect("join");
+        assert_eq!(first.tags, vec![first.id.clone(), "room".into()]);
+        let (attachment, welcome, joined) = parts(&second);
+        assert!(attachment.name.starts_with("guest-"));
+        assert_eq!(attachment.id, second.id);
+        let welcome: serde_json::Value = serde_json::from_str(&welcome).expect("json");
+        assert_eq!(welcome["type"], "welcome");
+        assert_eq!(welcome["room"], "lobby");
+        assert_eq!(welcome["connections"][0]["name"], "Ada");
+        assert_eq!(welcome["connections"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            joined,
+            format!(
+                r#"{{"type":"joined","id":"{}","name":"{}"}}"#,
+                attachment.id, attachment.name
+            )
+        );
+    }
+
+    #[test]
+    fn join_refuses_a_bad_name() {
+        let mut room = Room::new();
+        let refused = room.join("r", Some("a\u{1}b"), 1, &[0; 9]);
+        assert!(matches!(
+            refused,
+            Err(HttpError::BadName(Error::ControlCharacter { .. }))
+        ));
+        assert!(room.is_empty());
+    }
+
+    #[test]
+    fn ids_are_url_safe_long_and_unique_even_with_poor_entropy() {
+        let mut room = Room::new();
+        let mut seen = std::collections::HashSet::new();
+        for entropy in [&[][..], &[0; 9], &[0; 9], &[1], &[255; 9], &[255; 9]] {
+            let id = room.join("r", None, 1, entropy).expect("join").id;
+            assert!(id.len() >= 8, "{id}");
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(seen.insert(id));
+        }
+    }
+
+    #[test]
+    fn say_broadcasts_to_everyone_with_sender_and_ts() {
+        let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        assert_eq!(
+            frame(&mut room, &ids[0], r#"{"type":"say","text":"hi"}"#),
+            Effects(vec![Effect::broadcast(
+                format!(
+                    r#"{{"type":"message","id":"{}","name":"Ada","text":"hi","ts":5}}"#,
+                    ids[0]
+                ),
+                false,
+            )])
+        );
+    }
+
+    #[test]
+    fn whisper_goes_to_its_recipient_only() {
+        let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        let text = format!(r#"{{"type":"whisper","to":"{}","text":"psst"}}"#, ids[1]);
+        assert!(matches!(
+            frame(&mut room, &ids[0], &text).0.as_slice(),
+            [Effect::Send { tag, text, .. }] if *tag == ids[1] && text.contains(r#""type":"whisper""#)
+        ));
+        let to_self = format!(r#"{{"type":"whisper","to":"{}","text":"x"}}"#, ids[0]);
+        assert_eq!(
+            error_code(&frame(&mut room, &ids[0], &to_self)).as_deref(),
+            Some("unknown_recipient")
+        );
+        let unknown = r#"{"type":"whisper","to":"nobody-here","text":"x"}"#;
+        assert_eq!(
+            error_code(&frame(&mut room, &ids[0], unknown)).as_deref(),
+            Some("unknown_recipient")
+        );
+    }
+
+    #[test]
+    fn hello_renames_and_updates_the_attachment() {
+        let (mut room, ids) = room_with(&["Ada"]);
+        let effects = frame(&mut room, &ids[0], r#"{"type":"hello","name":" Grace "}"#);
+        assert!(matches!(
+            effects.0.as_slice(),
+            [Effect::Attach { attachment }, Effect::Send { tag, text, skip_self: false }]
+                if attachment.name == "Grace" && tag == ROOM_TAG && text.contains(r#""type":"renamed""#)
+        ));
+        assert_eq!(room.roster()[0].name, "Grace");
+    }
+
+    #[test]
+    fn who_ping_and_errors_reply_to_the_sender() {
+        let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        assert!(matches!(
+            frame(&mut room, &ids[0], r#"{"type":"who"}"#).0.as_slice(),
+            [Effect::Reply { text }] if text.starts_with(r#"{"type":"roster","connections":[{"id""#)
+        ));
+        assert_eq!(
+            frame(&mut room, &ids[0], r#"{"type":"ping"}"#),
+            Effects(vec![Effect::Reply {
+                text: r#"{"type":"pong"}"#.into()
+            }])
+        );
+        let table = [
+            ("nope", "bad_json"),
+            (r#"{"type":"x"}"#, "unknown_type"),
+            (r#"{"type":"say"}"#, "invalid_field"),
+        ];
+        for (text, code) in table {
+            assert_eq!(
+                error_code(&frame(&mut room, &ids[0], text)).as_deref(),
+                Some(code),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            error_code(&room.on_frame(&ids[0], Frame::Binary(3), 5)).as_deref(),
+            Some("unsupported_data")
+        );
+    }
+
+    #[test]
+    fn close_completes_handshake_and_announces_once() {
+        let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        let effects = room.on_close(&ids[1], 1000);
+        assert!(matches!(
+            effects.0.as_slice(),
+            [Effect::Close { .. }, Effect::Send { text, skip_self: true, .. }] if text.contains(r#""type":"left""#)
+        ));
+        assert_eq!(room.on_close(&ids[1], 1006), Effects::default());
+        assert_eq!(room.len(), 1);
+    }
+
+    #[test]
+    fn restore_rebuilds_the_room_in_join_order() {
+        let (room, _) = room_with(&["Ada", "Bob", "Cy"]);
+        let mut restored = Room::new();
+        let mut attachments: Vec<Attachment> = room.members.clone();
+        attachments.reverse();
+        for attachment in attachments
+            .iter()
+            .cloned()
+            .chain(attachments.first().cloned())
+        {
+            restored.restore(attachment);
+        }
+        assert_eq!(restored.roster(), room.roster());
+    }
+
+    #[test]
+    fn unknown_member_is_closed_with_1011() {
+        let mut room = Room::new();
+        assert!(matches!(
+            frame(&mut room, "ghost123", r#"{"type":"ping"}"#).0.as_slice(),
+            [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL
+        ));
+    }
+
+    #[test]
+    fn open_decides_seed_join_stats_and_refusals() {
+        let mut room = Room::start(None, 100, 0);
+        assert_eq!(room.open("http://h/websocket", 1, &[1; 9]), Opening::Seed);
+        let Opening::Join(admission) =
+            room.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9])
+        else {
+            panic!("expected a join");
+        };
+        let (attachment, _, _) = parts(&admission);
+        assert_eq!(attachment.name, "Ada");
+        assert_eq!(attachment.joined_at, 2);
+        let Opening::Respond(stats) = room.open("http://h/rooms/lobby", 3, &[]) else {
+            panic!("expected stats");
+        };
+        assert_eq!(
+            stats.body.as_deref(),
+            Some(
+                r#"{"connections":1,"instance_started_at":100,"last_wake_at":null,"room":"lobby","wakes":1}"#
+            )
+        );
+        let Opening::Respond(bad) =
+            room.open("http://h/rooms/lobby/websocket?name=%07", 4, &[4; 9])
+        else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(bad.status, 400);
+        assert_eq!(room.len(), 1);
+    }
+
+    #[test]
+    fn wakes_count_and_record_wakes_from_hibernation() {
+        let first = Wakes::next(None, 10, 0);
+        assert_eq!(
+            first,
+            Wakes {
+                count: 1,
+                last_wake_at: None
+            }
+        );
+        let woke = Wakes::next(Some(first), 20, 2);
+        assert_eq!(
+            woke,
+            Wakes {
+                count: 2,
+                last_wake_at: Some(20)
+            }
+        );
+        assert_eq!(Wakes::next(Some(woke), 30, 0).last_wake_at, Some(20));
+        assert_eq!(
+            stats_json(
+                "r",
+                2,
+                &Wakes {
+                    count: 3,
+                    last_wake_at: None
+                },
+                7
+            ),
+            r#"{"connections":2,"instance_started_at":7,"last_wake_at":null,"room":"r","wakes":3}"#
+        );
+    }
+}
