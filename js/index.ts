@@ -6,10 +6,14 @@ import {
   type Effects,
   type HttpResponse,
   initSync,
+  internalError,
+  internalResponse,
   Room,
+  reinitialize,
   routeRequest,
   seedClose,
   seedMessage,
+  type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
 
@@ -17,48 +21,71 @@ import wasmModule from "../pkg/core_bg.wasm";
 // module compiled at upload, and the glue instantiates it once per isolate.
 initSync({ module: wasmModule });
 
+/**
+ * How many times a trap (a Rust panic) forced a fresh Wasm instance in this
+ * isolate. Every Room lives in the instance's memory, so a room built in an
+ * older generation is rebuilt from its sockets' attachments before use.
+ */
+let generation = 0;
+
+/** After a failure: a trapped instance is replaced; any other error leaves it be. */
+function recover(error: unknown): void {
+  if (error instanceof WebAssembly.RuntimeError) {
+    reinitialize();
+    generation++;
+  }
+}
+
 /** Storage key of the object's wake record (see `Wakes` in rust/src/room.rs). */
 const WAKES_KEY = "wakes";
 
 export default {
   async fetch(request, env): Promise<Response> {
-    const route = routeRequest(
-      request.method,
-      request.url,
-      request.headers.get("Upgrade") ?? undefined,
-    );
-    switch (route.kind) {
-      case "forward":
-        return env.WEBSOCKET_HIBERNATION_SERVER.getByName(route.object).fetch(request);
-      case "respond":
-        return toResponse(route);
-    }
+    return answer("fetch", () => route(request, env));
   },
 } satisfies ExportedHandler<Env>;
 
+function route(request: Request, env: Env): Promise<Response> | Response {
+  const route = routeRequest(
+    request.method,
+    request.url,
+    request.headers.get("Upgrade") ?? undefined,
+  );
+  switch (route.kind) {
+    case "forward":
+      return env.WEBSOCKET_HIBERNATION_SERVER.getByName(route.object).fetch(request);
+    case "respond":
+      return toResponse(route);
+  }
+}
+
 export class WebSocketHibernationServer extends DurableObject<Env> {
   /** The room, rebuilt from the sockets' attachments each time the object is created. */
-  private readonly room: Room;
+  private current: Room;
+  /** The Wasm generation `current` lives in. */
+  private built = generation;
+  private readonly startedAt = Date.now();
+  private readonly wakes: Wakes;
   /** Each room socket's member id, as its attachment says; seed sockets are absent. */
   private readonly members = new Map<WebSocket, string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sockets = ctx.getWebSockets();
-    this.room = new Room(ctx.storage.kv.get(WAKES_KEY), Date.now(), sockets.length);
-    ctx.storage.kv.put(WAKES_KEY, this.room.wakes());
-    for (const ws of sockets) {
-      guard("constructor", () => {
-        const id = this.room.restore(ws.deserializeAttachment());
-        if (id !== undefined) this.members.set(ws, id);
-      });
-    }
+    this.current = new Room(ctx.storage.kv.get(WAKES_KEY), this.startedAt, sockets.length);
+    this.wakes = this.current.wakes();
+    ctx.storage.kv.put(WAKES_KEY, this.wakes);
+    this.adopt(sockets);
     // The runtime answers a bare "ping" text frame itself, without waking the
     // object, so keepalives never cost a wake.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
   async fetch(request: Request): Promise<Response> {
+    return answer("WebSocketHibernationServer.fetch", () => this.open(request));
+  }
+
+  private open(request: Request): Response {
     const entropy = crypto.getRandomValues(new Uint8Array(9));
     const opening = this.room.open(request.url, Date.now(), entropy);
     switch (opening.kind) {
@@ -86,14 +113,19 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   }
 
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    guard("webSocketMessage", () => {
-      const id = this.members.get(ws);
-      const effects =
-        id === undefined
-          ? seedMessage(message, this.ctx.getWebSockets().length)
-          : this.room.frame(id, message, Date.now());
-      this.perform(ws, effects);
-    });
+    const id = this.members.get(ws);
+    guard(
+      "webSocketMessage",
+      () => {
+        const effects =
+          id === undefined
+            ? seedMessage(message, this.ctx.getWebSockets().length)
+            : this.room.frame(id, message, Date.now());
+        this.perform(ws, effects);
+      },
+      // The failing frame is answered; the socket and the room carry on.
+      () => id !== undefined && send(ws, internalError()),
+    );
   }
 
   webSocketClose(ws: WebSocket, code: number, _reason: string, _wasClean: boolean): void {
@@ -113,6 +145,30 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       this.members.delete(ws);
       if (id !== undefined) this.perform(ws, this.room.leave(id));
     });
+  }
+
+  /** The room, rebuilt first if a trap replaced the Wasm instance it lived in. */
+  private get room(): Room {
+    if (this.built !== generation) {
+      // The old object's memory belongs to the dead instance: drop the JS
+      // wrapper without calling free(), which would act on the new instance.
+      (this.current as unknown as { __destroy_into_raw(): number }).__destroy_into_raw();
+      this.current = Room.resume(this.wakes, this.startedAt);
+      this.built = generation;
+      this.members.clear();
+      this.adopt(this.ctx.getWebSockets());
+    }
+    return this.current;
+  }
+
+  /** Makes the members of these sockets' attachments members of the room. */
+  private adopt(sockets: WebSocket[]): void {
+    for (const ws of sockets) {
+      guard("adopt", () => {
+        const id = this.current.restore(ws.deserializeAttachment());
+        if (id !== undefined) this.members.set(ws, id);
+      });
+    }
   }
 
   /**
@@ -164,11 +220,34 @@ function toResponse(response: HttpResponse): Response {
   });
 }
 
-/** Runs a runtime hook so that a failure is logged with context and never escapes. */
-function guard(hook: string, action: () => void): void {
+/** Answers a request; a failure is logged, a trapped instance replaced, and the answer is 500. */
+async function answer(
+  where: string,
+  handle: () => Promise<Response> | Response,
+): Promise<Response> {
+  try {
+    return await handle();
+  } catch (error) {
+    console.error(`${where}:`, error);
+    recover(error);
+    return toResponse(internalResponse());
+  }
+}
+
+/**
+ * Runs a runtime hook so that a failure is logged with context, a trapped
+ * Wasm instance is replaced, and nothing escapes; `after` then answers.
+ */
+function guard(hook: string, action: () => void, after?: () => void): void {
   try {
     action();
   } catch (error) {
     console.error(`WebSocketHibernationServer.${hook}:`, error);
+    try {
+      recover(error);
+      after?.();
+    } catch (again) {
+      console.error(`WebSocketHibernationServer.${hook} (recovering):`, again);
+    }
   }
 }

@@ -1,20 +1,60 @@
 // `npm run build`: the Rust core → pkg/ (wasm + JS glue + .d.ts), release, wasm-opt on.
+// `npm run build -- --test-hooks`: the same with the test-only hooks (see Cargo.toml).
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { appendFileSync, readFileSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { ensureToolchain } from "./toolchain.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 
+const testHooks = process.argv.includes("--test-hooks");
+
 ensureToolchain();
 execFileSync(
   "wasm-pack",
-  ["build", "--release", "--target", "web", "--out-dir", "pkg", "--out-name", "core", "--no-pack"],
+  [
+    "build",
+    "--release",
+    "--target",
+    "web",
+    "--out-dir",
+    "pkg",
+    "--out-name",
+    "core",
+    "--no-pack",
+    ...(testHooks ? ["--", "--features", "test-hooks"] : []),
+  ],
   { cwd: root, stdio: "inherit" },
 );
+addReinitialize();
 const wasm = `${root}pkg/core_bg.wasm`;
 const raw = statSync(wasm).size;
 const gz = gzipSync(readFileSync(wasm), { level: 9 }).length;
 console.error(
-  `[build] pkg/core_bg.wasm: ${(raw / 1024).toFixed(1)} KiB raw, ${(gz / 1024).toFixed(1)} KiB gzip`,
+  `[build] pkg/core_bg.wasm${testHooks ? " (with test hooks)" : ""}: ${(raw / 1024).toFixed(1)} KiB raw, ${(gz / 1024).toFixed(1)} KiB gzip`,
 );
+
+/**
+ * A Rust panic traps the Wasm instance (panic=abort): its stack pointer and
+ * the borrow flags of exported objects are left as they were, so the instance
+ * must not be used again. wasm-pack offers no switch for wasm-bindgen's
+ * experimental reset function, so this adds the same thing to the glue: a
+ * fresh instance of the same compiled module (js/recover.ts uses it).
+ */
+function addReinitialize() {
+  const glue = `${root}pkg/core.js`;
+  const anchor = "let wasmModule, wasmInstance, wasm;";
+  if (!readFileSync(glue, "utf8").includes(anchor)) {
+    throw new Error(`pkg/core.js no longer declares "${anchor}": update addReinitialize in scripts/build.mjs`);
+  }
+  appendFileSync(
+    glue,
+    "\n/** Added by scripts/build.mjs: drops the trapped instance and instantiates the module again. */\n" +
+      "export function reinitialize() { const module = wasmModule; wasm = undefined; return initSync({ module }); }\n",
+  );
+  appendFileSync(
+    `${root}pkg/core.d.ts`,
+    "\n/** Added by scripts/build.mjs: drops the trapped instance and instantiates the module again. */\n" +
+      "export function reinitialize(): InitOutput;\n",
+  );
+}

@@ -27,6 +27,11 @@ const total = sizes.reduce(
   { raw: 0, gzip: 0 },
 );
 console.log(`[bundle] total ${kib(total.raw)} raw, ${kib(total.gzip)} gzip`);
+const wasmFile = files.find((name) => name.endsWith(".wasm"));
+if (wasmFile && readFileSync(join(out, wasmFile)).includes("__test_panic__")) {
+  console.error("[bundle] the deployable wasm holds the test-only panic hook: build without --test-hooks");
+  process.exit(1);
+}
 if (!files.includes("index.js") || !files.some((name) => name.endsWith(".wasm"))) {
   console.error(
     `[bundle] expected index.js and a .wasm module in ${out}, found: ${files.join(", ")}`,

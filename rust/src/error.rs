@@ -58,6 +58,9 @@ pub enum Error {
     Forbidden { why: &'static str },
     /// A binary frame on a JSON room.
     Binary,
+    /// The server failed while handling the frame (a panic in the core, an
+    /// exception in the shim); the frame was dropped.
+    Internal,
 }
 
 /// `Result` with the protocol's [`Error`].
@@ -76,6 +79,7 @@ impl Error {
             Error::UnknownRecipient { .. } | Error::WhisperToSelf => ErrorCode::UnknownRecipient,
             Error::Forbidden { .. } => ErrorCode::Forbidden,
             Error::Binary => ErrorCode::UnsupportedData,
+            Error::Internal => ErrorCode::Internal,
         }
     }
 }
@@ -104,6 +108,9 @@ impl fmt::Display for Error {
             Error::WhisperToSelf => f.write_str("cannot whisper to yourself"),
             Error::Forbidden { why } => f.write_str(why),
             Error::Binary => f.write_str("binary frames are not supported: send JSON text"),
+            Error::Internal => {
+                f.write_str("the server failed to handle this frame and dropped it; send the next")
+            }
         }
     }
 }
@@ -124,6 +131,8 @@ pub enum HttpError {
     BadName(Error),
     /// The room holds as many connections as it may.
     RoomFull { max: u32 },
+    /// The server failed while handling the request.
+    Internal,
 }
 
 impl HttpError {
@@ -134,6 +143,7 @@ impl HttpError {
             HttpError::UpgradeRequired => 426,
             HttpError::MethodNotAllowed => 405,
             HttpError::RoomFull { .. } => 503,
+            HttpError::Internal => 500,
         }
     }
 
@@ -143,6 +153,7 @@ impl HttpError {
             400 => "Bad Request",
             405 => "Method Not Allowed",
             426 => "Upgrade Required",
+            500 => "Internal Server Error",
             _ => "Service Unavailable",
         }
     }
@@ -155,6 +166,7 @@ impl HttpError {
             HttpError::MethodNotAllowed => "method_not_allowed",
             HttpError::BadName(_) => "invalid_field",
             HttpError::RoomFull { .. } => "room_full",
+            HttpError::Internal => "internal",
         }
     }
 
@@ -184,6 +196,7 @@ impl fmt::Display for HttpError {
             HttpError::RoomFull { max } => {
                 write!(f, "the room is full ({max} connections); try again later")
             }
+            HttpError::Internal => f.write_str("the server failed to handle the request"),
         }
     }
 }

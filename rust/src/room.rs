@@ -23,6 +23,11 @@ use crate::seed::{self, Frame};
 /// Ids are at least 8 characters, so no id equals it.
 pub const ROOM_TAG: &str = "room";
 
+/// With the `test-hooks` feature only: the frame that makes the core panic,
+/// to prove the shim recovers (test/worker/panic.test.ts).
+#[cfg(feature = "test-hooks")]
+pub const TEST_PANIC_FRAME: &str = "__test_panic__";
+
 /// Per-connection state, stored on the socket with `serializeAttachment`
 /// (at most 16 KiB; this is well under 200 bytes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
@@ -82,6 +87,16 @@ impl Room {
             members: Vec::new(),
             wakes: Wakes::next(previous, now, sockets),
             started_at: now,
+        }
+    }
+
+    /// The room of an instance started at `started_at` whose Wasm instance
+    /// was replaced after a trap: the wake record is kept as it was.
+    pub fn resume(wakes: Wakes, started_at: u64) -> Self {
+        Room {
+            members: Vec::new(),
+            wakes,
+            started_at,
         }
     }
 
@@ -191,6 +206,10 @@ impl Room {
             Frame::Text(text) => text,
             Frame::Binary(_) => return reply_error(&Error::Binary),
         };
+        #[cfg(feature = "test-hooks")]
+        if text == TEST_PANIC_FRAME {
+            panic!("test-only panic requested by a frame");
+        }
         match protocol::parse(text) {
             Ok(frame) => self.apply(index, frame, now),
             Err(error) => reply_error(&error),

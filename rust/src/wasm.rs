@@ -11,8 +11,10 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use crate::effect::Effects;
+use crate::error::{Error, HttpError};
+use crate::protocol::ServerFrame;
 use crate::room::{self, Attachment, Opening, Wakes};
-use crate::route::{self, RequestHead, Route};
+use crate::route::{self, HttpResponse, RequestHead, Route};
 use crate::seed::{self, Frame};
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
@@ -44,6 +46,18 @@ pub fn seed_message(message: JsValue, connections: u32) -> Result<Ts<Effects>, J
     to_js(&effects)
 }
 
+/// The error frame for a frame the server failed to handle.
+#[wasm_bindgen(js_name = internalError)]
+pub fn internal_error() -> String {
+    ServerFrame::error(&Error::Internal).to_json()
+}
+
+/// The answer to a request the server failed to handle: `500` JSON `internal`.
+#[wasm_bindgen(js_name = internalResponse)]
+pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
+    to_js(&HttpResponse::error(&HttpError::Internal))
+}
+
 /// Answers a close reported by `webSocketClose`: see [`seed::on_close`].
 #[wasm_bindgen(js_name = seedClose)]
 pub fn seed_close(code: u16) -> Result<Ts<Effects>, JsError> {
@@ -68,6 +82,15 @@ impl RoomHandle {
             .flatten();
         RoomHandle {
             room: room::Room::start(previous, millis(now), sockets as usize),
+        }
+    }
+
+    /// The room of an object whose Wasm instance was replaced after a trap:
+    /// same wake record, same start time; members come back with `restore`.
+    pub fn resume(wakes: JsValue, started_at: f64) -> RoomHandle {
+        let wakes = serde_wasm_bindgen::from_value::<Wakes>(wakes).unwrap_or_default();
+        RoomHandle {
+            room: room::Room::resume(wakes, millis(started_at)),
         }
     }
 
