@@ -45,7 +45,9 @@ function addReinitialize() {
   const glue = `${root}pkg/core.js`;
   const anchor = "let wasmModule, wasmInstance, wasm;";
   if (!readFileSync(glue, "utf8").includes(anchor)) {
-    throw new Error(`pkg/core.js no longer declares "${anchor}": update addReinitialize in scripts/build.mjs`);
+    throw new Error(
+      `pkg/core.js no longer declares "${anchor}": update addReinitialize in scripts/build.mjs`,
+    );
   }
   appendFileSync(
     glue,

@@ -29,7 +29,9 @@ const total = sizes.reduce(
 console.log(`[bundle] total ${kib(total.raw)} raw, ${kib(total.gzip)} gzip`);
 const wasmFile = files.find((name) => name.endsWith(".wasm"));
 if (wasmFile && readFileSync(join(out, wasmFile)).includes("__test_panic__")) {
-  console.error("[bundle] the deployable wasm holds the test-only panic hook: build without --test-hooks");
+  console.error(
+    "[bundle] the deployable wasm holds the test-only panic hook: build without --test-hooks",
+  );
   process.exit(1);
 }
 if (!files.includes("index.js") || !files.some((name) => name.endsWith(".wasm"))) {

@@ -19,7 +19,11 @@ describe("panic safety", () => {
     expect(await ada.next()).toEqual({ type: "pong" });
     bob.send({ type: "say", text: "still here" });
     for (const member of [ada, bob]) {
-      expect(await member.next()).toMatchObject({ type: "message", id: bob.id, text: "still here" });
+      expect(await member.next()).toMatchObject({
+        type: "message",
+        id: bob.id,
+        text: "still here",
+      });
     }
     bob.send({ type: "who" });
     expect(await bob.next()).toEqual({
