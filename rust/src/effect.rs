@@ -12,7 +12,7 @@ use crate::close::{clip_reason, CloseCode};
 use crate::room::Attachment;
 
 /// One thing to do, relative to the socket that raised the event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
 #[serde(
     tag = "kind",
     rename_all = "snake_case",
@@ -51,7 +51,7 @@ impl Effect {
 }
 
 /// The effects of one event, in the order they must happen.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Tsify)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Tsify)]
 pub struct Effects(pub Vec<Effect>);
 
 impl Effects {

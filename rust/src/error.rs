@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
+use crate::token::TokenError;
+
 /// The machine-readable code of an error frame (`{"type":"error","code":…}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
 #[serde(rename_all = "snake_case")]
@@ -28,7 +30,7 @@ pub enum ErrorCode {
 }
 
 /// Why a frame was refused, with the data to explain it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Error {
     /// Not JSON at all.
     BadJson { detail: String },
@@ -58,6 +60,8 @@ pub enum Error {
     Forbidden { why: &'static str },
     /// A binary frame on a JSON room.
     Binary,
+    /// The connection sent faster than its rate limit; the frame was dropped.
+    RateLimited { per_second: f64, burst: u32 },
     /// The server failed while handling the frame (a panic in the core, an
     /// exception in the shim); the frame was dropped.
     Internal,
@@ -79,6 +83,7 @@ impl Error {
             Error::UnknownRecipient { .. } | Error::WhisperToSelf => ErrorCode::UnknownRecipient,
             Error::Forbidden { .. } => ErrorCode::Forbidden,
             Error::Binary => ErrorCode::UnsupportedData,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Internal => ErrorCode::Internal,
         }
     }
@@ -108,6 +113,11 @@ impl fmt::Display for Error {
             Error::WhisperToSelf => f.write_str("cannot whisper to yourself"),
             Error::Forbidden { why } => f.write_str(why),
             Error::Binary => f.write_str("binary frames are not supported: send JSON text"),
+            Error::RateLimited { per_second, burst } => write!(
+                f,
+                "too many frames: at most {per_second} per second, bursts of {burst}; \
+                 this frame was dropped"
+            ),
             Error::Internal => {
                 f.write_str("the server failed to handle this frame and dropped it; send the next")
             }
@@ -119,7 +129,7 @@ impl std::error::Error for Error {}
 
 /// Why the Worker or a room refuses an HTTP request, answered as
 /// `{"error":{"code":…,"message":…}}`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum HttpError {
     /// The room name in the path is not valid.
     BadRoom { room: String, why: &'static str },
@@ -131,6 +141,13 @@ pub enum HttpError {
     BadName(Error),
     /// The room holds as many connections as it may.
     RoomFull { max: u32 },
+    /// The upgrade's `Origin` is not in `ALLOWED_ORIGINS`.
+    ForbiddenOrigin { origin: String },
+    /// `AUTH_SECRET` is set and the upgrade's token does not pass.
+    Unauthorized(TokenError),
+    /// A configuration variable is invalid: every request gets this until
+    /// it is fixed (the log has the details).
+    BadConfig { name: &'static str },
     /// The server failed while handling the request.
     Internal,
 }
@@ -143,7 +160,9 @@ impl HttpError {
             HttpError::UpgradeRequired => 426,
             HttpError::MethodNotAllowed => 405,
             HttpError::RoomFull { .. } => 503,
-            HttpError::Internal => 500,
+            HttpError::ForbiddenOrigin { .. } => 403,
+            HttpError::Unauthorized(_) => 401,
+            HttpError::BadConfig { .. } | HttpError::Internal => 500,
         }
     }
 
@@ -151,6 +170,8 @@ impl HttpError {
     pub fn status_text(&self) -> &'static str {
         match self.status() {
             400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
             405 => "Method Not Allowed",
             426 => "Upgrade Required",
             500 => "Internal Server Error",
@@ -166,6 +187,9 @@ impl HttpError {
             HttpError::MethodNotAllowed => "method_not_allowed",
             HttpError::BadName(_) => "invalid_field",
             HttpError::RoomFull { .. } => "room_full",
+            HttpError::ForbiddenOrigin { .. } => "forbidden_origin",
+            HttpError::Unauthorized(_) => "unauthorized",
+            HttpError::BadConfig { .. } => "bad_config",
             HttpError::Internal => "internal",
         }
     }
@@ -175,14 +199,18 @@ impl HttpError {
         match self {
             HttpError::UpgradeRequired => &[("Upgrade", "websocket")],
             HttpError::MethodNotAllowed => &[("Allow", "GET")],
+            HttpError::Unauthorized(_) => &[("WWW-Authenticate", "Bearer realm=\"websocket\"")],
             _ => &[],
         }
     }
 
-    /// The JSON body.
+    /// The JSON body; an `unauthorized` one also says which check failed.
     pub fn to_json(&self) -> String {
-        serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } })
-            .to_string()
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let HttpError::Unauthorized(why) = self {
+            error["reason"] = why.reason().into();
+        }
+        serde_json::json!({ "error": error }).to_string()
     }
 }
 
@@ -196,6 +224,14 @@ impl fmt::Display for HttpError {
             HttpError::RoomFull { max } => {
                 write!(f, "the room is full ({max} connections); try again later")
             }
+            HttpError::ForbiddenOrigin { origin } => {
+                write!(f, "origin {origin:?} may not open sockets on this server")
+            }
+            HttpError::Unauthorized(why) => f.write_str(&why.message()),
+            HttpError::BadConfig { name } => write!(
+                f,
+                "the server's configuration variable {name} is invalid; its log says why"
+            ),
             HttpError::Internal => f.write_str("the server failed to handle the request"),
         }
     }

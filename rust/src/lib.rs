@@ -14,14 +14,24 @@
 //! | [`seed`] | the seed endpoint `/websocket`: replies and close handshakes |
 //! | [`effect`] | the effects TypeScript carries out |
 //! | [`close`] | which close codes may be sent |
+//! | [`config`] | the limits and secrets, read from `env` and validated |
+//! | [`origin`] | which `Origin` may open a socket |
+//! | [`token`] | signed tokens: mint and verify |
+//! | [`limit`] | the per-socket rate limit bucket and the frame size limit |
+//! | [`room`] | a room: join, frames, leave, restore after a wake |
+//! | [`protocol`] | the JSON frames and their validation |
 
 pub mod close;
+pub mod config;
 pub mod effect;
 pub mod error;
+pub mod limit;
+pub mod origin;
 pub mod protocol;
 pub mod room;
 pub mod route;
 pub mod seed;
+pub mod token;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

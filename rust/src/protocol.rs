@@ -10,7 +10,8 @@ use tsify::Tsify;
 
 use crate::error::{Error, ErrorCode, Result};
 
-/// Longest `text` of `say` and `whisper`, in characters.
+/// Longest `text` of `say` and `whisper`, in characters, unless
+/// `MAX_TEXT_CHARS` says otherwise (see [`crate::config`]).
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// Longest display name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -98,8 +99,9 @@ impl ServerFrame {
     }
 }
 
-/// Parses and validates one client text frame.
-pub fn parse(text: &str) -> Result<ClientFrame> {
+/// Parses and validates one client text frame; a `text` field may hold at
+/// most `max_text_chars` characters.
+pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     let value: Value = serde_json::from_str(text).map_err(|error| Error::BadJson {
         detail: error.to_string(),
     })?;
@@ -112,11 +114,11 @@ pub fn parse(text: &str) -> Result<ClientFrame> {
     };
     let frame = match kind {
         "say" => ClientFrame::Say {
-            text: text_field(&object, "text")?,
+            text: text_field(&object, "text", max_text_chars)?,
         },
         "whisper" => ClientFrame::Whisper {
             to: string_field(&object, "to")?.to_owned(),
-            text: text_field(&object, "text")?,
+            text: text_field(&object, "text", max_text_chars)?,
         },
         "hello" => ClientFrame::Hello {
             name: name(string_field(&object, "name")?)?,
@@ -146,15 +148,11 @@ fn string_field<'a>(object: &'a Map<String, Value>, field: &'static str) -> Resu
     }
 }
 
-fn text_field(object: &Map<String, Value>, field: &'static str) -> Result<String> {
+fn text_field(object: &Map<String, Value>, field: &'static str, max: usize) -> Result<String> {
     let text = string_field(object, field)?;
     let len = text.chars().count();
-    if len > MAX_TEXT_CHARS {
-        return Err(Error::TooLong {
-            field,
-            len,
-            max: MAX_TEXT_CHARS,
-        });
+    if len > max {
+        return Err(Error::TooLong { field, len, max });
     }
     if text.trim().is_empty() {
         return Err(Error::Empty { field });
@@ -219,7 +217,7 @@ mod tests {
             (r#"{"type":"ping","extra":1}"#, ClientFrame::Ping),
         ];
         for (text, want) in table {
-            assert_eq!(parse(text).as_ref(), Ok(want), "{text}");
+            assert_eq!(parse(text, MAX_TEXT_CHARS).as_ref(), Ok(want), "{text}");
         }
     }
 
@@ -249,7 +247,11 @@ mod tests {
             ),
         ];
         for (text, want) in table {
-            assert_eq!(parse(text).map_err(|e| e.code()), Err(*want), "{text}");
+            assert_eq!(
+                parse(text, MAX_TEXT_CHARS).map_err(|e| e.code()),
+                Err(*want),
+                "{text}"
+            );
         }
     }
 
@@ -259,13 +261,13 @@ mod tests {
             r#"{{"type":"say","text":"{}"}}"#,
             "é".repeat(MAX_TEXT_CHARS)
         );
-        assert!(parse(&at_limit).is_ok());
+        assert!(parse(&at_limit, MAX_TEXT_CHARS).is_ok());
         let over = format!(
             r#"{{"type":"say","text":"{}"}}"#,
             "é".repeat(MAX_TEXT_CHARS + 1)
         );
         assert_eq!(
-            parse(&over),
+            parse(&over, MAX_TEXT_CHARS),
             Err(Error::TooLong {
                 field: "text",
                 len: MAX_TEXT_CHARS + 1,

@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
 use crate::close::CloseCode;
+use crate::config::{Config, ConfigError};
 use crate::effect::{Effect, Effects};
 use crate::error::{Error, HttpError};
+use crate::limit::{Bucket, Verdict};
 use crate::protocol::{self, ClientFrame, Peer, ServerFrame};
-use crate::route::{query_param, room_target, split_url, HttpResponse, RoomTarget};
+use crate::route::{authenticate, query_param, room_target, split_url, HttpResponse, RoomTarget};
 use crate::seed::{self, Frame};
+use crate::token::Claims;
 
 /// The tag every room socket carries besides its id, so a broadcast is
 /// `getWebSockets("room")` and leaves seed sockets of the same object alone.
@@ -31,8 +34,8 @@ pub const ROOM_TAG: &str = "room";
 pub const TEST_PANIC_FRAME: &str = "__test_panic__";
 
 /// Per-connection state, stored on the socket with `serializeAttachment`
-/// (at most 16 KiB; this is well under 200 bytes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+/// (at most 16 KiB; this is well under 300 bytes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Tsify)]
 pub struct Attachment {
     /// Random, URL-safe, unique in the room; also the socket's tag.
     pub id: String,
@@ -40,10 +43,19 @@ pub struct Attachment {
     pub name: String,
     /// When the connection joined, ms since the epoch.
     pub joined_at: u64,
+    /// The token's subject when `AUTH_SECRET` is set; the name then comes
+    /// from the token and cannot change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub sub: Option<String>,
+    /// The connection's rate limit bucket, here so that it survives
+    /// hibernation (a client cannot refill it by waiting for an eviction).
+    #[serde(default)]
+    pub bucket: Bucket,
 }
 
 /// What the Durable Object does with an upgrade to a room.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct Admission {
     /// The new member's id.
@@ -56,7 +68,7 @@ pub struct Admission {
 }
 
 /// What the Durable Object does with a request it receives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Opening {
     /// The seed endpoint: accept a plain socket (no attachment, no tags).
@@ -67,39 +79,72 @@ pub enum Opening {
     Respond(HttpResponse),
 }
 
-/// The state of one Durable Object: its room's members in join order, and
-/// how often the object was (re)created.
+/// The state of one Durable Object: its room's members in join order, how
+/// often the object was (re)created, and the limits it enforces.
 #[derive(Clone, Debug, Default)]
 pub struct Room {
     members: Members,
     wakes: Wakes,
     started_at: u64,
+    config: Config,
+    /// Set when the configuration is invalid: the object then refuses
+    /// every request and frame rather than run with guessed limits.
+    broken: Option<ConfigError>,
 }
 
 impl Room {
-    /// An empty room, for a fresh object.
+    /// An empty room with the default configuration.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The room of an instance created at `now`, finding `sockets` open and
-    /// the stored wake record `previous`. Members come back with [`restore`](Self::restore).
-    pub fn start(previous: Option<Wakes>, now: u64, sockets: usize) -> Self {
+    /// An empty room with `config`.
+    pub fn with_config(config: Config) -> Self {
         Room {
-            members: Members::default(),
-            wakes: Wakes::next(previous, now, sockets),
-            started_at: now,
+            config,
+            ..Self::default()
         }
+    }
+
+    /// The room of an instance created at `now`, finding `sockets` open and
+    /// the stored wake record `previous`, configured by `config`. Members
+    /// come back with [`restore`](Self::restore).
+    pub fn start(
+        previous: Option<Wakes>,
+        now: u64,
+        sockets: usize,
+        config: Result<Config, ConfigError>,
+    ) -> Self {
+        Self::resume(Wakes::next(previous, now, sockets), now, config)
     }
 
     /// The room of an instance started at `started_at` whose Wasm instance
     /// was replaced after a trap: the wake record is kept as it was.
-    pub fn resume(wakes: Wakes, started_at: u64) -> Self {
+    pub fn resume(wakes: Wakes, started_at: u64, config: Result<Config, ConfigError>) -> Self {
+        let (config, broken) = match config {
+            Ok(config) => (config, None),
+            Err(error) => (Config::default(), Some(error)),
+        };
         Room {
             members: Members::default(),
             wakes,
             started_at,
+            config,
+            broken,
         }
+    }
+
+    /// The limits the room enforces.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Decides what a frame on the seed endpoint gets: see [`seed::on_message`].
+    pub fn on_seed_frame(&self, frame: Frame<'_>, connections: u32) -> Effects {
+        if self.broken.is_some() {
+            return misconfigured();
+        }
+        seed::on_message(frame, connections, self.config.max_message_bytes)
     }
 
     /// The wake record to store.
@@ -109,9 +154,15 @@ impl Room {
 
     /// Decides what a request to this object gets, from its URL.
     pub fn open(&mut self, url: &str, now: u64, entropy: &[u8]) -> Opening {
+        if let Some(error) = &self.broken {
+            return Opening::Respond(HttpResponse::bad_config(error));
+        }
         let (path, query) = split_url(url);
         match room_target(path) {
-            None => Opening::Seed,
+            None => match authenticate(&self.config, query, None, now) {
+                Ok(_) => Opening::Seed,
+                Err(error) => Opening::Respond(HttpResponse::error(&error)),
+            },
             Some(Err(error)) => Opening::Respond(HttpResponse::error(&error)),
             Some(Ok(RoomTarget::Stats(room))) => Opening::Respond(HttpResponse::json(stats_json(
                 room,
@@ -121,7 +172,9 @@ impl Room {
             ))),
             Some(Ok(RoomTarget::Socket(room))) => {
                 let name = query_param(query, "name");
-                match self.join(room, name.as_deref(), now, entropy) {
+                match authenticate(&self.config, query, Some(room), now)
+                    .and_then(|claims| self.join(room, name.as_deref(), claims, now, entropy))
+                {
                     Ok(admission) => Opening::Join(admission),
                     Err(error) => Opening::Respond(HttpResponse::error(&error)),
                 }
@@ -156,24 +209,36 @@ impl Room {
             .collect()
     }
 
-    /// Admits a new connection to `room`. `name` is the raw `?name=` value;
-    /// `entropy` is random bytes from the runtime (the core has no RNG).
+    /// Admits a new connection to `room`. `name` is the raw `?name=` value,
+    /// `claims` the verified token (whose name wins) when `AUTH_SECRET` is
+    /// set; `entropy` is random bytes from the runtime (the core has no RNG).
     pub fn join(
         &mut self,
         room: &str,
         name: Option<&str>,
+        claims: Option<Claims>,
         now: u64,
         entropy: &[u8],
     ) -> Result<Admission, HttpError> {
+        let max = self.config.max_connections_per_room;
+        if self.len() >= max as usize {
+            return Err(HttpError::RoomFull { max });
+        }
         let id = self.fresh_id(entropy);
-        let name = match name {
-            Some(raw) => protocol::name(raw).map_err(HttpError::BadName)?,
-            None => format!("guest-{}", id.chars().take(4).collect::<String>()),
+        let (name, sub) = match (claims, name) {
+            (Some(claims), _) => (claims.name, Some(claims.sub)),
+            (None, Some(raw)) => (protocol::name(raw).map_err(HttpError::BadName)?, None),
+            (None, None) => (
+                format!("guest-{}", id.chars().take(4).collect::<String>()),
+                None,
+            ),
         };
         let attachment = Attachment {
             id: id.clone(),
             name: name.clone(),
             joined_at: now,
+            sub,
+            bucket: Bucket::full(self.config.rate_limit_burst, now),
         };
         self.members.insert(attachment.clone());
         let welcome = ServerFrame::Welcome {
@@ -194,23 +259,70 @@ impl Room {
         })
     }
 
-    /// Decides what a frame from member `id` makes happen.
+    /// Decides what a frame from member `id` makes happen, in this order:
+    /// a frame over `MAX_MESSAGE_BYTES` closes the socket (1009); a frame
+    /// over the rate limit is dropped (`rate_limited`), and a client that
+    /// keeps going is closed (1008); a binary frame is refused
+    /// (`unsupported_data`); anything else is parsed and served. The
+    /// member's attachment is stored after each frame (its bucket changed).
     pub fn on_frame(&mut self, id: &str, frame: Frame<'_>, now: u64) -> Effects {
-        if self.members.get(id).is_none() {
-            return unknown_member();
+        if self.broken.is_some() {
+            return misconfigured();
         }
-        let text = match frame {
-            Frame::Text(text) => text,
-            Frame::Binary(_) => return reply_error(&Error::Binary),
+        let (per_second, burst) = (
+            self.config.rate_limit_per_second,
+            self.config.rate_limit_burst,
+        );
+        let Some(member) = self.members.get_mut(id) else {
+            return unknown_member();
+        };
+        if let Some(close) = seed::too_big(frame, self.config.max_message_bytes) {
+            return self.expel(id, close);
+        }
+        let verdict = member.bucket.take(now, per_second, burst);
+        let attach = Effect::Attach {
+            attachment: member.clone(),
+        };
+        let text = match (verdict, frame) {
+            (Verdict::Close, _) => {
+                let close = Effect::close(
+                    CloseCode::POLICY,
+                    "rate limit exceeded: kept sending after rate_limited errors",
+                );
+                return self.expel(id, close);
+            }
+            (Verdict::Drop, _) => {
+                return Effects(vec![
+                    reply(&Error::RateLimited { per_second, burst }),
+                    attach,
+                ])
+            }
+            (Verdict::Allow, Frame::Binary(_)) => {
+                return Effects(vec![reply(&Error::Binary), attach])
+            }
+            (Verdict::Allow, Frame::Text(text)) => text,
         };
         #[cfg(feature = "test-hooks")]
         if text == TEST_PANIC_FRAME {
             panic!("test-only panic requested by a frame");
         }
-        match protocol::parse(text) {
+        let mut effects = match protocol::parse(text, self.config.max_text_chars as usize) {
             Ok(frame) => self.apply(id, frame, now),
             Err(error) => reply_error(&error),
+        };
+        if let Some(member) = self.members.get(id) {
+            effects.push(Effect::Attach {
+                attachment: member.clone(),
+            });
         }
+        effects
+    }
+
+    /// Closes member `id`'s socket with `close` and tells the others it left.
+    fn expel(&mut self, id: &str, close: Effect) -> Effects {
+        let mut effects = Effects(vec![close]);
+        effects.0.extend(self.leave(id).0);
+        effects
     }
 
     fn apply(&mut self, id: &str, frame: ClientFrame, now: u64) -> Effects {
@@ -256,12 +368,13 @@ impl Room {
                 let Some(member) = self.members.get_mut(&id) else {
                     return unknown_member();
                 };
+                if member.sub.is_some() {
+                    return reply_error(&Error::Forbidden {
+                        why: "your name comes from your token and cannot be changed",
+                    });
+                }
                 member.name = name.clone();
-                let attachment = member.clone();
-                Effects(vec![
-                    Effect::Attach { attachment },
-                    Effect::broadcast(ServerFrame::Renamed { id, name }.to_json(), false),
-                ])
+                Effect::broadcast(ServerFrame::Renamed { id, name }.to_json(), false).into()
             }
             ClientFrame::Who => Effect::Reply {
                 text: ServerFrame::Roster {
@@ -369,10 +482,23 @@ impl Members {
     }
 }
 
-fn reply_error(error: &Error) -> Effects {
+fn reply(error: &Error) -> Effect {
     Effect::Reply {
         text: ServerFrame::error(error).to_json(),
     }
+}
+
+fn reply_error(error: &Error) -> Effects {
+    reply(error).into()
+}
+
+/// A frame to an object whose configuration is invalid: the socket is
+/// closed (the log already says why; new requests get `500 bad_config`).
+fn misconfigured() -> Effects {
+    Effect::close(
+        CloseCode::INTERNAL,
+        "server configuration is invalid; see the server log",
+    )
     .into()
 }
 
@@ -433,7 +559,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, name)| {
-                room.join("r", Some(name), 1000 + i as u64, &[i as u8; 9])
+                room.join("r", Some(name), None, 1000 + i as u64, &[i as u8; 9])
                     .map(|a| a.id)
                     .unwrap_or_default()
             })
@@ -441,8 +567,17 @@ mod tests {
         (room, ids)
     }
 
+    /// The effects of a text frame at t=5, minus the attachment update
+    /// that ends every served frame (checked here).
     fn frame(room: &mut Room, id: &str, text: &str) -> Effects {
-        room.on_frame(id, Frame::Text(text), 5)
+        strip_attach(room.on_frame(id, Frame::Text(text), 5))
+    }
+
+    fn strip_attach(mut effects: Effects) -> Effects {
+        match effects.0.pop() {
+            Some(Effect::Attach { .. }) => effects,
+            other => panic!("expected a final attach, got {other:?}"),
+        }
     }
 
     fn error_code(effects: &Effects) -> Option<String> {
@@ -469,8 +604,10 @@ mod tests {
     #[test]
     fn join_welcomes_with_roster_and_announces() {
         let mut room = Room::new();
-        let first = room.join("lobby", Some("Ada"), 1, &[1; 9]).expect("join");
-        let second = room.join("lobby", None, 2, &[2; 9]).expect("join");
+        let first = room
+            .join("lobby", Some("Ada"), None, 1, &[1; 9])
+            .expect("join");
+        let second = room.join("lobby", None, None, 2, &[2; 9]).expect("join");
         assert_eq!(first.tags, vec![first.id.clone(), "room".into()]);
         let (attachment, welcome, joined) = parts(&second);
         assert!(attachment.name.starts_with("guest-"));
@@ -492,7 +629,7 @@ mod tests {
     #[test]
     fn join_refuses_a_bad_name() {
         let mut room = Room::new();
-        let refused = room.join("r", Some("a\u{1}b"), 1, &[0; 9]);
+        let refused = room.join("r", Some("a\u{1}b"), None, 1, &[0; 9]);
         assert!(matches!(
             refused,
             Err(HttpError::BadName(Error::ControlCharacter { .. }))
@@ -505,7 +642,7 @@ mod tests {
         let mut room = Room::new();
         let mut seen = std::collections::HashSet::new();
         for entropy in [&[][..], &[0; 9], &[0; 9], &[1], &[255; 9], &[255; 9]] {
-            let id = room.join("r", None, 1, entropy).expect("join").id;
+            let id = room.join("r", None, None, 1, entropy).expect("join").id;
             assert!(id.len() >= 8, "{id}");
             assert!(id
                 .bytes()
@@ -552,10 +689,14 @@ mod tests {
     #[test]
     fn hello_renames_and_updates_the_attachment() {
         let (mut room, ids) = room_with(&["Ada"]);
-        let effects = frame(&mut room, &ids[0], r#"{"type":"hello","name":" Grace "}"#);
+        let effects = room.on_frame(
+            &ids[0],
+            Frame::Text(r#"{"type":"hello","name":" Grace "}"#),
+            5,
+        );
         assert!(matches!(
             effects.0.as_slice(),
-            [Effect::Attach { attachment }, Effect::Send { tag, text, skip_self: false }]
+            [Effect::Send { tag, text, skip_self: false }, Effect::Attach { attachment }]
                 if attachment.name == "Grace" && tag == ROOM_TAG && text.contains(r#""type":"renamed""#)
         ));
         assert_eq!(room.roster()[0].name, "Grace");
@@ -587,7 +728,7 @@ mod tests {
             );
         }
         assert_eq!(
-            error_code(&room.on_frame(&ids[0], Frame::Binary(3), 5)).as_deref(),
+            error_code(&strip_attach(room.on_frame(&ids[0], Frame::Binary(3), 5))).as_deref(),
             Some("unsupported_data")
         );
     }
@@ -620,18 +761,240 @@ mod tests {
         assert_eq!(restored.roster(), room.roster());
     }
 
+    fn config(edit: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config::default();
+        edit(&mut config);
+        config
+    }
+
+    fn close_code(effects: &Effects) -> Option<u16> {
+        effects.0.iter().find_map(|effect| match effect {
+            Effect::Close { code, .. } => Some(code.get()),
+            _ => None,
+        })
+    }
+
+    fn announces_left(effects: &Effects) -> bool {
+        effects.0.iter().any(|effect| {
+            matches!(effect, Effect::Send { text, skip_self: true, .. } if text.contains(r#""type":"left""#))
+        })
+    }
+
+    #[test]
+    fn frames_over_the_size_limit_close_with_1009_and_leave() {
+        let mut room = Room::with_config(config(|c| c.max_message_bytes = 30));
+        let a = room
+            .join("r", Some("Ada"), None, 1, &[1; 9])
+            .expect("join")
+            .id;
+        let b = room
+            .join("r", Some("Bob"), None, 1, &[2; 9])
+            .expect("join")
+            .id;
+        let at_limit = r#"{"type":"say","text":"123456"}"#; // 30 bytes
+        assert_eq!(at_limit.len(), 30);
+        assert_eq!(
+            close_code(&room.on_frame(&a, Frame::Text(at_limit), 2)),
+            None
+        );
+        let over = r#"{"type":"say","text":"1234567"}"#;
+        let effects = room.on_frame(&a, Frame::Text(over), 3);
+        assert_eq!(close_code(&effects), Some(1009));
+        assert!(announces_left(&effects));
+        assert_eq!(room.roster().len(), 1);
+        assert_eq!(
+            close_code(&room.on_frame(&b, Frame::Binary(31), 4)),
+            Some(1009)
+        );
+        assert!(room.is_empty());
+    }
+
+    #[test]
+    fn rate_limit_drops_then_closes_with_1008_and_survives_a_wake() {
+        let mut room = Room::with_config(config(|c| {
+            c.rate_limit_burst = 2;
+            c.rate_limit_per_second = 1.0;
+        }));
+        let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
+        let ping = Frame::Text(r#"{"type":"ping"}"#);
+        for _ in 0..2 {
+            assert_eq!(strip_attach(room.on_frame(&id, ping, 0)), frame_pong());
+        }
+        // The bucket is empty: the attachment says so, and a room rebuilt
+        // from it (as after an eviction) keeps refusing.
+        let effects = room.on_frame(&id, ping, 0);
+        let Some(Effect::Attach { attachment }) = effects.0.last().cloned() else {
+            panic!("expected an attach, got {effects:?}");
+        };
+        assert_eq!(
+            error_code(&strip_attach(effects)).as_deref(),
+            Some("rate_limited")
+        );
+        let mut woken = Room::with_config(room.config().clone());
+        woken.restore(attachment);
+        for _ in 0..9 {
+            let effects = strip_attach(woken.on_frame(&id, ping, 0));
+            assert_eq!(error_code(&effects).as_deref(), Some("rate_limited"));
+        }
+        // 11 drops in a row is more than 5 × the burst of 2.
+        let effects = woken.on_frame(&id, ping, 0);
+        assert_eq!(close_code(&effects), Some(1008));
+        assert!(woken.is_empty());
+    }
+
+    #[test]
+    fn rate_limit_refills_with_time() {
+        let mut room = Room::with_config(config(|c| {
+            c.rate_limit_burst = 1;
+            c.rate_limit_per_second = 10.0;
+        }));
+        let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
+        let ping = Frame::Text(r#"{"type":"ping"}"#);
+        assert_eq!(strip_attach(room.on_frame(&id, ping, 0)), frame_pong());
+        assert_ne!(strip_attach(room.on_frame(&id, ping, 50)), frame_pong());
+        assert_eq!(strip_attach(room.on_frame(&id, ping, 150)), frame_pong());
+    }
+
+    fn frame_pong() -> Effects {
+        Effects(vec![Effect::Reply {
+            text: r#"{"type":"pong"}"#.into(),
+        }])
+    }
+
+    #[test]
+    fn text_limit_comes_from_the_config() {
+        let (mut room, ids) = {
+            let mut room = Room::with_config(config(|c| c.max_text_chars = 3));
+            let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
+            (room, vec![id])
+        };
+        assert_eq!(
+            error_code(&frame(
+                &mut room,
+                &ids[0],
+                r#"{"type":"say","text":"abcd"}"#
+            ))
+            .as_deref(),
+            Some("invalid_field")
+        );
+        assert!(error_code(&frame(&mut room, &ids[0], r#"{"type":"say","text":"abc"}"#)).is_none());
+    }
+
+    #[test]
+    fn room_full_refuses_with_503() {
+        let mut room = Room::with_config(config(|c| c.max_connections_per_room = 2));
+        for i in 0..2 {
+            room.join("r", None, None, 0, &[i; 9]).expect("join");
+        }
+        let refused = room.join("r", None, None, 0, &[9; 9]).expect_err("full");
+        assert_eq!((refused.status(), refused.code()), (503, "room_full"));
+        assert_eq!(room.len(), 2);
+    }
+
+    #[test]
+    fn with_auth_the_token_names_the_member_and_hello_is_forbidden() {
+        let secret = "k".repeat(32);
+        let mut room = Room::with_config(Config {
+            auth_secret: crate::config::Config::from_vars(|n| {
+                (n == "AUTH_SECRET").then(|| secret.clone())
+            })
+            .expect("config")
+            .auth_secret,
+            ..Config::default()
+        });
+        let claims = Claims {
+            sub: "user-7".into(),
+            name: "Token Ada".into(),
+            room: Some("lobby".into()),
+            exp: 2_000,
+        };
+        let token = crate::token::mint(secret.as_bytes(), &claims);
+        let url = |query: &str| format!("http://h/rooms/lobby/websocket?{query}");
+        let refused = |opening: Opening| match opening {
+            Opening::Respond(r) => Some((r.status, r.body.unwrap_or_default())),
+            _ => None,
+        };
+        let (status, body) = refused(room.open(&url("name=x"), 1_000, &[1; 9])).expect("refused");
+        assert_eq!(status, 401);
+        assert!(body.contains(r#""reason":"missing""#), "{body}");
+        let expired = room.open(&url(&format!("token={token}")), 2_000_000, &[1; 9]);
+        assert!(refused(expired).is_some_and(|(_, body)| body.contains("expired")));
+        let Opening::Join(admission) =
+            room.open(&url(&format!("token={token}&name=Eve")), 1_000, &[1; 9])
+        else {
+            panic!("expected a join");
+        };
+        let (attachment, _, _) = parts(&admission);
+        assert_eq!(
+            (attachment.name.as_str(), attachment.sub.as_deref()),
+            ("Token Ada", Some("user-7"))
+        );
+        assert_eq!(
+            error_code(&frame(
+                &mut room,
+                &admission.id,
+                r#"{"type":"hello","name":"Eve"}"#
+            ))
+            .as_deref(),
+            Some("forbidden")
+        );
+        assert_eq!(room.roster()[0].name, "Token Ada");
+        // The seed endpoint needs a token without a room.
+        assert!(
+            refused(room.open(&format!("http://h/websocket?token={token}"), 1_000, &[])).is_some()
+        );
+    }
+
+    #[test]
+    fn a_broken_config_refuses_requests_and_frames() {
+        let error = Config::from_vars(|n| (n == "RATE_LIMIT_BURST").then(|| "lots".to_owned()))
+            .expect_err("invalid");
+        let mut room = Room::start(None, 0, 0, Err(error));
+        let Opening::Respond(response) = room.open("http://h/rooms/r/websocket", 0, &[1; 9]) else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(response.status, 500);
+        assert!(response.body.unwrap_or_default().contains("bad_config"));
+        assert!(response
+            .log
+            .unwrap_or_default()
+            .contains("RATE_LIMIT_BURST = lots"));
+        assert_eq!(
+            close_code(&room.on_frame("x", Frame::Text("{}"), 0)),
+            Some(1011)
+        );
+        assert_eq!(
+            close_code(&room.on_seed_frame(Frame::Text("hi"), 1)),
+            Some(1011)
+        );
+    }
+
+    #[test]
+    fn an_attachment_from_before_rate_limits_still_restores() {
+        let old: Attachment =
+            serde_json::from_str(r#"{"id":"abcdefgh","name":"Ada","joined_at":1}"#).expect("old");
+        let mut room = Room::new();
+        room.restore(old);
+        assert_eq!(
+            strip_attach(room.on_frame("abcdefgh", Frame::Text(r#"{"type":"ping"}"#), 5)),
+            frame_pong()
+        );
+    }
+
     #[test]
     fn unknown_member_is_closed_with_1011() {
         let mut room = Room::new();
         assert!(matches!(
-            frame(&mut room, "ghost123", r#"{"type":"ping"}"#).0.as_slice(),
+            room.on_frame("ghost123", Frame::Text(r#"{"type":"ping"}"#), 5)
+                .0
+                .as_slice(),
             [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL
         ));
     }
 
     #[test]
     fn open_decides_seed_join_stats_and_refusals() {
-        let mut room = Room::start(None, 100, 0);
+        let mut room = Room::start(None, 100, 0, Ok(Config::default()));
         assert_eq!(room.open("http://h/websocket", 1, &[1; 9]), Opening::Seed);
         let Opening::Join(admission) =
             room.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9])

@@ -4,7 +4,10 @@
 use serde::Serialize;
 use tsify::Tsify;
 
+use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
+use crate::origin;
+use crate::token::{self, Claims};
 
 /// The Durable Object that serves the seed endpoint `/websocket`.
 pub const SEED_OBJECT: &str = "foo";
@@ -21,6 +24,8 @@ pub struct RequestHead<'a> {
     pub url: &'a str,
     /// The `Upgrade` header, if present.
     pub upgrade: Option<&'a str>,
+    /// The `Origin` header, if present.
+    pub origin: Option<&'a str>,
 }
 
 /// What the Worker does with a request.
@@ -45,6 +50,11 @@ pub struct HttpResponse {
     pub status_text: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// A line for the operator's log (`console.error`), if the answer
+    /// comes from a fault on the server's side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub log: Option<String>,
 }
 
 impl Route {
@@ -72,6 +82,15 @@ impl HttpResponse {
             status_text: error.status_text().into(),
             headers,
             body: Some(error.to_json()),
+            log: None,
+        }
+    }
+
+    /// `500` JSON `bad_config`, with the full explanation for the log.
+    pub fn bad_config(error: &ConfigError) -> Self {
+        HttpResponse {
+            log: Some(error.to_string()),
+            ..HttpResponse::error(&HttpError::BadConfig { name: error.name })
         }
     }
 
@@ -85,6 +104,7 @@ impl HttpResponse {
                 "application/json;charset=UTF-8".into(),
             )],
             body: Some(body),
+            log: None,
         }
     }
 }
@@ -142,9 +162,23 @@ pub fn check_room(room: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// Routes one request.
-pub fn route(head: RequestHead<'_>) -> Route {
-    let (path, _query) = split_url(head.url);
+/// Routes one request at `now` (ms since the epoch) under `config`.
+///
+/// Upgrades are checked here, before any Durable Object wakes: origin
+/// (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`). The object checks the
+/// token again with [`authenticate`] to learn who connects.
+pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
+    let (path, query) = split_url(head.url);
+    let upgrade = |room: Option<&str>, object: &str| {
+        let checked = origin::check(head.origin, &config.allowed_origins)
+            .and_then(|()| authenticate(config, query, room, now));
+        match checked {
+            Ok(_) => Route::Forward {
+                object: object.to_owned(),
+            },
+            Err(error) => Route::error(&error),
+        }
+    };
     if let Some(target) = room_target(path) {
         return match target {
             Err(error) => Route::error(&error),
@@ -152,7 +186,8 @@ pub fn route(head: RequestHead<'_>) -> Route {
             Ok(RoomTarget::Socket(_)) if !is_websocket_upgrade(head.upgrade) => {
                 Route::error(&HttpError::UpgradeRequired)
             }
-            Ok(RoomTarget::Socket(room) | RoomTarget::Stats(room)) => Route::Forward {
+            Ok(RoomTarget::Socket(room)) => upgrade(Some(room), room),
+            Ok(RoomTarget::Stats(room)) => Route::Forward {
                 object: room.to_owned(),
             },
         };
@@ -168,18 +203,49 @@ pub fn route(head: RequestHead<'_>) -> Route {
                     ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
                 ],
                 body: Some(EXPECTED_UPGRADE.into()),
+                log: None,
             });
         }
-        return Route::Forward {
-            object: SEED_OBJECT.into(),
-        };
+        if head.method != "GET" {
+            // RFC 6455 §4.1: the opening handshake is a GET.
+            return Route::Respond(HttpResponse {
+                status: 405,
+                status_text: "Method Not Allowed".into(),
+                headers: vec![
+                    ("Allow".into(), "GET".into()),
+                    ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
+                ],
+                body: Some("WebSocket upgrades must use GET".into()),
+                log: None,
+            });
+        }
+        return upgrade(None, SEED_OBJECT);
     }
     Route::Respond(HttpResponse {
         status: 400,
         status_text: "Bad Request".into(),
         headers: vec![("Content-Type".into(), "text/plain".into())],
         body: None,
+        log: None,
     })
+}
+
+/// Who opens a socket: `Ok(None)` when the server is open (no
+/// `AUTH_SECRET`), the token's claims when it passes for `room` (`None`:
+/// the seed endpoint) at `now` (ms), else `401 unauthorized`.
+pub fn authenticate(
+    config: &Config,
+    query: &str,
+    room: Option<&str>,
+    now: u64,
+) -> Result<Option<Claims>, HttpError> {
+    let Some(secret) = &config.auth_secret else {
+        return Ok(None);
+    };
+    let token = query_param(query, "token");
+    token::verify(secret.bytes(), token.as_deref(), room, now / 1000)
+        .map(Some)
+        .map_err(HttpError::Unauthorized)
 }
 
 /// The value of `key` in a query string, percent-decoded (`+` is a space).
@@ -258,11 +324,7 @@ mod tests {
     use super::*;
 
     fn route_of(url: &str, upgrade: Option<&str>) -> Route {
-        route(RequestHead {
-            method: "GET",
-            url,
-            upgrade,
-        })
+        route_method("GET", url, upgrade)
     }
 
     fn status(route: &Route) -> u16 {
@@ -325,6 +387,7 @@ mod tests {
                 status_text: "Bad Request".into(),
                 headers: vec![("Content-Type".into(), "text/plain".into())],
                 body: None,
+                log: None,
             })
         );
     }
@@ -356,11 +419,16 @@ mod tests {
     }
 
     fn route_method(method: &str, url: &str, upgrade: Option<&str>) -> Route {
-        route(RequestHead {
-            method,
-            url,
-            upgrade,
-        })
+        route(
+            RequestHead {
+                method,
+                url,
+                upgrade,
+                origin: None,
+            },
+            &Config::default(),
+            0,
+        )
     }
 
     #[test]
@@ -419,6 +487,147 @@ mod tests {
             "{body}"
         );
         assert_eq!(headers[0].1, "application/json;charset=UTF-8");
+    }
+
+    fn route_with(config: &Config, url: &str, origin: Option<&str>, now: u64) -> Route {
+        route(
+            RequestHead {
+                method: "GET",
+                url,
+                upgrade: Some("websocket"),
+                origin,
+            },
+            config,
+            now,
+        )
+    }
+
+    fn error_code(route: &Route) -> Option<String> {
+        let Route::Respond(HttpResponse {
+            body: Some(body), ..
+        }) = route
+        else {
+            return None;
+        };
+        let body: serde_json::Value = serde_json::from_str(body).ok()?;
+        Some(format!(
+            "{} {}",
+            body["error"]["code"].as_str()?,
+            body["error"]["reason"].as_str().unwrap_or("-")
+        ))
+    }
+
+    #[test]
+    fn origin_is_checked_on_upgrades_only() {
+        let config = Config {
+            allowed_origins: vec!["https://app.example".into()],
+            ..Config::default()
+        };
+        let room = "http://h/rooms/lobby/websocket";
+        assert!(matches!(
+            route_with(&config, room, Some("https://app.example"), 0),
+            Route::Forward { .. }
+        ));
+        assert!(matches!(
+            route_with(&config, room, None, 0),
+            Route::Forward { .. }
+        ));
+        for url in [room, "http://h/websocket"] {
+            let refused = route_with(&config, url, Some("https://evil.example"), 0);
+            assert_eq!(status(&refused), 403, "{url}");
+            assert_eq!(error_code(&refused).as_deref(), Some("forbidden_origin -"));
+        }
+        // Stats are a plain GET, not a socket: no origin check.
+        assert!(matches!(
+            route_with(
+                &config,
+                "http://h/rooms/lobby",
+                Some("https://evil.example"),
+                0
+            ),
+            Route::Forward { .. }
+        ));
+    }
+
+    #[test]
+    fn tokens_are_checked_when_a_secret_is_set() {
+        let secret = "s".repeat(32);
+        let config =
+            Config::from_vars(|n| (n == "AUTH_SECRET").then(|| secret.clone())).expect("config");
+        let claims = |room: Option<&str>| Claims {
+            sub: "u".into(),
+            name: "Ada".into(),
+            room: room.map(Into::into),
+            exp: 100,
+        };
+        let lobby = token::mint(secret.as_bytes(), &claims(Some("lobby")));
+        let any = token::mint(secret.as_bytes(), &claims(None));
+        let table: &[(String, u64, Option<&str>)] = &[
+            (
+                format!("http://h/rooms/lobby/websocket?token={lobby}"),
+                99_999,
+                None,
+            ),
+            (
+                format!("http://h/rooms/other/websocket?token={any}"),
+                0,
+                None,
+            ),
+            (format!("http://h/websocket?token={any}"), 0, None),
+            (
+                "http://h/rooms/lobby/websocket".into(),
+                0,
+                Some("unauthorized missing"),
+            ),
+            ("http://h/websocket".into(), 0, Some("unauthorized missing")),
+            (
+                format!("http://h/rooms/lobby/websocket?token={lobby}"),
+                100_000,
+                Some("unauthorized expired"),
+            ),
+            (
+                format!("http://h/rooms/other/websocket?token={lobby}"),
+                0,
+                Some("unauthorized wrong_room"),
+            ),
+            (
+                format!("http://h/websocket?token={lobby}"),
+                0,
+                Some("unauthorized wrong_room"),
+            ),
+            (
+                format!("http://h/rooms/lobby/websocket?token={lobby}x"),
+                0,
+                Some("unauthorized bad_signature"),
+            ),
+            (
+                "http://h/rooms/lobby/websocket?token=abc".into(),
+                0,
+                Some("unauthorized malformed"),
+            ),
+        ];
+        for (url, now, want) in table {
+            let got = route_with(&config, url, None, *now);
+            assert_eq!(error_code(&got).as_deref(), *want, "{url} at {now}");
+            if want.is_some() {
+                assert_eq!(status(&got), 401);
+            }
+        }
+    }
+
+    #[test]
+    fn seed_upgrades_must_be_get() {
+        let refused = route_method("POST", "http://h/websocket", Some("websocket"));
+        let Route::Respond(response) = &refused else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(response.status, 405);
+        assert!(response.headers.contains(&("Allow".into(), "GET".into())));
+        // Without Upgrade the seed's 426 comes first, whatever the method.
+        assert_eq!(
+            status(&route_method("POST", "http://h/websocket", None)),
+            426
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::close::CloseCode;
 use crate::effect::{Effect, Effects};
+use crate::limit;
 
 /// The reason the server gives when it completes a client's close handshake.
 pub const CLOSE_REASON: &str = "Durable Object is closing WebSocket";
@@ -24,12 +25,17 @@ pub fn reply_text(message: &str, connections: u32) -> String {
     format!("[Durable Object] message: {message}, connections: {connections}")
 }
 
-/// Decides the answer to one frame, given how many sockets the object holds.
+/// Decides the answer to one frame, given how many sockets the object holds
+/// and the largest frame it takes (`MAX_MESSAGE_BYTES`).
 ///
+/// A frame over the limit closes the socket with 1009 ("message too big").
 /// Binary frames are refused with 1003 (RFC 6455 §7.4.1: "an endpoint that
 /// understands only text data MAY send this if it receives a binary message"),
 /// rather than echoing `[object ArrayBuffer]` as the seed did.
-pub fn on_message(frame: Frame<'_>, connections: u32) -> Effects {
+pub fn on_message(frame: Frame<'_>, connections: u32, max_message_bytes: u32) -> Effects {
+    if let Some(close) = too_big(frame, max_message_bytes) {
+        return close.into();
+    }
     match frame {
         Frame::Text(text) => Effect::Reply {
             text: reply_text(text, connections),
@@ -40,6 +46,32 @@ pub fn on_message(frame: Frame<'_>, connections: u32) -> Effects {
             "binary frames are not supported on /websocket",
         )
         .into(),
+    }
+}
+
+/// The close for a frame over `max_message_bytes`, if it is one.
+pub fn too_big(frame: Frame<'_>, max_message_bytes: u32) -> Option<Effect> {
+    let bytes = frame.len();
+    limit::too_large(bytes, max_message_bytes).then(|| {
+        Effect::close(
+            CloseCode::TOO_BIG,
+            &format!("frame of {bytes} bytes is over the limit of {max_message_bytes}"),
+        )
+    })
+}
+
+impl Frame<'_> {
+    /// The frame's size in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(len) => *len,
+        }
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -74,7 +106,7 @@ mod tests {
     #[test]
     fn replies_with_text_and_count() {
         assert_eq!(
-            on_message(Frame::Text("hi"), 2),
+            on_message(Frame::Text("hi"), 2, 64),
             Effects(vec![Effect::Reply {
                 text: "[Durable Object] message: hi, connections: 2".into()
             }])
@@ -95,11 +127,25 @@ mod tests {
 
     #[test]
     fn refuses_binary_with_1003() {
-        let effects = on_message(Frame::Binary(3), 1);
+        let effects = on_message(Frame::Binary(3), 1, 64);
         assert!(matches!(
             effects.0.as_slice(),
             [Effect::Close { code, .. }] if *code == CloseCode::UNSUPPORTED_DATA
         ));
+    }
+
+    #[test]
+    fn closes_frames_over_the_limit_with_1009() {
+        let code_of = |frame| match on_message(frame, 1, 4).0.as_slice() {
+            [Effect::Close { code, .. }] => Some(code.get()),
+            _ => None,
+        };
+        assert_eq!(code_of(Frame::Text("abcd")), None);
+        assert_eq!(code_of(Frame::Text("abcde")), Some(1009));
+        assert_eq!(code_of(Frame::Text("éé")), None); // 4 bytes
+        assert_eq!(code_of(Frame::Text("ééa")), Some(1009)); // 5 bytes
+        assert_eq!(code_of(Frame::Binary(5)), Some(1009));
+        assert_eq!(code_of(Frame::Binary(4)), Some(1003));
     }
 
     #[test]

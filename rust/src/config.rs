@@ -1,0 +1,318 @@
+//! The server's limits and secrets, read from the Worker's `env` (wrangler
+//! `vars` and secrets) and validated here, once, for the Worker and the
+//! Durable Object alike.
+//!
+//! A value that does not parse or breaks its rule is an error that names the
+//! variable, never a silent fallback to the default: the shim logs it and
+//! every request gets `500` JSON `bad_config` until it is fixed.
+
+use std::fmt;
+
+use crate::origin;
+
+/// The variables the server reads, with their defaults (see README).
+pub const VARIABLES: &[&str] = &[
+    "MAX_MESSAGE_BYTES",
+    "MAX_CONNECTIONS_PER_ROOM",
+    "RATE_LIMIT_PER_SECOND",
+    "RATE_LIMIT_BURST",
+    "MAX_TEXT_CHARS",
+    "ALLOWED_ORIGINS",
+    "AUTH_SECRET",
+];
+
+/// The platform's limit on WebSocket connections per Durable Object.
+pub const PLATFORM_MAX_CONNECTIONS: u32 = 32_768;
+/// The platform's limit on a received WebSocket message: 32 MiB.
+pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
+/// The shortest `AUTH_SECRET` accepted: 32 bytes, HMAC-SHA256's output size.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// A frame longer than this many bytes closes its socket with 1009.
+    pub max_message_bytes: u32,
+    /// A room refuses a further upgrade with 503 `room_full`.
+    pub max_connections_per_room: u32,
+    /// Tokens a socket's bucket regains per second.
+    pub rate_limit_per_second: f64,
+    /// Tokens a full bucket holds: the burst a socket may send at once.
+    pub rate_limit_burst: u32,
+    /// The longest `text` of `say` and `whisper`, in characters.
+    pub max_text_chars: u32,
+    /// Origins allowed to open a socket, normalised; empty allows any.
+    pub allowed_origins: Vec<String>,
+    /// When set, every upgrade needs a token signed with it.
+    pub auth_secret: Option<Secret>,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The secret's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message_bytes: 65_536,
+            max_connections_per_room: 1_000,
+            rate_limit_per_second: 20.0,
+            rate_limit_burst: 40,
+            max_text_chars: 4_096,
+            allowed_origins: Vec::new(),
+            auth_secret: None,
+        }
+    }
+}
+
+/// A variable whose value the server refuses to run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The value, or a placeholder for a secret.
+    pub value: String,
+    /// What the value must be.
+    pub rule: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "configuration variable {} = {} is invalid: {}",
+            self.name, self.value, self.rule
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads every variable through `get` (`None` = unset); unset means the
+    /// default, anything set must be valid.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        Ok(Config {
+            max_message_bytes: integer(
+                &get,
+                "MAX_MESSAGE_BYTES",
+                defaults.max_message_bytes,
+                1,
+                PLATFORM_MAX_MESSAGE_BYTES,
+            )?,
+            max_connections_per_room: integer(
+                &get,
+                "MAX_CONNECTIONS_PER_ROOM",
+                defaults.max_connections_per_room,
+                1,
+                PLATFORM_MAX_CONNECTIONS,
+            )?,
+            rate_limit_per_second: rate(&get, defaults.rate_limit_per_second)?,
+            rate_limit_burst: integer(
+                &get,
+                "RATE_LIMIT_BURST",
+                defaults.rate_limit_burst,
+                1,
+                1_000_000,
+            )?,
+            max_text_chars: integer(
+                &get,
+                "MAX_TEXT_CHARS",
+                defaults.max_text_chars,
+                1,
+                PLATFORM_MAX_MESSAGE_BYTES,
+            )?,
+            allowed_origins: origins(&get)?,
+            auth_secret: secret(&get)?,
+        })
+    }
+}
+
+fn integer(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    let Some(value) = get(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            name,
+            value: shown(&value),
+            rule: format!("must be a whole number from {min} to {max}"),
+        }),
+    }
+}
+
+fn rate(get: &impl Fn(&str) -> Option<String>, default: f64) -> Result<f64, ConfigError> {
+    const NAME: &str = "RATE_LIMIT_PER_SECOND";
+    let Some(value) = get(NAME) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 && n <= 1_000_000.0 => Ok(n),
+        _ => Err(ConfigError {
+            name: NAME,
+            value: shown(&value),
+            rule: "must be a number above 0 and at most 1000000".into(),
+        }),
+    }
+}
+
+fn origins(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    const NAME: &str = "ALLOWED_ORIGINS";
+    let Some(value) = get(NAME) else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            origin::parse(entry).ok_or_else(|| ConfigError {
+                name: NAME,
+                value: shown(&value),
+                rule: format!(
+                    "{:?} is not an origin: write scheme://host[:port], comma-separated",
+                    shown(entry)
+                ),
+            })
+        })
+        .collect()
+}
+
+fn secret(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Secret>, ConfigError> {
+    const NAME: &str = "AUTH_SECRET";
+    let Some(value) = get(NAME) else {
+        return Ok(None);
+    };
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError {
+            name: NAME,
+            value: format!("<secret of {} bytes>", value.len()),
+            rule: format!(
+                "must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`); \
+                 leave it unset for an open server"
+            ),
+        });
+    }
+    Ok(Some(Secret(value.into_bytes())))
+}
+
+/// A value as the error shows it: at most 64 characters.
+fn shown(value: &str) -> String {
+    let mut shown: String = value.chars().take(64).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn unset_means_default() {
+        assert_eq!(config(&[]), Ok(Config::default()));
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let secret = "s".repeat(32);
+        let got = config(&[
+            ("MAX_MESSAGE_BYTES", "1024"),
+            ("MAX_CONNECTIONS_PER_ROOM", " 32768 "),
+            ("RATE_LIMIT_PER_SECOND", "0.5"),
+            ("RATE_LIMIT_BURST", "3"),
+            ("MAX_TEXT_CHARS", "10"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://Example.com/, http://localhost:8787",
+            ),
+            ("AUTH_SECRET", &secret),
+        ]);
+        assert_eq!(
+            got,
+            Ok(Config {
+                max_message_bytes: 1024,
+                max_connections_per_room: 32_768,
+                rate_limit_per_second: 0.5,
+                rate_limit_burst: 3,
+                max_text_chars: 10,
+                allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],
+                auth_secret: Some(Secret(secret.into_bytes())),
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_bad_values_by_name() {
+        let table: &[(&str, &str)] = &[
+            ("MAX_MESSAGE_BYTES", ""),
+            ("MAX_MESSAGE_BYTES", "0"),
+            ("MAX_MESSAGE_BYTES", "64k"),
+            ("MAX_MESSAGE_BYTES", "-1"),
+            ("MAX_MESSAGE_BYTES", "33554433"),
+            ("MAX_CONNECTIONS_PER_ROOM", "32769"),
+            ("MAX_CONNECTIONS_PER_ROOM", "1.5"),
+            ("RATE_LIMIT_PER_SECOND", "0"),
+            ("RATE_LIMIT_PER_SECOND", "NaN"),
+            ("RATE_LIMIT_PER_SECOND", "inf"),
+            ("RATE_LIMIT_BURST", "0"),
+            ("MAX_TEXT_CHARS", "many"),
+            ("ALLOWED_ORIGINS", "example.com"),
+            ("ALLOWED_ORIGINS", "https://a.com/path"),
+            ("AUTH_SECRET", "short"),
+            ("AUTH_SECRET", ""),
+        ];
+        for &(name, value) in table {
+            let error = config(&[(name, value)]).expect_err(value);
+            assert_eq!(error.name, name, "{value:?}");
+            assert!(error.to_string().contains(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn never_shows_the_secret() {
+        let error = config(&[("AUTH_SECRET", "hunter2")]).expect_err("short");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let secret = "x".repeat(40);
+        let config = config(&[("AUTH_SECRET", &secret)]).expect("valid");
+        assert!(!format!("{config:?}").contains(&secret));
+    }
+
+    #[test]
+    fn empty_origin_list_allows_any() {
+        assert_eq!(
+            config(&[("ALLOWED_ORIGINS", " , ")]).map(|c| c.allowed_origins),
+            Ok(vec![])
+        );
+    }
+}

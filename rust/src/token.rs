@@ -1,0 +1,218 @@
+//! Signed tokens for `AUTH_SECRET`: who may open a socket, under which name,
+//! to which room, until when.
+//!
+//! A token is `base64url(JSON claims) "." base64url(HMAC-SHA256(secret, first part))`,
+//! base64url without padding. [`mint`] and [`verify`] are the only code that
+//! reads or writes one: the server verifies with it and `npm run token`
+//! (`rust/bin/token.rs`) mints with it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::protocol;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The longest token read, in bytes; anything longer is malformed.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// What a token says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The subject: the user's id in the issuer's system.
+    pub sub: String,
+    /// The display name; the connection cannot change it.
+    pub name: String,
+    /// The only room the token opens; absent, any room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// Expiry, Unix seconds; the token is refused from that second on.
+    pub exp: u64,
+}
+
+/// Why a token was refused; [`reason`](Self::reason) is what the client sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// No `?token=`, or an empty one.
+    Missing,
+    /// Not two base64url parts, or claims that are not valid JSON claims.
+    Malformed(&'static str),
+    /// The signature does not match: another secret, or altered claims.
+    BadSignature,
+    /// `exp` has passed.
+    Expired { exp: u64 },
+    /// The token names another room, or the endpoint is not a room.
+    WrongRoom,
+}
+
+impl TokenError {
+    /// The machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::Missing => "missing",
+            TokenError::Malformed(_) => "malformed",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired { .. } => "expired",
+            TokenError::WrongRoom => "wrong_room",
+        }
+    }
+
+    /// The human explanation.
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::Missing => "this server needs ?token= on every upgrade".into(),
+            TokenError::Malformed(why) => format!("token is malformed: {why}"),
+            TokenError::BadSignature => "token signature does not match".into(),
+            TokenError::Expired { exp } => format!("token expired at {exp} (Unix seconds)"),
+            TokenError::WrongRoom => "token is not valid for this room".into(),
+        }
+    }
+}
+
+/// Signs `claims` with `secret`.
+pub fn mint(secret: &[u8], claims: &Claims) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signature =
+        URL_SAFE_NO_PAD.encode(sign(secret, payload.as_bytes()).finalize().into_bytes());
+    format!("{payload}.{signature}")
+}
+
+/// Checks `token` for `room` (`None`: the seed endpoint, which only tokens
+/// without a room open) at `now` (Unix seconds); the claims if it passes.
+pub fn verify(
+    secret: &[u8],
+    token: Option<&str>,
+    room: Option<&str>,
+    now: u64,
+) -> Result<Claims, TokenError> {
+    let token = token.filter(|t| !t.is_empty()).ok_or(TokenError::Missing)?;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::Malformed("longer than 4096 bytes"));
+    }
+    let (payload, signature) = token.split_once('.').ok_or(TokenError::Malformed(
+        "expected two parts separated by \".\"",
+    ))?;
+    let signature = decode(signature).ok_or(TokenError::Malformed("signature is not base64url"))?;
+    sign(secret, payload.as_bytes())
+        .verify_slice(&signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    let json = decode(payload).ok_or(TokenError::Malformed("claims are not base64url"))?;
+    let claims: Claims = serde_json::from_slice(&json)
+        .map_err(|_| TokenError::Malformed("claims must be JSON {sub, name, room?, exp}"))?;
+    if protocol::name(&claims.name).as_deref() != Ok(claims.name.as_str()) {
+        return Err(TokenError::Malformed(
+            "name must be 1-32 characters, trimmed, without control characters",
+        ));
+    }
+    if now >= claims.exp {
+        return Err(TokenError::Expired { exp: claims.exp });
+    }
+    match (&claims.room, room) {
+        (None, _) => Ok(claims),
+        (Some(allowed), Some(room)) if allowed == room => Ok(claims),
+        _ => Err(TokenError::WrongRoom),
+    }
+}
+
+fn sign(secret: &[u8], payload: &[u8]) -> HmacSha256 {
+    // HMAC takes a key of any length: new_from_slice cannot fail.
+    let mut mac = match HmacSha256::new_from_slice(secret) {
+        Ok(mac) => mac,
+        Err(_) => HmacSha256::new(&Default::default()),
+    };
+    mac.update(payload);
+    mac
+}
+
+/// base64url, padded or not.
+fn decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims(room: Option<&str>, exp: u64) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            name: "Ada".into(),
+            room: room.map(Into::into),
+            exp,
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies() {
+        let token = mint(SECRET, &claims(Some("lobby"), 100));
+        assert_eq!(
+            verify(SECRET, Some(&token), Some("lobby"), 99),
+            Ok(claims(Some("lobby"), 100))
+        );
+        let any = mint(SECRET, &claims(None, 100));
+        assert!(verify(SECRET, Some(&any), Some("other"), 0).is_ok());
+        assert!(verify(SECRET, Some(&any), None, 0).is_ok());
+    }
+
+    #[test]
+    fn matches_the_documented_format() {
+        let token = mint(SECRET, &claims(None, 100));
+        let (payload, signature) = token.split_once('.').expect("two parts");
+        let json = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        assert_eq!(json, br#"{"sub":"u1","name":"Ada","exp":100}"#);
+        let mut mac = HmacSha256::new_from_slice(SECRET).expect("key");
+        mac.update(payload.as_bytes());
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(signature).expect("base64url"),
+            mac.finalize().into_bytes().to_vec()
+        );
+    }
+
+    #[test]
+    fn refusals_and_their_reasons() {
+        let good = mint(SECRET, &claims(Some("lobby"), 100));
+        let other_secret = mint(b"another secret of 32 bytes or more!", &claims(None, 100));
+        let (payload, signature) = good.split_once('.').expect("two parts");
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1","name":"Ada","exp":999}"#);
+        let forged = format!("{forged_payload}.{signature}");
+        let padded = format!("{payload}.{signature}=");
+        let bad_name = mint(
+            SECRET,
+            &Claims {
+                name: " x".into(),
+                ..claims(None, 100)
+            },
+        );
+        let long = "a".repeat(MAX_TOKEN_BYTES + 1);
+        /// token, room, now, the reason it is refused (or `Ok`).
+        type Row<'a> = (Option<&'a str>, Option<&'a str>, u64, Result<(), &'a str>);
+        let table: &[Row] = &[
+            (Some(&good), Some("lobby"), 99, Ok(())),
+            (Some(&padded), Some("lobby"), 99, Ok(())),
+            (None, Some("lobby"), 0, Err("missing")),
+            (Some(""), Some("lobby"), 0, Err("missing")),
+            (Some("abc"), Some("lobby"), 0, Err("malformed")),
+            (Some("a.b.c"), Some("lobby"), 0, Err("malformed")),
+            (Some("!!.!!"), Some("lobby"), 0, Err("malformed")),
+            (Some(&long), Some("lobby"), 0, Err("malformed")),
+            (Some(&bad_name), Some("lobby"), 0, Err("malformed")),
+            (Some(&other_secret), Some("lobby"), 0, Err("bad_signature")),
+            (Some(&forged), Some("lobby"), 0, Err("bad_signature")),
+            (Some(&good), Some("lobby"), 100, Err("expired")),
+            (Some(&good), Some("lobby"), u64::MAX, Err("expired")),
+            (Some(&good), Some("lobby2"), 0, Err("wrong_room")),
+            (Some(&good), None, 0, Err("wrong_room")),
+        ];
+        for (token, room, now, want) in table {
+            let got = verify(SECRET, *token, *room, *now)
+                .map(|_| ())
+                .map_err(|e| e.reason());
+            assert_eq!(got, *want, "{token:?} {room:?} {now}");
+        }
+    }
+}
