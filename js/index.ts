@@ -12,7 +12,6 @@ import {
   reinitialize,
   routeRequest,
   seedClose,
-  seedMessage,
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
@@ -50,6 +49,9 @@ function route(request: Request, env: Env): Promise<Response> | Response {
     request.method,
     request.url,
     request.headers.get("Upgrade") ?? undefined,
+    request.headers.get("Origin") ?? undefined,
+    env,
+    Date.now(),
   );
   switch (route.kind) {
     case "forward":
@@ -72,7 +74,9 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sockets = ctx.getWebSockets();
-    this.current = new Room(ctx.storage.kv.get(WAKES_KEY), this.startedAt, sockets.length);
+    this.current = new Room(ctx.storage.kv.get(WAKES_KEY), this.startedAt, sockets.length, env);
+    const configError = this.current.configError();
+    if (configError !== undefined) console.error(`WebSocketHibernationServer: ${configError}`);
     this.wakes = this.current.wakes();
     ctx.storage.kv.put(WAKES_KEY, this.wakes);
     this.adopt(sockets);
@@ -119,7 +123,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       () => {
         const effects =
           id === undefined
-            ? seedMessage(message, this.ctx.getWebSockets().length)
+            ? this.room.seed(message, this.ctx.getWebSockets().length)
             : this.room.frame(id, message, Date.now());
         this.perform(ws, effects);
       },
@@ -153,7 +157,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       // The old object's memory belongs to the dead instance: drop the JS
       // wrapper without calling free(), which would act on the new instance.
       (this.current as unknown as { __destroy_into_raw(): number }).__destroy_into_raw();
-      this.current = Room.resume(this.wakes, this.startedAt);
+      this.current = Room.resume(this.wakes, this.startedAt, this.env);
       this.built = generation;
       this.members.clear();
       this.adopt(this.ctx.getWebSockets());
@@ -196,7 +200,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           ws.serializeAttachment(effect.attachment);
           break;
         case "close":
-          ws.close(effect.code, effect.reason);
+          close(ws, effect.code, effect.reason);
           break;
       }
     }
@@ -212,7 +216,18 @@ function send(ws: WebSocket, text: string): void {
   }
 }
 
+/** Closes, ignoring a socket that is already closed (e.g. closed by the server before its client's close arrived). */
+function close(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // already closed
+  }
+}
+
+/** Builds Rust's answer; a server-side fault it reports goes to the log. */
 function toResponse(response: HttpResponse): Response {
+  if (response.log !== undefined) console.error(response.log);
   return new Response(response.body ?? null, {
     status: response.status,
     statusText: response.statusText,

@@ -139,6 +139,11 @@ impl Room {
         &self.config
     }
 
+    /// Why the configuration is invalid, if it is.
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        self.broken.as_ref()
+    }
+
     /// Decides what a frame on the seed endpoint gets: see [`seed::on_message`].
     pub fn on_seed_frame(&self, frame: Frame<'_>, connections: u32) -> Effects {
         if self.broken.is_some() {

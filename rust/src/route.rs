@@ -290,15 +290,11 @@ fn percent_decode(text: &str) -> String {
 /// Whether the `Upgrade` header asks for WebSocket.
 ///
 /// The seed compared the header to `websocket` exactly. RFC 6455 §4.2.1 asks
-/// for the token `websocket` compared case-insensitively, and the header is a
-/// comma-separated list (RFC 9110 §7.8), so `WebSocket` and
-/// `h2c, websocket` are accepted too.
+/// for the token compared case-insensitively, so `WebSocket` and ` websocket `
+/// are accepted too. A list such as `h2c, websocket` is refused with 426:
+/// the Workers runtime will not return a WebSocket for it (it answers 500).
 pub fn is_websocket_upgrade(upgrade: Option<&str>) -> bool {
-    upgrade.is_some_and(|value| {
-        value
-            .split(',')
-            .any(|token| token.trim().eq_ignore_ascii_case("websocket"))
-    })
+    upgrade.is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"))
 }
 
 /// Splits an absolute URL into its path and its query (without `?`), dropping
@@ -398,7 +394,9 @@ mod tests {
             (Some("websocket"), true),
             (Some("WebSocket"), true),
             (Some(" websocket "), true),
-            (Some("h2c, websocket"), true),
+            (Some("\twebsocket"), true),
+            (Some("h2c, websocket"), false),
+            (Some("websocket, h2c"), false),
             (Some("web socket"), false),
             (Some("websocketx"), false),
             (Some(""), false),

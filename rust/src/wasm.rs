@@ -10,6 +10,7 @@ use serde::Serialize;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
+use crate::config::{Config, ConfigError};
 use crate::effect::Effects;
 use crate::error::{Error, HttpError};
 use crate::protocol::ServerFrame;
@@ -21,29 +22,47 @@ fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
     Ts::from_rust(value).map_err(|error| JsError::new(&error.to_string()))
 }
 
-/// Routes a Worker request: see [`route::route`].
+/// Routes a Worker request at `now` (ms) under the Worker's `env`: see
+/// [`route::route`]. An invalid configuration answers `500 bad_config`.
 #[wasm_bindgen(js_name = routeRequest)]
 pub fn route_request(
     method: &str,
     url: &str,
     upgrade: Option<String>,
+    origin: Option<String>,
+    env: &JsValue,
+    now: f64,
 ) -> Result<Ts<Route>, JsError> {
-    to_js(&route::route(RequestHead {
-        method,
-        url,
-        upgrade: upgrade.as_deref(),
-    }))
+    let route = match read_config(env) {
+        Ok(config) => route::route(
+            RequestHead {
+                method,
+                url,
+                upgrade: upgrade.as_deref(),
+                origin: origin.as_deref(),
+            },
+            &config,
+            millis(now),
+        ),
+        Err(error) => Route::Respond(HttpResponse::bad_config(&error)),
+    };
+    to_js(&route)
 }
 
-/// Answers a frame on the seed endpoint: see [`seed::on_message`].
-/// `message` is what `webSocketMessage` received: a string or an ArrayBuffer.
-#[wasm_bindgen(js_name = seedMessage)]
-pub fn seed_message(message: JsValue, connections: u32) -> Result<Ts<Effects>, JsError> {
-    let effects = match message.as_string() {
-        Some(text) => seed::on_message(Frame::Text(&text), connections),
-        None => seed::on_message(Frame::Binary(byte_length(&message)), connections),
-    };
-    to_js(&effects)
+/// The configuration in `env` (see [`Config::from_vars`]). A variable may
+/// be a string or, in wrangler `vars`, a number; anything else is invalid.
+fn read_config(env: &JsValue) -> Result<Config, ConfigError> {
+    Config::from_vars(|name| {
+        let value = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+        if value.is_undefined() || value.is_null() {
+            return None;
+        }
+        Some(match (value.as_string(), value.as_f64()) {
+            (Some(text), _) => text,
+            (None, Some(number)) => number.to_string(),
+            (None, None) => format!("<{}>", value.js_typeof().as_string().unwrap_or_default()),
+        })
+    })
 }
 
 /// The error frame for a frame the server failed to handle.
@@ -73,25 +92,42 @@ pub struct RoomHandle {
 
 #[wasm_bindgen(js_class = Room)]
 impl RoomHandle {
-    /// The room of an instance created at `now` (ms) with `sockets` open and
-    /// the stored wake record `previous` (anything unreadable counts as none).
+    /// The room of an instance created at `now` (ms) with `sockets` open,
+    /// the stored wake record `previous` (anything unreadable counts as
+    /// none) and the object's `env`.
     #[wasm_bindgen(constructor)]
-    pub fn new(previous: JsValue, now: f64, sockets: u32) -> RoomHandle {
+    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> RoomHandle {
         let previous = serde_wasm_bindgen::from_value::<Option<Wakes>>(previous)
             .ok()
             .flatten();
         RoomHandle {
-            room: room::Room::start(previous, millis(now), sockets as usize),
+            room: room::Room::start(previous, millis(now), sockets as usize, read_config(env)),
         }
     }
 
     /// The room of an object whose Wasm instance was replaced after a trap:
     /// same wake record, same start time; members come back with `restore`.
-    pub fn resume(wakes: JsValue, started_at: f64) -> RoomHandle {
+    pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> RoomHandle {
         let wakes = serde_wasm_bindgen::from_value::<Wakes>(wakes).unwrap_or_default();
         RoomHandle {
-            room: room::Room::resume(wakes, millis(started_at)),
+            room: room::Room::resume(wakes, millis(started_at), read_config(env)),
         }
+    }
+
+    /// The configuration error the object runs with, for the log; `undefined` if none.
+    #[wasm_bindgen(js_name = configError)]
+    pub fn config_error(&self) -> Option<String> {
+        self.room.config_error().map(ToString::to_string)
+    }
+
+    /// Answers a frame on the seed endpoint: see [`room::Room::on_seed_frame`].
+    /// `message` is what `webSocketMessage` received: a string or an ArrayBuffer.
+    pub fn seed(&self, message: JsValue, connections: u32) -> Result<Ts<Effects>, JsError> {
+        to_js(
+            &self
+                .room
+                .on_seed_frame(frame_of(&message).as_frame(), connections),
+        )
     }
 
     /// The wake record to store.
@@ -118,13 +154,11 @@ impl RoomHandle {
 
     /// A frame from member `id`: see [`room::Room::on_frame`].
     pub fn frame(&mut self, id: &str, message: JsValue, now: f64) -> Result<Ts<Effects>, JsError> {
-        let effects = match message.as_string() {
-            Some(text) => self.room.on_frame(id, Frame::Text(&text), millis(now)),
-            None => self
+        to_js(
+            &self
                 .room
-                .on_frame(id, Frame::Binary(byte_length(&message)), millis(now)),
-        };
-        to_js(&effects)
+                .on_frame(id, frame_of(&message).as_frame(), millis(now)),
+        )
     }
 
     /// Member `id`'s socket closed: see [`room::Room::on_close`].
@@ -147,8 +181,29 @@ fn millis(now: f64) -> u64 {
     }
 }
 
-fn byte_length(message: &JsValue) -> usize {
-    message
-        .dyn_ref::<js_sys::ArrayBuffer>()
-        .map_or(0, |buffer| buffer.byte_length() as usize)
+/// A frame as `webSocketMessage` hands it over: text is copied into Rust,
+/// a binary frame crosses as its length only.
+enum Owned {
+    Text(String),
+    Binary(usize),
+}
+
+impl Owned {
+    fn as_frame(&self) -> Frame<'_> {
+        match self {
+            Owned::Text(text) => Frame::Text(text),
+            Owned::Binary(len) => Frame::Binary(*len),
+        }
+    }
+}
+
+fn frame_of(message: &JsValue) -> Owned {
+    match message.as_string() {
+        Some(text) => Owned::Text(text),
+        None => Owned::Binary(
+            message
+                .dyn_ref::<js_sys::ArrayBuffer>()
+                .map_or(0, |buffer| buffer.byte_length() as usize),
+        ),
+    }
 }

@@ -19,7 +19,7 @@ async function panicOnce(member: Member): Promise<void> {
 }
 
 describe("panic safety", () => {
-  it("answers the panicking frame with internal and serves the next one", async () => {
+  it("B21 a panic in the core: the frame gets internal, the next frame is served", async () => {
     const room = freshRoom();
     const [ada, bob] = await joinAll(room, ["Ada", "Bob"]);
     const seed = await connectObject(freshName());
