@@ -6,20 +6,9 @@
 // `wrangler.jsonc` vars or secrets would set them.
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { CONFIGURED } from "./test/configured/vars";
 
 const wrangler = { configPath: "./wrangler.jsonc" };
-
-/** The `configured` project's variables; test/configured/config.ts reads them too. */
-export const CONFIGURED = {
-  AUTH_SECRET: "test-only secret, 32 bytes or more, never deployed",
-  ALLOWED_ORIGINS: "https://app.example, http://localhost:8787",
-  // A number, as a wrangler `vars` entry may be.
-  MAX_CONNECTIONS_PER_ROOM: 3,
-  MAX_MESSAGE_BYTES: "1024",
-  MAX_TEXT_CHARS: "100",
-  RATE_LIMIT_PER_SECOND: "1",
-  RATE_LIMIT_BURST: "5",
-};
 
 export default defineConfig({
   test: {

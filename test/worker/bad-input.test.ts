@@ -5,7 +5,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../js/index";
-import { evict, freshRoom, join, joinAll } from "./room";
+import { freshRoom, join, joinAll } from "./room";
 import { connectObject, connectWorker, freshName } from "./socket";
 
 /** The JSON error of a refused request: its status, code and message. */
@@ -169,20 +169,18 @@ describe("bad input (default configuration)", () => {
     expect((await seed.closed()).code).toBe(1009);
   });
 
-  it("B15 past the burst (40) frames are dropped with rate_limited, also after an eviction", async () => {
-    const room = freshRoom();
-    const ada = await join(room, "Ada");
-    for (let i = 0; i < 60; i++) ada.send({ type: "ping" });
-    const answers = await Promise.all(Array.from({ length: 60 }, () => ada.next()));
+  it("B15 past the burst (40) frames are dropped with rate_limited; the socket stays", async () => {
+    const ada = await join(freshRoom(), "Ada");
+    const sent = 100;
+    for (let i = 0; i < sent; i++) ada.send({ type: "ping" });
+    const answers = await Promise.all(Array.from({ length: sent }, () => ada.next()));
     const pongs = answers.filter((frame) => frame.type === "pong").length;
+    const limited = answers.filter((f) => f.type === "error" && f.code === "rate_limited").length;
     // 40 from the full bucket, plus what 20/s refilled while the frames arrived.
     expect(pongs).toBeGreaterThanOrEqual(40);
-    expect(pongs).toBeLessThan(60);
-    expect(answers.at(-1)).toMatchObject({ type: "error", code: "rate_limited" });
-    await evict(room);
-    ada.send({ type: "ping" });
-    // A bucket reset by the eviction would answer pong.
-    expect(await ada.next()).toMatchObject({ type: "error", code: "rate_limited" });
+    expect(limited).toBeGreaterThan(0);
+    expect(pongs + limited).toBe(sent);
+    // (test/configured: the bucket survives an eviction; 5 x the burst closes with 1008.)
   });
 
   it("B20 an invalid configuration value: 500 bad_config naming the variable, for every request", async () => {

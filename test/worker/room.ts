@@ -20,7 +20,12 @@ export const freshRoom = freshName;
 /** Connects to `room` with `?name=` and reads its welcome. */
 export async function join(room: string, name?: string): Promise<Member> {
   const query = name === undefined ? "" : `?name=${encodeURIComponent(name)}`;
-  const client = await connectWorker(`/rooms/${room}/websocket${query}`);
+  return joinAt(`/rooms/${room}/websocket${query}`);
+}
+
+/** Connects to a room's socket path (with its query) and reads the welcome. */
+export async function joinAt(path: string, init: RequestInit = {}): Promise<Member> {
+  const client = await connectWorker(path, init);
   const next = async (ms?: number) => JSON.parse(await client.next(ms)) as ServerFrame;
   const welcome = await next();
   if (welcome.type !== "welcome")

@@ -1,0 +1,12 @@
+// The variables of the `configured` vitest project (vitest.config.ts): every
+// row of README's configuration table set, as wrangler vars/secrets would.
+export const CONFIGURED = {
+  AUTH_SECRET: "test-only secret, 32 bytes or more, never deployed",
+  ALLOWED_ORIGINS: "https://app.example, http://localhost:8787",
+  // A number, as a wrangler `vars` entry may be.
+  MAX_CONNECTIONS_PER_ROOM: 3,
+  MAX_MESSAGE_BYTES: "1024",
+  MAX_TEXT_CHARS: "100",
+  RATE_LIMIT_PER_SECOND: "1",
+  RATE_LIMIT_BURST: "5",
+};
