@@ -47,3 +47,108 @@ export function rawConnect(port: number, path: string): Promise<Socket> {
     socket.on("error", reject);
   });
 }
+
+export interface RawFrame {
+  opcode: number;
+  payload: Buffer;
+}
+
+/** A hand-made WebSocket connection: any request line, any frame bytes. */
+export interface RawConnection {
+  socket: Socket;
+  /** The status line of the server's answer, e.g. `HTTP/1.1 101 Switching Protocols`. */
+  status: string;
+  /** Sends one masked frame with this opcode (1 text, 2 binary, 8 close) and payload. */
+  send(opcode: number, payload: Uint8Array): void;
+  /** The next frame the server sends, or a failure after `ms`. */
+  next(ms?: number): Promise<RawFrame>;
+}
+
+/** Sends `METHOD path` with the WebSocket handshake headers and reads the answer's head. */
+export function rawHandshake(port: number, path: string, method = "GET"): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, "127.0.0.1", () => {
+      socket.write(
+        [
+          `${method} ${path} HTTP/1.1`,
+          `Host: 127.0.0.1:${port}`,
+          "Upgrade: websocket",
+          "Connection: Upgrade",
+          `Sec-WebSocket-Key: ${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64")}`,
+          "Sec-WebSocket-Version: 13",
+          "Content-Length: 0",
+          "",
+          "",
+        ].join("\r\n"),
+      );
+    });
+    let buffer = Buffer.alloc(0);
+    let status: string | undefined;
+    const frames: RawFrame[] = [];
+    const waiting: Array<(frame: RawFrame) => void> = [];
+    socket.on("data", (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (status === undefined) {
+        const end = buffer.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        status = buffer.subarray(0, buffer.indexOf("\r\n")).toString("latin1");
+        buffer = buffer.subarray(end + 4);
+        resolve(connection(status));
+      }
+      for (;;) {
+        const frame = parseFrame(buffer);
+        if (!frame) break;
+        buffer = buffer.subarray(frame.size);
+        const waiter = waiting.shift();
+        if (waiter) waiter(frame.frame);
+        else frames.push(frame.frame);
+      }
+    });
+    socket.on("error", reject);
+    const connection = (status: string): RawConnection => ({
+      socket,
+      status,
+      send(opcode, payload) {
+        const mask = crypto.getRandomValues(new Uint8Array(4));
+        const length =
+          payload.length < 126
+            ? Buffer.from([0x80 | payload.length])
+            : Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+        const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]));
+        socket.write(Buffer.concat([Buffer.from([0x80 | opcode]), length, mask, masked]));
+      },
+      next(ms = 5_000) {
+        const frame = frames.shift();
+        if (frame) return Promise.resolve(frame);
+        return new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no frame within ${ms} ms`)), ms);
+          waiting.push((frame) => {
+            clearTimeout(timer);
+            resolve(frame);
+          });
+        });
+      },
+    });
+  });
+}
+
+/** One unmasked server frame at the start of `buffer`, if it is all there. */
+function parseFrame(buffer: Buffer): { frame: RawFrame; size: number } | undefined {
+  if (buffer.length < 2) return undefined;
+  let length = buffer[1] & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (buffer.length < 4) return undefined;
+    length = buffer.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (buffer.length < 10) return undefined;
+    length = Number(buffer.readBigUInt64BE(2));
+    offset = 10;
+  }
+  if (buffer.length < offset + length) return undefined;
+  return {
+    frame: { opcode: buffer[0] & 0x0f, payload: buffer.subarray(offset, offset + length) },
+    size: offset + length,
+  };
+}
