@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/e2e/**/*.e2e.test.ts"],
+    include: ["test/e2e/**/*.e2e.test.ts", "test/docs/**/*.test.ts"],
     environment: "node",
     fileParallelism: false,
     testTimeout: 120_000,
