@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::limit::Rate;
 use crate::origin;
 
 /// The variables the server reads, with their defaults (see README).
@@ -29,14 +30,14 @@ pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
 pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The validated configuration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// A frame longer than this many bytes closes its socket with 1009.
     pub max_message_bytes: u32,
     /// A room refuses a further upgrade with 503 `room_full`.
     pub max_connections_per_room: u32,
     /// Tokens a socket's bucket regains per second.
-    pub rate_limit_per_second: f64,
+    pub rate_limit_per_second: Rate,
     /// Tokens a full bucket holds: the burst a socket may send at once.
     pub rate_limit_burst: u32,
     /// The longest `text` of `say` and `whisper`, in characters.
@@ -69,7 +70,7 @@ impl Default for Config {
         Config {
             max_message_bytes: 65_536,
             max_connections_per_room: 1_000,
-            rate_limit_per_second: 20.0,
+            rate_limit_per_second: Rate::per_second(20),
             rate_limit_burst: 40,
             max_text_chars: 4_096,
             allowed_origins: Vec::new(),
@@ -162,19 +163,16 @@ fn integer(
     }
 }
 
-fn rate(get: &impl Fn(&str) -> Option<String>, default: f64) -> Result<f64, ConfigError> {
+fn rate(get: &impl Fn(&str) -> Option<String>, default: Rate) -> Result<Rate, ConfigError> {
     const NAME: &str = "RATE_LIMIT_PER_SECOND";
     let Some(value) = get(NAME) else {
         return Ok(default);
     };
-    match value.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n > 0.0 && n <= 1_000_000.0 => Ok(n),
-        _ => Err(ConfigError {
-            name: NAME,
-            value: shown(&value),
-            rule: "must be a number above 0 and at most 1000000".into(),
-        }),
-    }
+    Rate::parse(value.trim()).ok_or_else(|| ConfigError {
+        name: NAME,
+        value: shown(&value),
+        rule: "must be a number above 0 and at most 1000000, with at most 3 decimals".into(),
+    })
 }
 
 fn origins(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -263,7 +261,7 @@ mod tests {
             Ok(Config {
                 max_message_bytes: 1024,
                 max_connections_per_room: 32_768,
-                rate_limit_per_second: 0.5,
+                rate_limit_per_second: Rate::parse("0.5").expect("rate"),
                 rate_limit_burst: 3,
                 max_text_chars: 10,
                 allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
+use crate::limit::Rate;
 use crate::token::TokenError;
 
 /// The machine-readable code of an error frame (`{"type":"error","code":…}`).
@@ -30,7 +31,7 @@ pub enum ErrorCode {
 }
 
 /// Why a frame was refused, with the data to explain it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// Not JSON at all.
     BadJson { detail: String },
@@ -61,7 +62,7 @@ pub enum Error {
     /// A binary frame on a JSON room.
     Binary,
     /// The connection sent faster than its rate limit; the frame was dropped.
-    RateLimited { per_second: f64, burst: u32 },
+    RateLimited { per_second: Rate, burst: u32 },
     /// The server failed while handling the frame (a panic in the core, an
     /// exception in the shim); the frame was dropped.
     Internal,
@@ -129,7 +130,7 @@ impl std::error::Error for Error {}
 
 /// Why the Worker or a room refuses an HTTP request, answered as
 /// `{"error":{"code":…,"message":…}}`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HttpError {
     /// The room name in the path is not valid.
     BadRoom { room: String, why: &'static str },

@@ -2,6 +2,8 @@
 //! attachment, so a client cannot reset it by waiting for the object to be
 //! evicted, and the size check on every frame.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
@@ -9,12 +11,74 @@ use tsify::Tsify;
 /// before it is closed with 1008.
 pub const STRIKE_BURSTS: u32 = 5;
 
+/// A frame's cost, in milli-tokens. Tokens are counted in thousandths so
+/// fractional rates (`0.5` per second) need no floating point, whose
+/// formatting and parsing code would double the size of the Wasm module.
+const MILLI: u64 = 1000;
+
+/// Tokens per second, with up to three decimals: `RATE_LIMIT_PER_SECOND`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    milli_per_second: u32,
+}
+
+impl Rate {
+    /// The largest rate: a million tokens per second.
+    pub const MAX_PER_SECOND: u32 = 1_000_000;
+
+    /// `n` tokens per second (at most [`Rate::MAX_PER_SECOND`]).
+    pub fn per_second(n: u32) -> Rate {
+        Rate {
+            milli_per_second: n.min(Self::MAX_PER_SECOND) * MILLI as u32,
+        }
+    }
+
+    /// Reads a decimal such as `20`, `0.5` or `2.125`: above 0, at most a
+    /// million, at most three decimals. No exponent, sign or spaces inside.
+    pub fn parse(text: &str) -> Option<Rate> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() && fraction.is_empty()
+            || fraction.len() > 3
+            || !digits(whole)
+            || !digits(fraction)
+            || whole.len() > 7
+        {
+            return None;
+        }
+        let whole: u32 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let fraction: u32 = format!("{fraction:0<3}").parse().ok()?;
+        let milli = whole.checked_mul(MILLI as u32)?.checked_add(fraction)?;
+        (milli > 0 && milli <= Self::MAX_PER_SECOND * MILLI as u32).then_some(Rate {
+            milli_per_second: milli,
+        })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, milli) = (
+            self.milli_per_second / MILLI as u32,
+            self.milli_per_second % MILLI as u32,
+        );
+        if milli == 0 {
+            return write!(f, "{whole}");
+        }
+        let fraction = format!("{milli:03}");
+        write!(f, "{whole}.{}", fraction.trim_end_matches('0'))
+    }
+}
+
 /// The bucket of one socket.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Tsify)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
 pub struct Bucket {
-    /// Tokens left; a frame costs one.
-    pub tokens: f64,
-    /// When `tokens` was last brought up to date, ms since the epoch.
+    /// Milli-tokens left; a frame costs 1000.
+    pub milli_tokens: u32,
+    /// When `milli_tokens` was last brought up to date, ms since the epoch.
     pub updated_at: u64,
     /// Frames dropped in a row since the last one let through.
     pub dropped: u32,
@@ -36,7 +100,7 @@ impl Default for Bucket {
     /// existed gets one): the next frame caps it at the configured burst.
     fn default() -> Self {
         Bucket {
-            tokens: f64::MAX,
+            milli_tokens: u32::MAX,
             updated_at: 0,
             dropped: 0,
         }
@@ -47,7 +111,7 @@ impl Bucket {
     /// A full bucket at `now`.
     pub fn full(burst: u32, now: u64) -> Self {
         Bucket {
-            tokens: f64::from(burst),
+            milli_tokens: capacity(burst),
             updated_at: now,
             dropped: 0,
         }
@@ -55,28 +119,41 @@ impl Bucket {
 
     /// Refills for the time since the last frame, then takes a token for a
     /// frame arriving at `now`. A clock that goes backwards refills nothing.
-    pub fn take(&mut self, now: u64, per_second: f64, burst: u32) -> Verdict {
-        let burst = f64::from(burst);
-        let elapsed_ms = now.saturating_sub(self.updated_at) as f64;
-        let tokens = if self.tokens.is_finite() {
-            self.tokens
-        } else {
-            0.0
-        };
-        self.tokens = (tokens + elapsed_ms * per_second / 1000.0).clamp(0.0, burst);
-        self.updated_at = self.updated_at.max(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+    pub fn take(&mut self, now: u64, rate: Rate, burst: u32) -> Verdict {
+        let rate = u64::from(rate.milli_per_second);
+        let elapsed_ms = now.saturating_sub(self.updated_at);
+        // ms × milli-tokens/s = thousandths of a milli-token.
+        let gained = elapsed_ms.saturating_mul(rate);
+        let uncapped = u64::from(self.milli_tokens).saturating_add(gained / MILLI);
+        let tokens = uncapped.min(u64::from(capacity(burst)));
+        if now > self.updated_at {
+            // The time whose gain is still under a milli-token is not spent,
+            // so a slow rate refills exactly, however often frames arrive.
+            let unspent_ms = match rate {
+                0 => 0,
+                _ if uncapped > tokens => 0,
+                _ => (gained % MILLI) / rate,
+            };
+            self.updated_at = now - unspent_ms;
+        }
+        if tokens >= MILLI {
+            self.milli_tokens = (tokens - MILLI) as u32;
             self.dropped = 0;
             return Verdict::Allow;
         }
+        self.milli_tokens = tokens as u32;
         self.dropped = self.dropped.saturating_add(1);
-        if f64::from(self.dropped) > burst * f64::from(STRIKE_BURSTS) {
+        if u64::from(self.dropped) > u64::from(burst) * u64::from(STRIKE_BURSTS) {
             Verdict::Close
         } else {
             Verdict::Drop
         }
     }
+}
+
+/// A full bucket's milli-tokens; bursts above four million saturate.
+fn capacity(burst: u32) -> u32 {
+    burst.saturating_mul(MILLI as u32)
 }
 
 /// Whether a frame of `bytes` bytes is over the limit.
@@ -88,10 +165,14 @@ pub fn too_large(bytes: usize, max_message_bytes: u32) -> bool {
 mod tests {
     use super::*;
 
+    fn per_second(n: u32) -> Rate {
+        Rate::per_second(n)
+    }
+
     #[test]
     fn allows_a_burst_then_drops() {
         let mut bucket = Bucket::full(3, 0);
-        let verdicts: Vec<_> = (0..5).map(|_| bucket.take(0, 1.0, 3)).collect();
+        let verdicts: Vec<_> = (0..5).map(|_| bucket.take(0, per_second(1), 3)).collect();
         assert_eq!(
             verdicts,
             [
@@ -108,19 +189,30 @@ mod tests {
     #[test]
     fn refills_with_time_up_to_the_burst() {
         let mut bucket = Bucket::full(2, 0);
-        bucket.take(0, 10.0, 2);
-        bucket.take(0, 10.0, 2);
-        assert_eq!(bucket.take(50, 10.0, 2), Verdict::Drop); // half a token
-        assert_eq!(bucket.take(100, 10.0, 2), Verdict::Allow);
+        bucket.take(0, per_second(10), 2);
+        bucket.take(0, per_second(10), 2);
+        assert_eq!(bucket.take(50, per_second(10), 2), Verdict::Drop); // half a token
+        assert_eq!(bucket.take(100, per_second(10), 2), Verdict::Allow);
         assert_eq!(bucket.dropped, 0);
-        bucket.take(1_000_000, 10.0, 2);
-        assert_eq!(bucket.tokens, 1.0); // capped at the burst, minus this frame
+        bucket.take(1_000_000, per_second(10), 2);
+        assert_eq!(bucket.milli_tokens, 1000); // capped at the burst, minus this frame
+    }
+
+    #[test]
+    fn fractional_rates_refill_slowly() {
+        let half = Rate::parse("0.5").expect("rate");
+        let mut bucket = Bucket::full(1, 0);
+        assert_eq!(bucket.take(0, half, 1), Verdict::Allow);
+        assert_eq!(bucket.take(1_999, half, 1), Verdict::Drop);
+        assert_eq!(bucket.take(2_000, half, 1), Verdict::Allow);
     }
 
     #[test]
     fn closes_past_five_bursts_of_drops() {
         let mut bucket = Bucket::full(2, 0);
-        let verdicts: Vec<_> = (0..2 + 11).map(|_| bucket.take(0, 1.0, 2)).collect();
+        let verdicts: Vec<_> = (0..2 + 11)
+            .map(|_| bucket.take(0, per_second(1), 2))
+            .collect();
         assert_eq!(verdicts[..2], [Verdict::Allow, Verdict::Allow]);
         assert!(verdicts[2..12].iter().all(|v| *v == Verdict::Drop));
         assert_eq!(verdicts[12], Verdict::Close);
@@ -129,14 +221,47 @@ mod tests {
     #[test]
     fn survives_odd_clocks_and_values() {
         let mut bucket = Bucket {
-            tokens: f64::NAN,
+            milli_tokens: 0,
             updated_at: 100,
             dropped: u32::MAX,
         };
-        assert_eq!(bucket.take(0, 1.0, 1), Verdict::Close); // clock went back: no refill
+        assert_eq!(bucket.take(0, per_second(1), 1), Verdict::Close); // clock went back: no refill
         assert_eq!(bucket.updated_at, 100);
-        assert_eq!(bucket.take(1_100, 1.0, 1), Verdict::Allow);
-        assert_eq!(bucket.take(u64::MAX, 1e6, u32::MAX), Verdict::Allow);
+        assert_eq!(bucket.take(1_100, per_second(1), 1), Verdict::Allow);
+        let max = Rate::parse("1000000").expect("rate");
+        assert_eq!(bucket.take(u64::MAX, max, u32::MAX), Verdict::Allow);
+        assert_eq!(Bucket::default().take(5, per_second(1), 40), Verdict::Allow);
+    }
+
+    #[test]
+    fn parses_and_shows_rates() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("20", Some("20")),
+            ("0.5", Some("0.5")),
+            ("2.125", Some("2.125")),
+            ("2.10", Some("2.1")),
+            (".5", Some("0.5")),
+            ("5.", Some("5")),
+            ("0.001", Some("0.001")),
+            ("1000000", Some("1000000")),
+            ("1000000.001", None),
+            ("0", None),
+            ("0.0004", None),
+            ("", None),
+            (".", None),
+            ("-1", None),
+            ("1e3", None),
+            ("1,5", None),
+            ("NaN", None),
+            ("99999999999", None),
+        ];
+        for &(text, want) in table {
+            assert_eq!(
+                Rate::parse(text).map(|r| r.to_string()).as_deref(),
+                want,
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

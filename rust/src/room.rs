@@ -818,7 +818,7 @@ mod tests {
     fn rate_limit_drops_then_closes_with_1008_and_survives_a_wake() {
         let mut room = Room::with_config(config(|c| {
             c.rate_limit_burst = 2;
-            c.rate_limit_per_second = 1.0;
+            c.rate_limit_per_second = crate::limit::Rate::per_second(1);
         }));
         let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);
@@ -851,7 +851,7 @@ mod tests {
     fn rate_limit_refills_with_time() {
         let mut room = Room::with_config(config(|c| {
             c.rate_limit_burst = 1;
-            c.rate_limit_per_second = 10.0;
+            c.rate_limit_per_second = crate::limit::Rate::per_second(10);
         }));
         let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);

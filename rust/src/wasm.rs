@@ -57,11 +57,17 @@ fn read_config(env: &JsValue) -> Result<Config, ConfigError> {
         if value.is_undefined() || value.is_null() {
             return None;
         }
-        Some(match (value.as_string(), value.as_f64()) {
-            (Some(text), _) => text,
-            (None, Some(number)) => number.to_string(),
-            (None, None) => format!("<{}>", value.js_typeof().as_string().unwrap_or_default()),
-        })
+        // A number is formatted by JavaScript: Rust's float formatting
+        // would add kilobytes to the module for this one line.
+        let text = match value.dyn_ref::<js_sys::Number>() {
+            Some(number) => number.to_string_with_radix(10).ok().map(String::from),
+            None => value.as_string(),
+        };
+        Some(
+            text.unwrap_or_else(|| {
+                format!("<{}>", value.js_typeof().as_string().unwrap_or_default())
+            }),
+        )
     })
 }
 
