@@ -267,11 +267,13 @@ fn percent_decode(text: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                    std::str::from_utf8(h)
-                        .ok()
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                });
+                // Two hex digits exactly: `from_str_radix` alone would also
+                // take a sign ("%+1" as byte 1), which URLSearchParams keeps.
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(byte) => {
                         out.push(byte);
@@ -639,5 +641,8 @@ mod tests {
         assert_eq!(query_param("x=1", "name"), None);
         assert_eq!(query_param("name=%zz%", "name").as_deref(), Some("%zz%"));
         assert_eq!(query_param("name=%FF", "name").as_deref(), Some("\u{fffd}"));
+        // Found by rust/tests/no_panic.rs: a sign is not a hex digit.
+        assert_eq!(query_param("name=%+A", "name").as_deref(), Some("% A"));
+        assert_eq!(query_param("name=%+1%2B", "name").as_deref(), Some("% 1+"));
     }
 }
