@@ -18,7 +18,7 @@ use websocket_hibernation_server::close::{clip_reason, CloseCode, MAX_REASON_BYT
 use websocket_hibernation_server::config::{self, Config};
 use websocket_hibernation_server::effect::{Effect, Effects};
 use websocket_hibernation_server::error::HttpError;
-use websocket_hibernation_server::limit::{too_large, Bucket, Verdict, STRIKE_BURSTS};
+use websocket_hibernation_server::limit::{too_large, Bucket, Rate, Verdict, STRIKE_BURSTS};
 use websocket_hibernation_server::protocol::{self, ClientFrame, MAX_NAME_CHARS};
 use websocket_hibernation_server::room::{Attachment, Opening, Room, ROOM_TAG};
 use websocket_hibernation_server::route::{
@@ -198,14 +198,14 @@ fn attachment_json() -> impl Strategy<Value = (Value, Option<Index>)> {
         any_json(),
     ];
     let tokens = prop_oneof![
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        (-10.0f64..100.0).prop_map(Value::from),
-        Just(Value::from(1e308)),
+        any::<u32>().prop_map(Value::from),
+        (0u32..10_000).prop_map(Value::from),
+        any_json(),
     ];
     let bucket = prop_oneof![
-        (tokens, number.clone(), any::<u32>())
-            .prop_map(|(t, u, d)| Some(json!({"tokens": t, "updated_at": u, "dropped": d}))),
+        (tokens, number.clone(), any::<u32>()).prop_map(|(t, u, d)| {
+            Some(json!({"milli_tokens": t, "updated_at": u, "dropped": d}))
+        }),
         any_json().prop_map(Some),
         Just(None),
     ];
@@ -326,13 +326,32 @@ impl Tick {
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
 
+/// A valid `RATE_LIMIT_PER_SECOND`: 0.001 to 1000000, at most 3 decimals.
+fn rate_text() -> impl Strategy<Value = String> {
+    prop_oneof![1u32..5_000, 1u32..=1_000_000_000].prop_map(|milli| match milli % 1000 {
+        0 => format!("{}", milli / 1000),
+        fraction => format!("{}.{fraction:03}", milli / 1000),
+    })
+}
+
+/// A rate's value in thousandths, read independently of `Rate::parse`.
+fn milli(rate: &str) -> u64 {
+    let (whole, fraction) = rate.split_once('.').unwrap_or((rate, ""));
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().expect("digits")
+    };
+    whole * 1000 + format!("{fraction:0<3}").parse::<u64>().expect("digits")
+}
+
 /// A valid configuration with small limits, so rooms fill up, buckets run
 /// dry and frames get too big within a few operations.
 fn room_config() -> impl Strategy<Value = Config> {
     (
         1u32..300,
         1u32..6,
-        prop_oneof![0.001f64..5.0, 1.0f64..1_000_000.0],
+        rate_text(),
         1u32..6,
         1u32..40,
         any::<bool>(),
@@ -341,7 +360,7 @@ fn room_config() -> impl Strategy<Value = Config> {
             let vars = BTreeMap::from([
                 ("MAX_MESSAGE_BYTES", bytes.to_string()),
                 ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
-                ("RATE_LIMIT_PER_SECOND", rate.to_string()),
+                ("RATE_LIMIT_PER_SECOND", rate),
                 ("RATE_LIMIT_BURST", burst.to_string()),
                 ("MAX_TEXT_CHARS", chars.to_string()),
                 ("AUTH_SECRET", SECRET.to_owned()),
@@ -718,7 +737,8 @@ proptest! {
             Ok(config) => {
                 prop_assert!((1..=config::PLATFORM_MAX_MESSAGE_BYTES).contains(&config.max_message_bytes));
                 prop_assert!((1..=config::PLATFORM_MAX_CONNECTIONS).contains(&config.max_connections_per_room));
-                prop_assert!(config.rate_limit_per_second.is_finite() && config.rate_limit_per_second > 0.0);
+                let rate = config.rate_limit_per_second;
+                prop_assert_eq!(Rate::parse(&rate.to_string()), Some(rate));
                 prop_assert!(config.rate_limit_burst >= 1);
                 prop_assert!(config.max_text_chars >= 1);
                 if let Some(secret) = &config.auth_secret {
@@ -804,10 +824,13 @@ proptest! {
     #[test]
     fn buckets_never_exceed_burst_plus_refill(
         burst in 1u32..50,
-        per_second in prop_oneof![0.001f64..10.0, 1.0f64..1_000_000.0],
+        rate in rate_text(),
         start in prop_oneof![0u64..1_000, any::<u64>()],
         ticks in vec(tick(), 1..200),
     ) {
+        let per_second = Rate::parse(&rate).expect("generated rate is valid");
+        // Exact arithmetic for the bound: milli-tokens per second.
+        let milli_per_second = u128::from(milli(&rate));
         let mut bucket = Bucket::full(burst, start);
         let (mut now, mut latest, mut allowed, mut refused_in_a_row) = (start, start, 0u64, 0u64);
         for tick in ticks {
@@ -825,26 +848,30 @@ proptest! {
                         "closed after {refused_in_a_row} drops");
                 }
             }
-            let elapsed = (latest - start) as f64 / 1000.0;
-            let bound = f64::from(burst) + per_second * elapsed;
-            prop_assert!(allowed as f64 <= bound + 1e-6 * bound.max(1.0),
-                "{allowed} frames let through, at most {bound} allowed");
-            prop_assert!(bucket.tokens >= 0.0 && bucket.tokens <= f64::from(burst));
+            // allowed <= burst + rate × elapsed, in millionths of a frame.
+            let elapsed_ms = u128::from(latest - start);
+            let bound = u128::from(burst) * 1_000_000 + milli_per_second * elapsed_ms;
+            prop_assert!(u128::from(allowed) * 1_000_000 <= bound,
+                "{allowed} frames let through in {elapsed_ms} ms at {rate}/s, burst {burst}");
+            prop_assert!(bucket.milli_tokens <= burst * 1000);
         }
     }
 
     #[test]
     fn buckets_take_any_state(
-        tokens in any::<f64>(),
+        milli_tokens in any::<u32>(),
         updated_at in any::<u64>(),
         dropped in any::<u32>(),
         now in any::<u64>(),
-        per_second in any::<f64>(),
+        per_second in prop_oneof![
+            any::<u32>().prop_map(Rate::per_second),
+            rate_text().prop_map(|r| Rate::parse(&r).expect("valid")),
+        ],
         burst in any::<u32>(),
         bytes in any::<usize>(),
         max in any::<u32>(),
     ) {
-        let mut bucket = Bucket { tokens, updated_at, dropped };
+        let mut bucket = Bucket { milli_tokens, updated_at, dropped };
         let _ = bucket.take(now, per_second, burst);
         prop_assert!(bucket.updated_at >= updated_at, "the clock went back");
         prop_assert_eq!(too_large(bytes, max), bytes > max as usize);
@@ -922,16 +949,32 @@ proptest! {
     }
 
     #[test]
-    fn upgrade_headers(value in any_text(), case in vec(any::<bool>(), 9)) {
+    fn upgrade_headers(
+        value in any_text(),
+        case in vec(any::<bool>(), 9),
+        space in "[ \t]{0,2}",
+        other in "[a-z0-9/.]{1,6}",
+    ) {
         let _ = is_websocket_upgrade(Some(&value));
         let websocket: String = "websocket"
             .chars()
             .zip(case)
             .map(|(c, upper)| if upper { c.to_ascii_uppercase() } else { c })
             .collect();
-        let clean: String = value.chars().filter(|c| *c != ',').collect();
-        let header = format!("{clean}, {websocket} ");
+        let header = format!("{space}{websocket}{space}");
         prop_assert!(is_websocket_upgrade(Some(&header)), "{:?}", header);
+        // A list is refused: the runtime returns no WebSocket for it.
+        let list = format!("{other}, {websocket}");
+        prop_assert!(!is_websocket_upgrade(Some(&list)), "{:?}", list);
+    }
+
+    #[test]
+    fn rates_read_back_as_they_show(text in any_text(), rate in rate_text()) {
+        if let Some(parsed) = Rate::parse(&text) {
+            prop_assert_eq!(Rate::parse(&parsed.to_string()), Some(parsed));
+        }
+        let parsed = Rate::parse(&rate).expect("generated rate is valid");
+        prop_assert_eq!(milli(&parsed.to_string()), milli(&rate));
     }
 
     #[test]
