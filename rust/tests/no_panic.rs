@@ -275,7 +275,12 @@ fn who() -> impl Strategy<Value = Option<Index>> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let entropy = prop_oneof![vec(any::<u8>(), 0..12), vec(any::<u8>(), 9..=9),];
+    // Random bytes, or a few values that repeat, so ids would collide.
+    let entropy = prop_oneof![
+        vec(any::<u8>(), 0..12),
+        vec(any::<u8>(), 9..=9),
+        prop::sample::select(vec![vec![], vec![0; 9], vec![7; 9], vec![0; 3]]),
+    ];
     prop_oneof![
         3 => (prop::option::of(any_text()), entropy.clone())
             .prop_map(|(name, entropy)| Op::Join { name, entropy }),
