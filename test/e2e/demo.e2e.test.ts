@@ -231,8 +231,18 @@ describe("demo page", () => {
     expect(uncaughtErrors(server.output())).toEqual([]);
     await server.stop();
     for (const { page } of [ada, bob]) {
-      await status(page, "reconnecting");
-      expect(await page.textContent("#status")).toMatch(/^reconnecting in \d+ s$/);
+      // Each retry fails while the server is down, so the pill keeps coming back to this.
+      await page.waitForFunction(
+        () => {
+          const pill = document.getElementById("status");
+          return (
+            pill?.dataset.state === "reconnecting" &&
+            /^reconnecting in \d+ s$/.test(pill.textContent ?? "")
+          );
+        },
+        null,
+        { timeout: 10_000 },
+      );
     }
     // Sent while the server is down: queued by the client, sent after the reconnect.
     await say(ada.page, "sent while offline");
