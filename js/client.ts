@@ -1,0 +1,401 @@
+// A client for one room, for browsers, Node and tests: typed frames, reconnect
+// with exponential backoff and full jitter, sends queued while disconnected,
+// and a clean close. The frame types come from the Rust core (pkg/core.d.ts)
+// as types only, so this file needs no Wasm at run time.
+import type { ClientFrame, ServerFrame } from "../pkg/core.js";
+
+export type { ClientFrame, ServerFrame };
+
+/** The part of a WebSocket that browsers, Node and workerd share. */
+export interface SocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "open", listener: () => void): void;
+  addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
+  addEventListener(
+    type: "close",
+    listener: (event: { code: number; reason: string }) => void,
+  ): void;
+  addEventListener(type: "error", listener: () => void): void;
+}
+
+/**
+ * Opens a socket to `url`. It may return a socket that is still connecting (it
+ * then fires `open`), or a promise of an open one (as workerd's `fetch` with
+ * `Upgrade: websocket` gives); a rejection counts as a dropped connection.
+ */
+export type Connect = (url: string) => SocketLike | Promise<SocketLike>;
+
+export interface Backoff {
+  /** Upper bound of the first retry's delay. Default 500 ms. */
+  initialMs: number;
+  /** Upper bound of any delay. Default 30 s. */
+  maxMs: number;
+  /** Growth of the upper bound per failed attempt. Default 2. */
+  factor: number;
+}
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export type RoomClientOptions = (
+  | { url: string }
+  | {
+      /** `ws://host:port` or `wss://host`; the room's path is added. */
+      base: string;
+      room: string;
+      /** The display name (`?name=`); the server picks `guest-XXXX` without it. */
+      name?: string;
+    }
+) & {
+  /** A WebSocket constructor; default `globalThis.WebSocket`. Ignored when `connect` is given. */
+  WebSocket?: new (
+    url: string,
+  ) => SocketLike;
+  /** Opens the socket; default `new WebSocket(url)`. */
+  connect?: Connect;
+  backoff?: Partial<Backoff>;
+  /** Most frames kept while disconnected; `send` refuses more. Default 100. */
+  queueLimit?: number;
+  /**
+   * Sends the text `ping` this often while open (the runtime answers `pong`
+   * without waking the room). A missing `pong` by the next ping counts as a
+   * dropped connection. Off by default; at least 1000 ms.
+   */
+  keepaliveMs?: number;
+  /** In [0, 1); default Math.random. For tests. */
+  random?: () => number;
+  /** Default the global timers. For tests. */
+  timers?: Timers;
+  /** Open at once (default) or wait for `open()`. */
+  autoOpen?: boolean;
+};
+
+/** Why the client is closed for good. */
+export interface Closed {
+  code: number;
+  reason: string;
+  /** `client`: `close()` was called; `server`: a close code that means "do not retry". */
+  by: "client" | "server";
+}
+
+export type Status =
+  | { state: "idle" }
+  | { state: "connecting"; attempt: number }
+  | { state: "open" }
+  | {
+      state: "reconnecting";
+      /** How long until the next attempt. */
+      delayMs: number;
+      /** Failed attempts in a row, this one included (1 for the first). */
+      attempt: number;
+      /** The close that caused it (1006 when the connection dropped or never opened). */
+      code: number;
+      reason: string;
+    }
+  | ({ state: "closed" } & Closed);
+
+export interface RoomClientEvents {
+  /** A JSON frame from the server. */
+  frame: ServerFrame;
+  status: Status;
+  /** A text frame that is not JSON, such as the keepalive's `pong`. */
+  text: string;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000, factor: 2 };
+
+const OPEN = 1;
+
+/** Close codes after which reconnecting would fail again the same way. */
+export function isFinalCloseCode(code: number): boolean {
+  return [1002, 1003, 1007, 1008, 1009, 1010].includes(code) || (code >= 4000 && code <= 4499);
+}
+
+/** The URL of a room's socket. */
+export function roomUrl(base: string, room: string, name?: string): string {
+  const query = name === undefined ? "" : `?name=${encodeURIComponent(name)}`;
+  return `${base.replace(/\/+$/, "")}/rooms/${encodeURIComponent(room)}/websocket${query}`;
+}
+
+/**
+ * Full jitter (a uniform delay between 0 and the exponential bound): clients
+ * cut off together do not come back together.
+ */
+export function backoffDelay(backoff: Backoff, failures: number, random: () => number): number {
+  const bound = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** failures);
+  return Math.floor(random() * bound);
+}
+
+type Listener<K extends keyof RoomClientEvents> = (value: RoomClientEvents[K]) => void;
+
+export class RoomClient {
+  readonly url: string;
+  private readonly connectSocket: Connect;
+  private readonly backoff: Backoff;
+  private readonly queueLimit: number;
+  private readonly keepaliveMs: number;
+  private readonly random: () => number;
+  private readonly timers: Timers;
+  private readonly listeners: { [K in keyof RoomClientEvents]: Set<Listener<K>> } = {
+    frame: new Set(),
+    status: new Set(),
+    text: new Set(),
+  };
+  private readonly queue: string[] = [];
+  private socket: SocketLike | null = null;
+  /** Failed attempts since the last successful open. */
+  private failures = 0;
+  private retryTimer: unknown = null;
+  private keepaliveTimer: unknown = null;
+  private awaitingPong = false;
+  private current: Status = { state: "idle" };
+
+  constructor(options: RoomClientOptions) {
+    this.url = "url" in options ? options.url : roomUrl(options.base, options.room, options.name);
+    this.connectSocket = options.connect ?? defaultConnect(options.WebSocket);
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.queueLimit = options.queueLimit ?? 100;
+    this.keepaliveMs = options.keepaliveMs ?? 0;
+    if (this.keepaliveMs !== 0 && !(this.keepaliveMs >= 1000)) {
+      throw new RangeError(`keepaliveMs must be 0 (off) or at least 1000, got ${this.keepaliveMs}`);
+    }
+    this.random = options.random ?? Math.random;
+    this.timers = options.timers ?? {
+      setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+      clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
+    };
+    if (options.autoOpen ?? true) this.open();
+  }
+
+  /** The current state. */
+  get status(): Status {
+    return this.current;
+  }
+
+  /** Why the client closed for good, or null while it is not closed. */
+  get closed(): Closed | null {
+    if (this.current.state !== "closed") return null;
+    const { code, reason, by } = this.current;
+    return { code, reason, by };
+  }
+
+  /** Frames waiting for a connection. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Listens to `type`; returns a function that stops listening. */
+  on<K extends keyof RoomClientEvents>(type: K, listener: Listener<K>): () => void {
+    this.listeners[type].add(listener);
+    return () => this.listeners[type].delete(listener);
+  }
+
+  /** Connects, if the client is idle (`autoOpen: false`). */
+  open(): void {
+    if (this.current.state === "idle") this.attempt();
+  }
+
+  /**
+   * Sends `frame` now, or queues it until the connection is open. Returns
+   * false, and keeps nothing, when the client is closed or the queue is full.
+   */
+  send(frame: ClientFrame): boolean {
+    if (this.current.state === "closed") return false;
+    const text = JSON.stringify(frame);
+    if (this.socket?.readyState === OPEN && this.queue.length === 0) {
+      try {
+        this.socket.send(text);
+        return true;
+      } catch {
+        // closing under us: keep it for the next connection
+      }
+    }
+    if (this.queue.length >= this.queueLimit) return false;
+    this.queue.push(text);
+    return true;
+  }
+
+  /** Closes for good: no reconnect, queued frames are dropped. */
+  close(code = 1000, reason = ""): void {
+    if (this.current.state === "closed") return;
+    this.stopTimers();
+    this.queue.length = 0;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      try {
+        socket.close(code, reason);
+      } catch {
+        // already closed
+      }
+    }
+    this.setStatus({ state: "closed", code, reason, by: "client" });
+  }
+
+  private attempt(): void {
+    this.retryTimer = null;
+    this.setStatus({ state: "connecting", attempt: this.failures + 1 });
+    let pending: SocketLike | Promise<SocketLike>;
+    try {
+      pending = this.connectSocket(this.url);
+    } catch (error) {
+      this.dropped(1006, messageOf(error));
+      return;
+    }
+    Promise.resolve(pending).then(
+      (socket) => {
+        if (this.current.state !== "connecting") {
+          // closed while the socket was being made
+          closeQuietly(socket);
+          return;
+        }
+        this.adopt(socket);
+      },
+      (error) => {
+        if (this.current.state === "connecting") this.dropped(1006, messageOf(error));
+      },
+    );
+  }
+
+  private adopt(socket: SocketLike): void {
+    this.socket = socket;
+    const mine = () => this.socket === socket;
+    socket.addEventListener("open", () => {
+      if (mine() && this.current.state === "connecting") this.opened();
+    });
+    socket.addEventListener("message", (event) => {
+      if (mine()) this.received(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      // Completes a close the server started (workerd's client does not by itself).
+      closeQuietly(socket);
+      if (!mine()) return;
+      this.socket = null;
+      this.dropped(event.code, event.reason);
+    });
+    if (socket.readyState === OPEN) this.opened();
+  }
+
+  private opened(): void {
+    this.failures = 0;
+    this.setStatus({ state: "open" });
+    this.flush();
+    if (this.keepaliveMs > 0) {
+      this.awaitingPong = false;
+      this.scheduleKeepalive();
+    }
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.socket?.readyState === OPEN) {
+      try {
+        this.socket.send(this.queue[0]);
+      } catch {
+        return; // closing: the close event follows, the rest waits
+      }
+      this.queue.shift();
+    }
+  }
+
+  private received(data: unknown): void {
+    if (typeof data !== "string") return; // the server sends text only
+    if (data === "pong") this.awaitingPong = false;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      this.emit("text", data);
+      return;
+    }
+    if (typeof frame === "object" && frame !== null && "type" in frame) {
+      this.emit("frame", frame as ServerFrame);
+    } else {
+      this.emit("text", data);
+    }
+  }
+
+  private scheduleKeepalive(): void {
+    this.keepaliveTimer = this.timers.setTimeout(() => {
+      this.keepaliveTimer = null;
+      const socket = this.socket;
+      if (!socket || this.current.state !== "open") return;
+      if (this.awaitingPong) {
+        // No answer to the last ping: the connection is gone without a Close.
+        this.socket = null;
+        closeQuietly(socket);
+        this.dropped(1006, "keepalive: no pong");
+        return;
+      }
+      this.awaitingPong = true;
+      try {
+        socket.send("ping");
+      } catch {
+        // the close event follows
+      }
+      this.scheduleKeepalive();
+    }, this.keepaliveMs);
+  }
+
+  /** The connection ended or never opened: retry unless the code says not to. */
+  private dropped(code: number, reason: string): void {
+    this.stopTimers();
+    if (this.current.state === "closed") return;
+    if (isFinalCloseCode(code)) {
+      this.queue.length = 0;
+      this.setStatus({ state: "closed", code, reason, by: "server" });
+      return;
+    }
+    const delayMs = backoffDelay(this.backoff, this.failures, this.random);
+    this.failures++;
+    this.setStatus({ state: "reconnecting", delayMs, attempt: this.failures, code, reason });
+    this.retryTimer = this.timers.setTimeout(() => this.attempt(), delayMs);
+  }
+
+  private stopTimers(): void {
+    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
+    if (this.keepaliveTimer !== null) this.timers.clearTimeout(this.keepaliveTimer);
+    this.retryTimer = null;
+    this.keepaliveTimer = null;
+  }
+
+  private setStatus(status: Status): void {
+    this.current = status;
+    this.emit("status", status);
+  }
+
+  private emit<K extends keyof RoomClientEvents>(type: K, value: RoomClientEvents[K]): void {
+    for (const listener of [...this.listeners[type]]) {
+      try {
+        listener(value);
+      } catch (error) {
+        console.error(`RoomClient ${type} listener:`, error);
+      }
+    }
+  }
+}
+
+function defaultConnect(ctor?: new (url: string) => SocketLike): Connect {
+  return (url) => {
+    const WebSocketClass =
+      ctor ?? (globalThis as { WebSocket?: new (url: string) => SocketLike }).WebSocket;
+    if (!WebSocketClass)
+      throw new Error("no WebSocket in this runtime: pass `WebSocket` or `connect`");
+    return new WebSocketClass(url);
+  };
+}
+
+function closeQuietly(socket: SocketLike): void {
+  try {
+    socket.close(1000);
+  } catch {
+    // already closed, or a code the runtime does not allow here
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

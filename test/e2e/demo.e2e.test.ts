@@ -1,0 +1,270 @@
+// The demo page at `/`, in headless Chromium against `wrangler dev`: two
+// people chat and whisper, a reload shows as left/joined, hostile names and
+// messages stay text, the room hibernates under an open page, and the page
+// reconnects when the server comes back.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
+
+const PORT = 8820;
+const INSPECTOR_PORT = 9320;
+const CHROMIUM = "/usr/bin/chromium";
+const SCREENSHOTS = new URL("../../test-results/e2e/", import.meta.url).pathname;
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+const persist = mkdtempSync(join(tmpdir(), "wrangler-demo-"));
+let server: DevServer;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  server = await startDevServer({ port: PORT, inspectorPort: INSPECTOR_PORT, persistTo: persist });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+  rmSync(persist, { recursive: true, force: true });
+});
+
+/** A fresh browser context (its own storage) with a page that reports script errors. */
+async function newPage(viewport = DESKTOP): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("dialog", (dialog) => {
+    problems.push(`dialog: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  return { page, problems };
+}
+
+/** Opens `/`, fills the join form and waits for the room's welcome. */
+async function joinRoom(page: Page, room: string, name: string): Promise<void> {
+  await page.goto(`${server.http}/`);
+  await page.fill("#room", room);
+  await page.fill("#name", name);
+  await page.click("#join button[type=submit]");
+  await status(page, "open");
+  await logLine(page, `you joined ${room} as ${name}`);
+}
+
+function status(page: Page, state: string, timeout = 10_000) {
+  return page.waitForSelector(`#status[data-state="${state}"]`, { timeout });
+}
+
+/** Waits for a log line containing `text`. */
+function logLine(page: Page, text: string, timeout = 10_000) {
+  return page.locator("#log li", { hasText: text }).first().waitFor({ timeout });
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.fill("#text", text);
+  await page.click("#say button[type=submit]");
+}
+
+function roster(page: Page): Promise<string[]> {
+  return page.locator("#roster button").allTextContents();
+}
+
+/** Presses Refresh and waits for the panel's answer (its note is cleared first). */
+async function refreshedWakes(page: Page): Promise<number> {
+  await page.evaluate(() => {
+    const note = document.getElementById("stats-note");
+    if (note) note.textContent = "";
+  });
+  await page.click("#refresh");
+  await page.waitForFunction(
+    () => document.getElementById("stats-note")?.textContent !== "",
+    null,
+    {
+      timeout: 10_000,
+    },
+  );
+  expect(await page.textContent("#stats-note")).toMatch(/^asked at /);
+  return Number(await page.textContent("#wakes"));
+}
+
+const freshRoom = () => `demo-${crypto.randomUUID().slice(0, 8)}`;
+
+describe("demo page", () => {
+  it("is served at / while other URLs still reach the Worker", async () => {
+    const page = await fetch(`${server.http}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await page.text()).toContain('<script type="module" src="/demo.js">');
+    expect((await fetch(`${server.http}/demo.js`)).status).toBe(200);
+    const other = await fetch(`${server.http}/foo`);
+    expect(other.status).toBe(400);
+    expect(await other.text()).toBe("");
+    const stats = await fetch(`${server.http}/rooms/lobby`);
+    expect(await stats.json()).toMatchObject({ room: "lobby" });
+  });
+
+  it("lets two people join, chat, whisper, and see a reload as left and joined", async () => {
+    const room = freshRoom();
+    const ada = await newPage(DESKTOP);
+    const bob = await newPage(PHONE);
+    await ada.page.goto(`${server.http}/`);
+    expect(await ada.page.inputValue("#room")).toBe("lobby");
+
+    await joinRoom(ada.page, room, "Ada");
+    await joinRoom(bob.page, room, "Bob");
+    await logLine(ada.page, "Bob joined");
+    expect(await roster(ada.page)).toEqual(["Ada (you)", "Bob"]);
+    expect(await roster(bob.page)).toEqual(["Ada", "Bob (you)"]);
+
+    await say(ada.page, "hello Bob");
+    await logLine(bob.page, "hello Bob");
+    await say(bob.page, "hi Ada");
+    await logLine(ada.page, "hi Ada");
+
+    // A whisper: Bob clicks Ada's name; Ada sees it, nobody else does.
+    await bob.page.click('#roster button:text-is("Ada")');
+    await bob.page.waitForSelector("#whisper-to:not([hidden])");
+    await say(bob.page, "a secret");
+    await logLine(ada.page, "Bob → you");
+    const whisper = ada.page.locator("#log li.whisper").last();
+    expect(await whisper.locator(".text").textContent()).toBe("a secret");
+    await logLine(bob.page, "you → Ada");
+
+    // Screenshots at phone and desktop size, and no sideways scrolling on either.
+    for (const [who, size] of [
+      [ada, "desktop"],
+      [bob, "phone"],
+    ] as const) {
+      const overflow = await who.page.evaluate(
+        () => document.documentElement.scrollWidth - window.innerWidth,
+      );
+      expect(overflow, size).toBeLessThanOrEqual(0);
+      await who.page.screenshot({ path: join(SCREENSHOTS, `demo-${size}.png`), fullPage: true });
+    }
+
+    // Bob reloads: the page joins again by itself (room and name are in the address).
+    await bob.page.reload();
+    await status(bob.page, "open");
+    await logLine(ada.page, "Bob left");
+    await ada.page
+      .locator("#log li", { hasText: "Bob joined" })
+      .nth(1)
+      .waitFor({ timeout: 10_000 });
+    expect(await roster(ada.page)).toEqual(["Ada (you)", "Bob"]);
+    expect([...ada.problems, ...bob.problems]).toEqual([]);
+  });
+
+  it("renders hostile names and messages as text and runs none of them", async () => {
+    const room = freshRoom();
+    const name = "<img src=x onerror=alert(1)>";
+    const text = `<img src=x onerror="window.pwned=1;alert(2)"><script>alert(3)</script>`;
+    const mallory = await newPage();
+    const ada = await newPage();
+    await joinRoom(ada.page, room, "Ada");
+    await joinRoom(mallory.page, room, name);
+    await logLine(ada.page, `${name} joined`);
+    await say(mallory.page, text);
+    await logLine(ada.page, text);
+    await logLine(mallory.page, text);
+
+    expect(await roster(ada.page)).toEqual(["Ada (you)", name]);
+    expect(await roster(mallory.page)).toEqual(["Ada", `${name} (you)`]);
+    for (const { page } of [ada, mallory]) {
+      const message = page.locator("#log li.message").last();
+      expect(await message.locator(".who").textContent()).toBe(name);
+      expect(await message.locator(".text").textContent()).toBe(text);
+      expect(await page.locator("#log img, #roster img, #log script").count()).toBe(0);
+      expect(await page.evaluate(() => (window as { pwned?: number }).pwned)).toBeUndefined();
+    }
+    // Give a wrongly created image time to fail loading and fire onerror.
+    await ada.page.waitForTimeout(500);
+    expect([...ada.problems, ...mallory.problems]).toEqual([]);
+  });
+
+  it("survives a hibernation: idle past 10 s, a message still goes through and wakes grows", async () => {
+    const room = freshRoom();
+    const ada = await newPage();
+    const bob = await newPage(PHONE);
+    await joinRoom(ada.page, room, "Ada");
+    await joinRoom(bob.page, room, "Bob");
+    await logLine(ada.page, "Bob joined");
+    const before = await refreshedWakes(ada.page);
+    expect(before).toBeGreaterThanOrEqual(1);
+
+    // Both pages stay open and idle; the room's object is evicted meanwhile.
+    await ada.page.waitForTimeout(15_000);
+    await say(bob.page, "still here after a nap");
+    await logLine(ada.page, "still here after a nap");
+    const after = await refreshedWakes(ada.page);
+    expect(after).toBeGreaterThan(before);
+    expect(await ada.page.textContent("#last-wake")).not.toBe("never");
+    expect(await ada.page.textContent("#connections")).toBe("2");
+    expect(await status(ada.page, "open")).toBeTruthy();
+  }, 60_000);
+
+  it("shows reconnecting while the server is down and recovers when it is back", async () => {
+    const room = freshRoom();
+    const ada = await newPage();
+    const bob = await newPage(PHONE);
+    await joinRoom(ada.page, room, "Ada");
+    await joinRoom(bob.page, room, "Bob");
+    await logLine(ada.page, "Bob joined");
+
+    expect(uncaughtErrors(server.output())).toEqual([]);
+    await server.stop();
+    for (const { page } of [ada, bob]) {
+      // Each retry fails while the server is down, so the pill keeps coming back to this.
+      await page.waitForFunction(
+        () => {
+          const pill = document.getElementById("status");
+          return (
+            pill?.dataset.state === "reconnecting" &&
+            /^reconnecting in \d+ s$/.test(pill.textContent ?? "")
+          );
+        },
+        null,
+        { timeout: 10_000 },
+      );
+    }
+    // Sent while the server is down: queued by the client, sent after the reconnect.
+    await say(ada.page, "sent while offline");
+    await logLine(ada.page, "queued");
+
+    server = await startDevServer({
+      port: PORT,
+      inspectorPort: INSPECTOR_PORT,
+      persistTo: persist,
+    });
+    for (const { page } of [ada, bob]) {
+      await status(page, "open", 60_000);
+      await logLine(page, "reconnected as", 10_000);
+    }
+    await logLine(ada.page, "sent while offline");
+    expect(
+      await ada.page.locator("#log li.message", { hasText: "sent while offline" }).count(),
+    ).toBe(1);
+    // Both back in the same room: a new message reaches the other page.
+    await bob.page.waitForFunction(() => document.querySelectorAll("#roster button").length === 2);
+    await say(ada.page, "back online");
+    await logLine(bob.page, "back online");
+    expect([...ada.problems, ...bob.problems]).toEqual([]);
+  }, 180_000);
+});

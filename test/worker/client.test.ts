@@ -1,0 +1,430 @@
+// The room client of js/client.ts: against a real room through the Worker,
+// and with a fake socket and hand-run timers for reconnects, backoff and the
+// queue, where a real server could not be made to fail on cue.
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import {
+  type Connect,
+  RoomClient,
+  type RoomClientOptions,
+  type ServerFrame,
+  type SocketLike,
+  type Status,
+  type Timers,
+} from "../../js/client";
+import { withTimeout } from "../shared/client";
+import { freshRoom, join } from "./room";
+
+/** Opens sockets through the Worker, as `fetch` with Upgrade does in workerd; keeps them. */
+function workerConnect(): { connect: Connect; sockets: WebSocket[] } {
+  const sockets: WebSocket[] = [];
+  const connect: Connect = async (url) => {
+    const response = await exports.default.fetch(url.replace(/^ws/, "http"), {
+      headers: { Upgrade: "websocket" },
+    });
+    const ws = response.webSocket;
+    if (response.status !== 101 || !ws) throw new Error(`no upgrade: ${response.status}`);
+    ws.accept();
+    sockets.push(ws);
+    return ws;
+  };
+  return { connect, sockets };
+}
+
+/** Records a client's frames and statuses; awaits them with a timeout. */
+function watch(client: RoomClient) {
+  const frames: ServerFrame[] = [];
+  const statuses: Status[] = [];
+  const texts: string[] = [];
+  const waiters: Array<() => void> = [];
+  const wake = () => {
+    for (const waiter of waiters.splice(0)) waiter();
+  };
+  client.on("frame", (frame) => {
+    frames.push(frame);
+    wake();
+  });
+  client.on("status", (status) => {
+    statuses.push(status);
+    wake();
+  });
+  client.on("text", (text) => {
+    texts.push(text);
+    wake();
+  });
+  /** Resolves with the first value `find` returns, checking again after every event. */
+  const until = <T>(what: string, find: () => T | undefined, ms = 5_000): Promise<T> =>
+    withTimeout(
+      new Promise<T>((resolve) => {
+        const check = () => {
+          const found = find();
+          if (found !== undefined) resolve(found);
+          else waiters.push(check);
+        };
+        check();
+      }),
+      ms,
+      what,
+    );
+  return {
+    frames,
+    statuses,
+    texts,
+    until,
+    /** The next frame of `type` after the first `skip` of them. */
+    frame<K extends ServerFrame["type"]>(type: K, skip = 0) {
+      return until(`a ${type} frame`, () => {
+        const matching = frames.filter((f) => f.type === type);
+        return matching[skip] as Extract<ServerFrame, { type: K }> | undefined;
+      });
+    },
+    state(state: Status["state"], skip = 0) {
+      return until(`status ${state}`, () => statuses.filter((s) => s.state === state)[skip]);
+    },
+  };
+}
+
+describe("RoomClient against a real room", () => {
+  it("sends and receives typed frames: welcome, joined, say, whisper", async () => {
+    const room = freshRoom();
+    const { connect } = workerConnect();
+    const base = "ws://example.com";
+    const ada = new RoomClient({ base, room, name: "Ada", connect });
+    const adaSees = watch(ada);
+    const adaWelcome = await adaSees.frame("welcome");
+    const bob = new RoomClient({ base, room, name: "Bob", connect });
+    const bobSees = watch(bob);
+    const bobWelcome = await bobSees.frame("welcome");
+    expect(bobWelcome.connections.map((peer) => peer.name)).toEqual(["Ada", "Bob"]);
+    expect(await adaSees.frame("joined")).toEqual({
+      type: "joined",
+      id: bobWelcome.id,
+      name: "Bob",
+    });
+
+    expect(ada.send({ type: "say", text: "hi <b>all</b>" })).toBe(true);
+    for (const sees of [adaSees, bobSees]) {
+      expect(await sees.frame("message")).toMatchObject({
+        id: adaWelcome.id,
+        name: "Ada",
+        text: "hi <b>all</b>",
+      });
+    }
+    bob.send({ type: "whisper", to: adaWelcome.id, text: "psst" });
+    expect(await adaSees.frame("whisper")).toMatchObject({ name: "Bob", text: "psst" });
+    expect(bobSees.frames.some((f) => f.type === "whisper")).toBe(false);
+
+    ada.close();
+    expect(await bobSees.frame("left")).toEqual({ type: "left", id: adaWelcome.id, name: "Ada" });
+    expect(ada.status).toEqual({ state: "closed", code: 1000, reason: "", by: "client" });
+    bob.close();
+  });
+
+  it("queues sends while reconnecting and delivers them after the new welcome", async () => {
+    const room = freshRoom();
+    const observer = await join(room, "Obs");
+    const { connect, sockets } = workerConnect();
+    const ada = new RoomClient({ base: "ws://x", room, name: "Ada", connect, random: () => 0 });
+    const sees = watch(ada);
+    await sees.frame("welcome");
+    expect(await observer.next()).toMatchObject({ type: "joined", name: "Ada" });
+
+    // The connection ends with a code that allows a retry; the server echoes it.
+    sockets[0].close(4500, "test drops the connection");
+    const reconnecting = await sees.state("reconnecting");
+    expect(reconnecting).toMatchObject({ code: 4500, attempt: 1, delayMs: 0 });
+    expect(ada.send({ type: "say", text: "sent while away" })).toBe(true);
+
+    await sees.frame("welcome", 1);
+    expect(sockets).toHaveLength(2);
+    const seen = [await observer.next(), await observer.next(), await observer.next()];
+    expect(seen.map((f) => f.type)).toEqual(["left", "joined", "message"]);
+    expect(seen[2]).toMatchObject({ name: "Ada", text: "sent while away" });
+    expect(ada.queued).toBe(0);
+    ada.close();
+  });
+
+  it("keeps alive with the text ping, answered pong by the runtime", async () => {
+    const { connect } = workerConnect();
+    const ada = new RoomClient({ base: "ws://x", room: freshRoom(), connect, keepaliveMs: 1_000 });
+    const sees = watch(ada);
+    await sees.frame("welcome");
+    await sees.until("a pong", () => (sees.texts.includes("pong") ? true : undefined), 4_000);
+    expect(ada.status.state).toBe("open");
+    expect(sees.frames.map((f) => f.type)).toEqual(["welcome"]);
+    ada.close();
+  });
+});
+
+/** A WebSocket whose server side the test plays by hand. */
+class FakeSocket implements SocketLike {
+  readyState = 0;
+  readonly sent: string[] = [];
+  closedWith: number | undefined;
+  private readonly handlers: Record<string, Array<(event: never) => void>> = {};
+
+  constructor(readonly url: string) {}
+
+  addEventListener(type: string, listener: (event: never) => void): void {
+    this.handlers[type] ??= [];
+    this.handlers[type].push(listener);
+  }
+  send(data: string): void {
+    if (this.readyState !== 1) throw new Error("not open");
+    this.sent.push(data);
+  }
+  close(code?: number): void {
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    this.closedWith = code;
+  }
+  acceptOpen(): void {
+    this.readyState = 1;
+    this.fire("open", {});
+  }
+  drop(code: number, reason = ""): void {
+    this.readyState = 3;
+    this.fire("close", { code, reason });
+  }
+  deliver(frame: ServerFrame): void {
+    this.receive(JSON.stringify(frame));
+  }
+  receive(data: string): void {
+    this.fire("message", { data });
+  }
+  private fire(type: string, event: object): void {
+    for (const handler of this.handlers[type] ?? []) (handler as (e: object) => void)(event);
+  }
+}
+
+/** Timers run by the test: nothing fires until `runNext`. */
+class HandTimers implements Timers {
+  private next = 1;
+  readonly pending = new Map<number, { fn: () => void; ms: number }>();
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.next++;
+    this.pending.set(id, { fn, ms });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
+  /** Runs the earliest timer; returns its delay. */
+  runNext(): number {
+    const [id, timer] = [...this.pending].sort((a, b) => a[1].ms - b[1].ms)[0] ?? [];
+    if (id === undefined || !timer) throw new Error("no timer pending");
+    this.pending.delete(id);
+    timer.fn();
+    return timer.ms;
+  }
+}
+
+function fakeClient(options: Partial<RoomClientOptions> = {}) {
+  const sockets: FakeSocket[] = [];
+  const timers = new HandTimers();
+  const statuses: Status[] = [];
+  const client = new RoomClient({
+    url: "ws://fake/rooms/r/websocket",
+    connect: (url) => {
+      const socket = new FakeSocket(url);
+      sockets.push(socket);
+      return socket;
+    },
+    timers,
+    ...options,
+  } as RoomClientOptions);
+  client.on("status", (status) => statuses.push(status));
+  const last = () => sockets[sockets.length - 1];
+  return { client, sockets, timers, statuses, last };
+}
+
+/** Lets the client see a connect promise settle. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe("RoomClient reconnects", () => {
+  it("grows the backoff bound by the factor up to the cap, with delays inside it", async () => {
+    const draws = [0.999, 0.5, 0.999, 0.25, 0.999, 0.999, 0.999];
+    const { timers, last, statuses } = fakeClient({
+      backoff: { initialMs: 100, maxMs: 1_000, factor: 2 },
+      random: () => draws.shift() ?? 0.999,
+    });
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      await settle();
+      last().drop(1006);
+      delays.push(timers.runNext());
+    }
+    // bounds 100, 200, 400, 800, 1000 (capped), 1000, 1000
+    expect(delays).toEqual([99, 100, 399, 200, 999, 999, 999]);
+    const reconnecting = statuses.filter((s) => s.state === "reconnecting");
+    expect(reconnecting.map((s) => s.delayMs)).toEqual(delays);
+    expect(reconnecting.map((s) => s.attempt)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it("keeps every jittered delay in [0, bound) and spreads them", async () => {
+    const { timers, last } = fakeClient({
+      backoff: { initialMs: 1_000, maxMs: 1_000, factor: 2 },
+    });
+    const delays: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      await settle();
+      last().drop(1001);
+      delays.push(timers.runNext());
+    }
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...delays)).toBeLessThan(1_000);
+    // Full jitter: clients cut off together come back at different times.
+    expect(new Set(delays).size).toBeGreaterThan(100);
+  });
+
+  it("starts the backoff again after a successful open", async () => {
+    const { timers, last } = fakeClient({
+      backoff: { initialMs: 100, maxMs: 10_000, factor: 10 },
+      random: () => 0.999,
+    });
+    await settle();
+    last().drop(1006);
+    expect(timers.runNext()).toBe(99);
+    await settle();
+    last().drop(1006);
+    expect(timers.runNext()).toBe(999);
+    await settle();
+    last().acceptOpen();
+    last().drop(1011);
+    expect(timers.runNext()).toBe(99);
+  });
+
+  it("retries when connecting itself fails", async () => {
+    let calls = 0;
+    const timers = new HandTimers();
+    const client = new RoomClient({
+      url: "ws://fake",
+      timers,
+      random: () => 0,
+      connect: () => {
+        calls++;
+        return Promise.reject(new Error("refused"));
+      },
+    });
+    await settle();
+    expect(client.status).toMatchObject({ state: "reconnecting", code: 1006, reason: "refused" });
+    timers.runNext();
+    await settle();
+    expect(calls).toBe(2);
+    client.close();
+    expect(timers.pending.size).toBe(0);
+  });
+
+  for (const code of [1002, 1003, 1007, 1008, 1009, 1010, 4000, 4499]) {
+    it(`does not retry after close code ${code}, and says why`, async () => {
+      const { client, timers, last, sockets } = fakeClient();
+      await settle();
+      last().acceptOpen();
+      client.send({ type: "say", text: "sent" });
+      last().drop(code, "go away");
+      expect(client.status).toEqual({ state: "closed", code, reason: "go away", by: "server" });
+      expect(client.closed).toEqual({ code, reason: "go away", by: "server" });
+      expect(timers.pending.size).toBe(0);
+      expect(client.send({ type: "say", text: "refused" })).toBe(false);
+      expect(sockets).toHaveLength(1);
+    });
+  }
+
+  it("retries after 1001, 1006, 1011 and 4500", async () => {
+    for (const code of [1001, 1006, 1011, 4500]) {
+      const { client, last } = fakeClient();
+      await settle();
+      last().acceptOpen();
+      last().drop(code);
+      expect(client.status, String(code)).toMatchObject({ state: "reconnecting", code });
+      client.close();
+    }
+  });
+});
+
+describe("RoomClient queue and close", () => {
+  it("queues sends until open, then flushes them in order", async () => {
+    const { client, last } = fakeClient();
+    expect(client.send({ type: "say", text: "one" })).toBe(true);
+    expect(client.send({ type: "who" })).toBe(true);
+    expect(client.queued).toBe(2);
+    await settle();
+    last().acceptOpen();
+    expect(last().sent).toEqual(['{"type":"say","text":"one"}', '{"type":"who"}']);
+    expect(client.send({ type: "ping" })).toBe(true);
+    expect(last().sent).toHaveLength(3);
+    expect(client.queued).toBe(0);
+  });
+
+  it("refuses sends past the queue limit instead of dropping any", async () => {
+    const { client, last, timers } = fakeClient({ queueLimit: 3, random: () => 0 });
+    await settle();
+    last().acceptOpen();
+    last().drop(1006);
+    const accepted = ["a", "b", "c", "d", "e"].map((text) => client.send({ type: "say", text }));
+    expect(accepted).toEqual([true, true, true, false, false]);
+    expect(client.queued).toBe(3);
+    timers.runNext();
+    await settle();
+    last().acceptOpen();
+    expect(last().sent.map((s) => JSON.parse(s).text)).toEqual(["a", "b", "c"]);
+    expect(client.send({ type: "say", text: "f" })).toBe(true);
+  });
+
+  it("stops reconnecting on close(), while connected or while waiting to retry", async () => {
+    const open = fakeClient();
+    await settle();
+    open.last().acceptOpen();
+    open.client.close(4001, "bye");
+    expect(open.last().closedWith).toBe(4001);
+    open.last().drop(4001, "bye");
+    expect(open.client.status).toEqual({
+      state: "closed",
+      code: 4001,
+      reason: "bye",
+      by: "client",
+    });
+    expect(open.timers.pending.size).toBe(0);
+
+    const waiting = fakeClient();
+    await settle();
+    waiting.last().drop(1006);
+    expect(waiting.timers.pending.size).toBe(1);
+    waiting.client.send({ type: "who" });
+    waiting.client.close();
+    expect(waiting.timers.pending.size).toBe(0);
+    expect(waiting.client.queued).toBe(0);
+    expect(waiting.client.status).toMatchObject({ state: "closed", code: 1000, by: "client" });
+    expect(waiting.sockets).toHaveLength(1);
+  });
+
+  it("drops a connection whose keepalive ping gets no pong, then reconnects", async () => {
+    const { client, last, timers, sockets } = fakeClient({ keepaliveMs: 30_000, random: () => 0 });
+    const texts: string[] = [];
+    client.on("text", (text) => texts.push(text));
+    await settle();
+    last().acceptOpen();
+    expect(timers.runNext()).toBe(30_000);
+    expect(last().sent).toEqual(["ping"]);
+    last().receive("pong");
+    expect(texts).toEqual(["pong"]);
+    timers.runNext();
+    expect(last().sent).toEqual(["ping", "ping"]);
+    timers.runNext(); // no pong this time
+    expect(client.status).toMatchObject({ state: "reconnecting", reason: "keepalive: no pong" });
+    expect(sockets[0].closedWith).toBe(1000);
+    timers.runNext();
+    await settle();
+    expect(sockets).toHaveLength(2);
+  });
+
+  it("delivers server frames to listeners, typed", async () => {
+    const { client, last } = fakeClient();
+    const frames: ServerFrame[] = [];
+    client.on("frame", (frame) => frames.push(frame));
+    await settle();
+    last().acceptOpen();
+    last().deliver({ type: "joined", id: "abc", name: "Bob" });
+    expect(frames).toEqual([{ type: "joined", id: "abc", name: "Bob" }]);
+  });
+});

@@ -1,0 +1,300 @@
+// The demo page at `/`: a chat room on the typed client of js/client.ts, and a
+// panel that shows the room's object going to sleep and waking. Bundled into
+// public/demo.js by `npm run build`. Every piece of user text goes through
+// textContent, never innerHTML.
+
+import { RoomClient, type ServerFrame, type Status } from "../js/client";
+import type { Peer } from "../pkg/core.js";
+
+/** How often the panel may ask for stats by itself: well past the ~10 s idle threshold. */
+const AUTO_REFRESH_MS = 60_000;
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from index.html`);
+  return element as T;
+}
+
+const ui = {
+  status: $("status"),
+  joinForm: $<HTMLFormElement>("join"),
+  room: $<HTMLInputElement>("room"),
+  name: $<HTMLInputElement>("name"),
+  app: $("app"),
+  roomTitle: $("room-title"),
+  log: $("log"),
+  sayForm: $<HTMLFormElement>("say"),
+  text: $<HTMLInputElement>("text"),
+  whisperTo: $("whisper-to"),
+  whisperName: $("whisper-name"),
+  whisperCancel: $("whisper-cancel"),
+  roster: $("roster"),
+  count: $("count"),
+  wakes: $("wakes"),
+  started: $("started"),
+  lastWake: $("last-wake"),
+  connections: $("connections"),
+  refresh: $<HTMLButtonElement>("refresh"),
+  auto: $<HTMLInputElement>("auto"),
+  statsNote: $("stats-note"),
+};
+
+let client: RoomClient | null = null;
+let room = "";
+let selfId = "";
+let welcomed = false;
+const roster = new Map<string, string>();
+let whisperTo: Peer | null = null;
+let countdown: ReturnType<typeof setInterval> | null = null;
+let autoRefresh: ReturnType<typeof setInterval> | null = null;
+
+// --- joining ---------------------------------------------------------------
+
+const params = new URLSearchParams(location.search);
+ui.room.value = params.get("room") || "lobby";
+ui.name.value = params.get("name") ?? "";
+if (ui.name.value.trim()) join(ui.room.value.trim(), ui.name.value.trim());
+
+ui.joinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const roomName = ui.room.value.trim();
+  const name = ui.name.value.trim();
+  if (!roomName || !name) return;
+  // Kept in the address, so a reload joins again.
+  history.replaceState(null, "", `?${new URLSearchParams({ room: roomName, name })}`);
+  join(roomName, name);
+});
+
+function join(roomName: string, name: string): void {
+  client?.close(1000, "left the page's room");
+  room = roomName;
+  welcomed = false;
+  selfId = "";
+  roster.clear();
+  setWhisper(null);
+  ui.log.replaceChildren();
+  renderRoster();
+  ui.roomTitle.textContent = `Room ${roomName}`;
+  ui.app.hidden = false;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  client = new RoomClient({
+    base: `${scheme}//${location.host}`,
+    room: roomName,
+    name,
+    backoff: { initialMs: 500, maxMs: 10_000, factor: 2 },
+    // The text ping is answered by the runtime: it finds dead connections
+    // without waking the room.
+    keepaliveMs: 30_000,
+  });
+  client.on("status", renderStatus);
+  client.on("frame", onFrame);
+  renderStatus(client.status);
+}
+
+// --- frames ----------------------------------------------------------------
+
+function onFrame(frame: ServerFrame): void {
+  switch (frame.type) {
+    case "welcome": {
+      selfId = frame.id;
+      setRoster(frame.connections);
+      const me = roster.get(frame.id) ?? "";
+      note(welcomed ? `reconnected as ${me}` : `you joined ${frame.room} as ${me}`);
+      welcomed = true;
+      if (whisperTo && !roster.has(whisperTo.id)) setWhisper(null);
+      void refreshStats();
+      break;
+    }
+    case "joined":
+      roster.set(frame.id, frame.name);
+      renderRoster();
+      note(`${frame.name} joined`);
+      break;
+    case "left":
+      roster.delete(frame.id);
+      renderRoster();
+      note(`${frame.name} left`);
+      if (whisperTo?.id === frame.id) setWhisper(null);
+      break;
+    case "renamed": {
+      const before = roster.get(frame.id);
+      roster.set(frame.id, frame.name);
+      renderRoster();
+      note(`${before ?? "someone"} is now ${frame.name}`);
+      break;
+    }
+    case "roster":
+      setRoster(frame.connections);
+      break;
+    case "message":
+      line("message", frame.name, frame.text, frame.ts);
+      break;
+    case "whisper":
+      line("whisper", `${frame.name} → you`, frame.text, frame.ts);
+      break;
+    case "error":
+      line("error", frame.code, frame.message, Date.now());
+      break;
+    case "pong":
+      break;
+  }
+}
+
+ui.sayForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = ui.text.value;
+  if (!client || !text.trim()) return;
+  const target = whisperTo;
+  const accepted = target
+    ? client.send({ type: "whisper", to: target.id, text })
+    : client.send({ type: "say", text });
+  if (!accepted) {
+    line("error", "not sent", "the connection is closed or too much is waiting", Date.now());
+    return;
+  }
+  // The server does not echo a whisper to its sender.
+  if (target) line("whisper", `you → ${target.name}`, text, Date.now());
+  if (client.status.state !== "open") note("queued: it goes out when the connection is back");
+  ui.text.value = "";
+});
+
+ui.whisperCancel.addEventListener("click", () => setWhisper(null));
+
+function setWhisper(peer: Peer | null): void {
+  whisperTo = peer;
+  ui.whisperTo.hidden = peer === null;
+  ui.whisperName.textContent = peer?.name ?? "";
+  ui.text.placeholder = peer ? `Whisper to ${peer.name}` : "Say something";
+  if (peer) ui.text.focus();
+}
+
+// --- rendering (text only) -------------------------------------------------
+
+function setRoster(peers: Peer[]): void {
+  roster.clear();
+  for (const peer of peers) roster.set(peer.id, peer.name);
+  renderRoster();
+}
+
+function renderRoster(): void {
+  const items = [...roster].map(([id, name]) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.id = id;
+    if (id === selfId) {
+      button.textContent = `${name} (you)`;
+      button.disabled = true;
+    } else {
+      button.textContent = name;
+      button.title = `Whisper to ${name}`;
+      button.addEventListener("click", () => setWhisper({ id, name }));
+    }
+    item.append(button);
+    return item;
+  });
+  ui.roster.replaceChildren(...items);
+  ui.count.textContent = roster.size ? `(${roster.size})` : "";
+}
+
+function line(kind: "message" | "whisper" | "error", who: string, text: string, ts: number): void {
+  const item = document.createElement("li");
+  item.className = kind;
+  const time = document.createElement("time");
+  time.dateTime = new Date(ts).toISOString();
+  time.textContent = new Date(ts).toLocaleTimeString();
+  const author = document.createElement("span");
+  author.className = "who";
+  author.textContent = who;
+  const body = document.createElement("span");
+  body.className = "text";
+  body.textContent = text;
+  item.append(time, author, body);
+  append(item);
+}
+
+function note(text: string): void {
+  const item = document.createElement("li");
+  item.className = "event";
+  item.textContent = text;
+  append(item);
+}
+
+function append(item: HTMLElement): void {
+  const atBottom = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+  ui.log.append(item);
+  if (atBottom) ui.log.scrollTop = ui.log.scrollHeight;
+}
+
+function renderStatus(status: Status): void {
+  if (countdown !== null) clearInterval(countdown);
+  countdown = null;
+  ui.status.dataset.state = status.state;
+  switch (status.state) {
+    case "idle":
+      ui.status.textContent = "not connected";
+      break;
+    case "connecting":
+      ui.status.textContent =
+        status.attempt > 1 ? `connecting (attempt ${status.attempt})…` : "connecting…";
+      break;
+    case "open":
+      ui.status.textContent = "open";
+      break;
+    case "reconnecting": {
+      const due = Date.now() + status.delayMs;
+      const tick = () => {
+        const seconds = Math.max(0, Math.ceil((due - Date.now()) / 1000));
+        ui.status.textContent = `reconnecting in ${seconds} s`;
+      };
+      tick();
+      countdown = setInterval(tick, 250);
+      break;
+    }
+    case "closed":
+      ui.status.textContent =
+        status.by === "server"
+          ? `closed by the server (${status.code}${status.reason ? `: ${status.reason}` : ""})`
+          : "closed";
+      break;
+  }
+}
+
+// --- hibernation panel -----------------------------------------------------
+
+interface RoomStats {
+  room: string;
+  connections: number;
+  wakes: number;
+  instance_started_at: number;
+  last_wake_at: number | null;
+}
+
+ui.refresh.addEventListener("click", () => void refreshStats());
+ui.auto.addEventListener("change", () => {
+  if (autoRefresh !== null) clearInterval(autoRefresh);
+  autoRefresh = ui.auto.checked ? setInterval(() => void refreshStats(), AUTO_REFRESH_MS) : null;
+});
+
+/** One stats request; it wakes the room, which is why nothing calls it on a short timer. */
+async function refreshStats(): Promise<void> {
+  if (!room) return;
+  const asked = room;
+  try {
+    const response = await fetch(`/rooms/${encodeURIComponent(asked)}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const stats = (await response.json()) as RoomStats;
+    if (asked !== room) return;
+    ui.wakes.textContent = String(stats.wakes);
+    ui.started.textContent = clock(stats.instance_started_at);
+    ui.lastWake.textContent = stats.last_wake_at === null ? "never" : clock(stats.last_wake_at);
+    ui.connections.textContent = String(stats.connections);
+    ui.statsNote.textContent = `asked at ${new Date().toLocaleTimeString()} (that woke the room)`;
+  } catch (error) {
+    ui.statsNote.textContent = `could not read stats: ${error instanceof Error ? error.message : error}`;
+  }
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toLocaleTimeString();
+}
