@@ -93,6 +93,25 @@ export async function boundary({ calls = 20_000 } = {}) {
       }, calls / 10),
     ],
   ];
+  // A join costs O(n): the welcome lists everyone and every other member is sent `joined`.
+  for (let i = 100; i < 1_000; i++) {
+    room.open(
+      `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
+      Date.now(),
+      crypto.getRandomValues(new Uint8Array(9)),
+    );
+  }
+  rows.push([
+    "room.open(join) in a room of 1,000",
+    time((i) => {
+      const opening = room.open(
+        `http://127.0.0.1/rooms/bench/websocket?name=k${i}`,
+        Date.now(),
+        crypto.getRandomValues(new Uint8Array(9)),
+      );
+      room.leave(opening.id);
+    }, calls / 100),
+  ]);
   room.free();
   return rows.map(([what, us]) => ({ what, us }));
 }
