@@ -223,8 +223,9 @@ async function fanoutOnce(sender, sockets, token, capMs) {
 }
 
 /**
- * Workload 3, fan-out: `count` sockets join one room, then one of them sends
- * `repeats` frames, one at a time; each is timed until all `count` have it.
+ * Workload 3, fan-out: up to `count` sockets join one room within `capMs`,
+ * then one of them sends `repeats` frames, one at a time; each is timed until
+ * every socket that joined has it (at most 10 s each).
  */
 export async function fanout(ws, { count, repeats, capMs }) {
   const room = `w3-${Date.now()}`;
@@ -233,11 +234,11 @@ export async function fanout(ws, { count, repeats, capMs }) {
   const { sockets, errors } = await openMany(
     (i) => `${ws}/rooms/${room}/websocket?name=f${i}`,
     count,
-    { concurrency: 64, deadline, setup: (socket) => socket.on("message", () => received.value++) },
+    { concurrency: 32, deadline, setup: (socket) => socket.on("message", () => received.value++) },
   );
-  await quiesce(received, 300, Math.max(1_000, deadline - performance.now()));
+  await quiesce(received, 300, 20_000);
   const runs = [];
-  for (let r = 0; r < repeats && performance.now() < deadline; r++) {
+  for (let r = 0; r < repeats; r++) {
     runs.push(await fanoutOnce(sockets[0], sockets, `"fan-${r}"`, 10_000));
     await quiesce(received, 100, 5_000);
   }
@@ -265,7 +266,7 @@ export async function fanout(ws, { count, repeats, capMs }) {
  * Object) within `capMs`, counting failed handshakes and sockets the server
  * closed; then one broadcast to all that are held, timed to the last delivery.
  */
-export async function ramp(ws, { target, capMs, concurrency = 64 }) {
+export async function ramp(ws, { target, capMs, concurrency = 32 }) {
   const room = `w4-${Date.now()}`;
   const received = { value: 0 };
   const closed = { value: 0, codes: new Map() };
