@@ -271,6 +271,7 @@ const FIGURES = [
   ["w4", "broadcastMs", "4 ramp: ms to broadcast to all held", 0],
   ["w5", "warmP50", "5 wake: warm p50 ms", 2],
   ["w5", "firstMs", "5 wake: first reply after eviction ms", 1],
+  ["w5", "ratio", "5 wake: first reply ÷ warm p50", 1],
   ["w6", "coldMs", "6 cold start to first reply ms", 0],
 ];
 
@@ -485,6 +486,14 @@ ${table(runs)}
 
 Workload 4 per run:
 ${w4notes}
+
+Under \`wrangler dev\` every WebSocket costs one workerd process about four descriptors (the dev
+proxy's two sides and the Worker's), so with this machine's limit of ${fdLimit} per
+process (a hard limit; \`ulimit -n\` cannot raise it here) the runtime fails
+\`accept()\` with "Too many open files" near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets: either new handshakes are
+refused (ECONNRESET) or the runtime crashes and wrangler restarts it, dropping every
+socket (1006). No variant can hold 10,000 here; A stops far earlier, at its time cap,
+because each join costs O(n) (see Findings).
 
 Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.
 ${failures ? `\nFailures:\n${failures}\n` : ""}
