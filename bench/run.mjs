@@ -351,7 +351,7 @@ function chart(runs) {
     const stats = ["A", "B", "C"].map((k) => [k, summary(series(runs, k, w, field))]);
     const top = Math.max(...stats.map(([, s]) => s.max).filter(Number.isFinite), 1e-9) * 1.15;
     const base = y0 + H - 30;
-    const scale = (v) => ((H - 70) * v) / top;
+    const scale = (v) => Math.round((10 * (H - 70) * v) / top) / 10;
     parts.push(
       `<text x="${x0 + W / 2}" y="${y0 + 18}" text-anchor="middle" font-weight="bold">${title}</text>`,
     );
