@@ -1,0 +1,122 @@
+// Micro-benchmark of the Wasm boundary, in Node (V8, the engine workerd runs):
+// what one call into pkg/ costs per frame, next to the same work done in plain
+// JavaScript. `npm run bench` runs it and puts the table in bench/RESULTS.md;
+// `node bench/boundary.mjs` prints it alone (needs `npm run build` first).
+import { readFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+
+const root = new URL("..", import.meta.url).pathname;
+
+/** µs per call of `fn`, the median of 5 batches after a warm-up. */
+function time(fn, calls) {
+  for (let i = 0; i < calls; i++) fn(i);
+  const batches = [];
+  for (let b = 0; b < 5; b++) {
+    const start = performance.now();
+    for (let i = 0; i < calls; i++) fn(i);
+    batches.push(((performance.now() - start) * 1000) / calls);
+  }
+  return batches.sort((x, y) => x - y)[2];
+}
+
+export async function boundary({ calls = 20_000 } = {}) {
+  const core = await import(`${root}pkg/core.js`);
+  core.initSync({ module: new WebAssembly.Module(readFileSync(`${root}pkg/core_bg.wasm`)) });
+  const room = new core.Room(undefined, Date.now(), 0);
+  const ids = [];
+  for (let i = 0; i < 100; i++) {
+    const opening = room.open(
+      `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
+      Date.now(),
+      crypto.getRandomValues(new Uint8Array(9)),
+    );
+    ids.push(opening.id);
+  }
+  const id = ids[0];
+  const member = { id, name: "m0" };
+  const say = '{"type":"say","text":"hello everyone"}';
+  const big = `{"type":"say","text":"${"x".repeat(4000)}"}`;
+  const rows = [
+    [
+      "seedMessage(10 B text) → Effects [reply]",
+      time(() => core.seedMessage("hello seed", 1), calls),
+    ],
+    [
+      "same in JS: template string",
+      time(
+        () => [
+          { kind: "reply", text: `[Durable Object] message: ${"hello seed"}, connections: ${1}` },
+        ],
+        calls,
+      ),
+    ],
+    ["seedMessage(4 KB text)", time(() => core.seedMessage("x".repeat(4096), 1), calls / 4)],
+    ["internalError() → string, no serde", time(() => core.internalError(), calls)],
+    ["seedClose(1000) → Effects [close] via serde", time(() => core.seedClose(1000), calls)],
+    [
+      'room.frame(id, {"type":"ping"}) → Effects [reply]',
+      time(() => room.frame(id, '{"type":"ping"}', Date.now()), calls),
+    ],
+    [
+      'room.frame(id, say) → Effects [send "room"]',
+      time(() => room.frame(id, say, Date.now()), calls),
+    ],
+    [
+      "same in JS: JSON.parse + JSON.stringify (variant B)",
+      time(() => {
+        const frame = JSON.parse(say);
+        return [
+          {
+            kind: "send",
+            tag: "room",
+            text: JSON.stringify({
+              type: "message",
+              id: member.id,
+              name: member.name,
+              text: frame.text,
+              ts: Date.now(),
+            }),
+          },
+        ];
+      }, calls),
+    ],
+    ["room.frame(id, 4 KB say)", time(() => room.frame(id, big, Date.now()), calls / 4)],
+    [
+      "room.open(join) in a room of 100 (welcome + joined)",
+      time((i) => {
+        const opening = room.open(
+          `http://127.0.0.1/rooms/bench/websocket?name=j${i}`,
+          Date.now(),
+          crypto.getRandomValues(new Uint8Array(9)),
+        );
+        room.leave(opening.id);
+      }, calls / 10),
+    ],
+  ];
+  // A join costs O(n): the welcome lists everyone and every other member is sent `joined`.
+  for (let i = 100; i < 1_000; i++) {
+    room.open(
+      `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
+      Date.now(),
+      crypto.getRandomValues(new Uint8Array(9)),
+    );
+  }
+  rows.push([
+    "room.open(join) in a room of 1,000",
+    time((i) => {
+      const opening = room.open(
+        `http://127.0.0.1/rooms/bench/websocket?name=k${i}`,
+        Date.now(),
+        crypto.getRandomValues(new Uint8Array(9)),
+      );
+      room.leave(opening.id);
+    }, calls / 100),
+  ]);
+  room.free();
+  return rows.map(([what, us]) => ({ what, us }));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const { what, us } of await boundary())
+    console.log(`${us.toFixed(2).padStart(8)} µs  ${what}`);
+}

@@ -1,0 +1,367 @@
+// The load client of `npm run bench`: WebSocket clients (the `ws` package, one
+// Node process, loopback only) that drive one variant's `wrangler dev` through
+// each workload. Every workload is bounded in sockets and in time; a workload
+// that hits its time cap returns what it measured and says so.
+import { performance } from "node:perf_hooks";
+import WebSocket from "ws";
+
+/** Opens one socket; resolves when it is open, rejects on error or timeout. */
+export function connect(url, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    ws.once("open", () => {
+      ws.removeAllListeners("error");
+      ws.on("error", () => {});
+      resolve(ws);
+    });
+    ws.once("error", reject);
+  });
+}
+
+/**
+ * Opens sockets `url(i)` for i = 0… with `concurrency` handshakes in flight,
+ * until `count` are open or the deadline passes. `setup(ws, i)` runs on each
+ * open socket before the next is started.
+ */
+export async function openMany(url, count, { concurrency = 64, deadline = Infinity, setup } = {}) {
+  const sockets = [];
+  const errors = [];
+  let next = 0;
+  async function worker() {
+    while (next < count && performance.now() < deadline) {
+      const i = next++;
+      try {
+        const ws = await connect(url(i));
+        setup?.(ws, i);
+        sockets[i] = ws;
+      } catch (error) {
+        errors.push(String(error?.message ?? error));
+        if (errors.length > 50) return;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { sockets: sockets.filter(Boolean), errors };
+}
+
+/** Closes sockets without a closing handshake (the server sees 1006). */
+export function drop(sockets) {
+  for (const ws of sockets) ws.terminate();
+}
+
+/** Resolves once no socket received a frame for `quietMs` (or at `capMs`). */
+export async function quiesce(counter, quietMs = 300, capMs = 30_000) {
+  const end = performance.now() + capMs;
+  let last = counter.value;
+  let since = performance.now();
+  while (performance.now() < end) {
+    await sleep(50);
+    if (counter.value !== last) {
+      last = counter.value;
+      since = performance.now();
+    } else if (performance.now() - since >= quietMs) {
+      return true;
+    }
+  }
+  return false;
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Percentile (0–100) of an unsorted array, nearest rank. */
+export function percentile(values, p) {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+/**
+ * Workload 1, seed ping-pong: `clients` sockets on `/websocket`, each sends
+ * `frames` text frames one at a time, the next when the reply arrives.
+ */
+export async function pingPong(ws, { clients, frames, capMs }) {
+  const { sockets, errors } = await openMany(() => `${ws}/websocket`, clients, { concurrency: 16 });
+  const latencies = [];
+  const start = performance.now();
+  const deadline = start + capMs;
+  let capped = false;
+  await Promise.all(
+    sockets.map(
+      (socket, c) =>
+        new Promise((resolve) => {
+          let sent = 0;
+          let at = 0;
+          const send = () => {
+            if (sent === frames) return resolve();
+            if (performance.now() > deadline) {
+              capped = true;
+              return resolve();
+            }
+            at = performance.now();
+            socket.send(`c${c} f${sent++}`);
+          };
+          socket.on("message", () => {
+            latencies.push(performance.now() - at);
+            send();
+          });
+          socket.once("close", () => resolve());
+          send();
+        }),
+    ),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  drop(sockets);
+  return {
+    throughput: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    frames: latencies.length,
+    errors: errors.length + (latencies.length < clients * frames ? 1 : 0),
+    capped,
+  };
+}
+
+/**
+ * Workload 2, room broadcast: `clients` sockets in one room, each sends `say`
+ * `frames` times, the next when its own message came back to it; everyone
+ * gets every message. Throughput counts delivered frames (clients² × frames).
+ */
+export async function roomBroadcast(ws, { clients, frames, capMs }) {
+  const room = `w2-${Date.now()}`;
+  const received = { value: 0 };
+  const { sockets, errors } = await openMany(
+    (i) => `${ws}/rooms/${room}/websocket?name=c${i}`,
+    clients,
+    { concurrency: 16, setup: (socket) => socket.on("message", () => received.value++) },
+  );
+  await quiesce(received); // A's welcome and joined frames
+  const base = received.value;
+  const latencies = [];
+  const start = performance.now();
+  const deadline = start + capMs;
+  let capped = false;
+  await Promise.all(
+    sockets.map(
+      (socket, c) =>
+        new Promise((resolve) => {
+          let sent = 0;
+          let at = 0;
+          let token = "";
+          const send = () => {
+            if (sent === frames) return resolve();
+            if (performance.now() > deadline) {
+              capped = true;
+              return resolve();
+            }
+            token = `"c${c}-${sent++}"`;
+            at = performance.now();
+            socket.send(`{"type":"say","text":${token}}`);
+          };
+          socket.on("message", (data) => {
+            if (data.includes(token)) {
+              latencies.push(performance.now() - at);
+              send();
+            }
+          });
+          socket.once("close", () => resolve());
+          send();
+        }),
+    ),
+  );
+  const expected = latencies.length * sockets.length;
+  while (received.value - base < expected && performance.now() < deadline + 5_000) await sleep(5);
+  const seconds = (performance.now() - start) / 1000;
+  const delivered = received.value - base;
+  drop(sockets);
+  return {
+    throughput: delivered / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    frames: delivered,
+    errors: errors.length + (delivered < clients * clients * frames ? 1 : 0),
+    capped,
+  };
+}
+
+/**
+ * One `say` from `sender` to a room whose `sockets` all listen: resolves with
+ * the ms until the last socket got it (and the p50, p99 over sockets), or with
+ * how many were missing at `capMs`.
+ */
+async function fanoutOnce(sender, sockets, token, capMs) {
+  let got = 0;
+  const times = [];
+  const start = performance.now();
+  const needle = Buffer.from(token);
+  const listeners = sockets.map((socket) => {
+    let seen = false;
+    const listener = (data) => {
+      if (!seen && data.includes(needle)) {
+        seen = true;
+        got++;
+        times.push(performance.now() - start);
+      }
+    };
+    socket.on("message", listener);
+    return listener;
+  });
+  sender.send(`{"type":"say","text":${token}}`);
+  const end = start + capMs;
+  while (got < sockets.length && performance.now() < end) await sleep(1);
+  sockets.forEach((socket, i) => {
+    socket.off("message", listeners[i]);
+  });
+  return {
+    lastMs: got === sockets.length ? times[times.length - 1] : Number.NaN,
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    missing: sockets.length - got,
+  };
+}
+
+/**
+ * Workload 3, fan-out: up to `count` sockets join one room within `capMs`,
+ * then one of them sends `repeats` frames, one at a time; each is timed until
+ * every socket that joined has it (at most 10 s each).
+ */
+export async function fanout(ws, { count, repeats, capMs }) {
+  const room = `w3-${Date.now()}`;
+  const received = { value: 0 };
+  const deadline = performance.now() + capMs;
+  const { sockets, errors } = await openMany(
+    (i) => `${ws}/rooms/${room}/websocket?name=f${i}`,
+    count,
+    { concurrency: 32, deadline, setup: (socket) => socket.on("message", () => received.value++) },
+  );
+  await quiesce(received, 300, 20_000);
+  const runs = [];
+  for (let r = 0; r < repeats; r++) {
+    runs.push(await fanoutOnce(sockets[0], sockets, `"fan-${r}"`, 10_000));
+    await quiesce(received, 100, 5_000);
+  }
+  drop(sockets);
+  const lasts = runs.map((run) => run.lastMs).filter(Number.isFinite);
+  return {
+    sockets: sockets.length,
+    lastMs: percentile(lasts, 50),
+    throughput: sockets.length / (percentile(lasts, 50) / 1000),
+    p50: percentile(
+      runs.map((run) => run.p50),
+      50,
+    ),
+    p99: percentile(
+      runs.map((run) => run.p99),
+      50,
+    ),
+    errors: errors.length + runs.reduce((sum, run) => sum + run.missing, 0),
+    capped: sockets.length < count || runs.length < repeats,
+  };
+}
+
+/**
+ * Workload 4, ramp: opens up to `target` sockets in one room (one Durable
+ * Object) within `capMs`, counting failed handshakes and sockets the server
+ * closed; then one broadcast to all that are held, timed to the last delivery.
+ */
+export async function ramp(ws, { target, capMs, concurrency = 32 }) {
+  const room = `w4-${Date.now()}`;
+  const received = { value: 0 };
+  const closed = { value: 0, codes: new Map() };
+  const start = performance.now();
+  const deadline = start + capMs;
+  const { sockets, errors } = await openMany(
+    (i) => `${ws}/rooms/${room}/websocket?name=r${i}`,
+    target,
+    {
+      concurrency,
+      deadline,
+      setup: (socket) => {
+        socket.on("message", () => received.value++);
+        socket.once("close", (code) => {
+          closed.value++;
+          closed.codes.set(code, (closed.codes.get(code) ?? 0) + 1);
+        });
+      },
+    },
+  );
+  const rampSeconds = (performance.now() - start) / 1000;
+  const settled = await quiesce(received, 500, 20_000);
+  const open = sockets.filter((socket) => socket.readyState === WebSocket.OPEN);
+  const broadcast =
+    open.length > 0
+      ? await fanoutOnce(open[0], open, '"ramp-broadcast"', 30_000)
+      : { lastMs: Number.NaN, missing: 0 };
+  // No drop() here: closing thousands of room members makes the server send
+  // O(n²) `left` frames; the caller stops the dev server instead.
+  return {
+    sockets: sockets.length,
+    held: open.length - broadcast.missing,
+    target,
+    rampSeconds,
+    joinsPerSecond: sockets.length / rampSeconds,
+    broadcastMs: broadcast.lastMs,
+    settled,
+    errors: errors.length + closed.value + broadcast.missing,
+    errorSamples: [
+      ...new Set([
+        ...errors.slice(0, 5),
+        ...[...closed.codes].map(([code, n]) => `${n} closed by server with ${code}`),
+        ...(broadcast.missing ? [`${broadcast.missing} missed the broadcast`] : []),
+      ]),
+    ],
+    capped: sockets.length < target,
+    sockets_: sockets,
+  };
+}
+
+/**
+ * Workload 5, wake cost: one socket in a room, `warm` round trips; then the
+ * object is left idle (wrangler dev evicts an idle object after ~10 s; the
+ * socket stays open, hibernated) while the caller may load other objects;
+ * `finish()` waits out `idleMs` and times the first round trip. The stats
+ * request after it confirms the reply came from a fresh instance.
+ */
+export async function wake(ws, http, { frame, match, warm, idleMs }) {
+  const room = `w5-${Date.now()}`;
+  const socket = await connect(`${ws}/rooms/${room}/websocket?name=w`);
+  let waiting;
+  socket.on("message", (data) => {
+    if (waiting && data.includes(match)) {
+      const done = waiting;
+      waiting = undefined;
+      done();
+    }
+  });
+  const roundTrip = async () => {
+    const at = performance.now();
+    await new Promise((resolve, reject) => {
+      waiting = resolve;
+      socket.send(frame);
+      setTimeout(() => reject(new Error("no reply in 15 s")), 15_000).unref();
+    });
+    return performance.now() - at;
+  };
+  await sleep(200); // A's welcome
+  const warmTimes = [];
+  for (let i = 0; i < warm; i++) warmTimes.push(await roundTrip());
+  const idleFrom = Date.now();
+  return {
+    async finish() {
+      await sleep(Math.max(0, idleFrom + idleMs - Date.now()));
+      const first = await roundTrip();
+      const stats = await (await fetch(`${http}/rooms/${room}`)).json();
+      socket.terminate();
+      return {
+        warmP50: percentile(warmTimes, 50),
+        warmP99: percentile(warmTimes, 99),
+        firstMs: first,
+        idleMs: Date.now() - idleFrom,
+        ratio: first / percentile(warmTimes, 50),
+        woke: Number(stats.instance_started_at) >= idleFrom,
+      };
+    },
+  };
+}

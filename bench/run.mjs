@@ -1,0 +1,578 @@
+// `npm run bench [-- --quick] [-- --rounds N]`: builds the project (no test
+// hooks), then serves each variant with `wrangler dev` on 127.0.0.1, one at a
+// time, in alternating rounds A B C A B C …, runs the workloads against it with
+// bench/client.mjs, and rewrites bench/RESULTS.md and bench/chart.svg.
+// The "Findings" and "History" sections of RESULTS.md are kept across runs.
+// Never part of `npm test`.
+import { execFileSync, spawn } from "node:child_process";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, release, tmpdir, totalmem } from "node:os";
+import { join, relative } from "node:path";
+import { performance } from "node:perf_hooks";
+import { gzipSync } from "node:zlib";
+import { boundary } from "./boundary.mjs";
+import { connect, fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./client.mjs";
+
+const root = new URL("..", import.meta.url).pathname;
+const bench = join(root, "bench");
+const out = join(bench, "out");
+const PORT = 8810;
+const INSPECTOR = 9310;
+const HTTP = `http://127.0.0.1:${PORT}`;
+const WS = `ws://127.0.0.1:${PORT}`;
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const roundsArg = args.indexOf("--rounds");
+const settings = quick
+  ? {
+      rounds: 1,
+      w1: { clients: 16, frames: 100, capMs: 15_000 },
+      w2: { clients: 8, frames: 20, capMs: 15_000 },
+      w3: { count: 200, repeats: 3, capMs: 30_000 },
+      w4: { target: 2_000, capMs: 20_000 },
+      w5: { warm: 20, idleMs: 12_000 },
+    }
+  : {
+      rounds: 3,
+      w1: { clients: 32, frames: 300, capMs: 30_000 },
+      w2: { clients: 16, frames: 50, capMs: 30_000 },
+      w3: { count: 1_000, repeats: 5, capMs: 75_000 },
+      w4: { target: 10_000, capMs: 90_000 },
+      w5: { warm: 30, idleMs: 12_000 },
+    };
+if (roundsArg >= 0) settings.rounds = Number(args[roundsArg + 1]);
+
+const VARIANTS = {
+  A: { label: "A: this project", config: join(root, "wrangler.jsonc") },
+  B: { label: "B: TS reference", config: join(bench, "ts-reference/wrangler.jsonc") },
+  C: { label: "C: raw echo", config: join(bench, "raw-echo/wrangler.jsonc") },
+};
+
+const log = (...parts) =>
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
+
+/**
+ * Writes bench/out/<v>/wrangler.json from a variant's wrangler.jsonc: full-line
+ * comments dropped, `main` made relative to the new place, and no `build` step
+ * (A is built once before the rounds, so cold starts compare like with like).
+ */
+function prepareConfig(key) {
+  const source = VARIANTS[key].config;
+  const text = readFileSync(source, "utf8")
+    .split("\n")
+    .filter((line) => !line.trim().startsWith("//"))
+    .join("\n");
+  const config = JSON.parse(text);
+  delete config.build;
+  delete config.$schema;
+  const dir = join(out, key.toLowerCase());
+  mkdirSync(dir, { recursive: true });
+  config.main = relative(dir, join(source, "..", config.main));
+  const path = join(dir, "wrangler.json");
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+const wrangler = join(root, "node_modules/.bin/wrangler");
+
+/** Starts `wrangler dev` for a config; resolves with a stop function. */
+function startServer(config) {
+  const persist = mkdtempSync(join(tmpdir(), "bench-"));
+  // The shell raises the descriptor limit as far as it may for workerd (workload 4).
+  const command = [
+    "ulimit -n $(ulimit -Hn) 2>/dev/null;",
+    "exec",
+    JSON.stringify(wrangler),
+    "dev --config",
+    JSON.stringify(config),
+    `--ip 127.0.0.1 --port ${PORT} --inspector-port ${INSPECTOR}`,
+    `--persist-to ${JSON.stringify(persist)}`,
+    "--show-interactive-dev-session=false --log-level warn",
+  ].join(" ");
+  const child = spawn("bash", ["-c", command], {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "1" },
+  });
+  let output = "";
+  const keep = (chunk) => {
+    output = (output + chunk).slice(-20_000);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  const stop = async () => {
+    if (child.exitCode === null && child.pid !== undefined) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        // gone
+      }
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }, 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(persist, { recursive: true, force: true });
+    await sleep(500); // let the ports go
+  };
+  return { child, stop, output: () => output };
+}
+
+/** Workload 6: ms from spawning `wrangler dev` to the first reply on `/websocket`. */
+async function coldStart(server) {
+  const start = performance.now();
+  while (performance.now() - start < 120_000) {
+    if (server.child.exitCode !== null) throw new Error(`wrangler dev exited:\n${server.output()}`);
+    try {
+      const ws = await connect(`${WS}/websocket`, 2_000);
+      await new Promise((resolve, reject) => {
+        ws.once("message", resolve);
+        ws.once("close", () => reject(new Error("closed")));
+        ws.send("cold");
+      });
+      const ms = performance.now() - start;
+      ws.terminate();
+      return ms;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error(`wrangler dev gave no reply in 120 s:\n${server.output()}`);
+}
+
+/** One variant, one round: every workload against a fresh `wrangler dev`. */
+async function runVariant(key, config) {
+  const server = startServer(config);
+  const result = {};
+  try {
+    result.w6 = { coldMs: await coldStart(server) };
+    log(key, "cold start", result.w6.coldMs.toFixed(0), "ms");
+    await sleep(500);
+    // Workload 5's object idles (and is evicted) while workloads 1 and 2 load others.
+    const waking = await wake(WS, HTTP, {
+      frame: '{"type":"say","text":"wake"}',
+      match: '"wake"',
+      ...settings.w5,
+    });
+    result.w1 = await pingPong(WS, settings.w1);
+    log(key, "w1", JSON.stringify(result.w1));
+    result.w2 = await roomBroadcast(WS, settings.w2);
+    log(key, "w2", JSON.stringify(result.w2));
+    result.w5 = await waking.finish();
+    log(key, "w5", JSON.stringify(result.w5));
+    result.w3 = await fanout(WS, settings.w3);
+    log(key, "w3", JSON.stringify(result.w3));
+    await sleep(1_000);
+    const { sockets_, ...w4 } = await ramp(WS, settings.w4);
+    result.w4 = w4;
+    log(key, "w4", JSON.stringify(w4));
+    for (const ws of sockets_) ws.terminate();
+  } catch (error) {
+    result.error = String(error?.stack ?? error);
+    log(key, "failed:", result.error, "\n", server.output().slice(-2_000));
+  } finally {
+    await server.stop();
+  }
+  return result;
+}
+
+/** Workload 7: wasm size, and the bundle `wrangler deploy --dry-run` would upload. */
+function sizes(configs) {
+  const wasm = readFileSync(join(root, "pkg/core_bg.wasm"));
+  const result = {
+    wasmRaw: wasm.length,
+    wasmGzip: gzipSync(wasm, { level: 9 }).length,
+    bundles: {},
+  };
+  for (const [key, config] of Object.entries(configs)) {
+    const dist = join(out, `dist-${key.toLowerCase()}`);
+    rmSync(dist, { recursive: true, force: true });
+    execFileSync(wrangler, ["deploy", "--dry-run", "--config", config, "--outdir", dist], {
+      cwd: root,
+      stdio: "ignore",
+    });
+    let raw = 0;
+    let gzip = 0;
+    for (const name of readdirSync(dist).filter((file) => !file.endsWith(".map"))) {
+      const bytes = readFileSync(join(dist, name));
+      raw += statSync(join(dist, name)).size;
+      gzip += gzipSync(bytes, { level: 9 }).length;
+    }
+    result.bundles[key] = { raw, gzip };
+  }
+  return result;
+}
+
+// ---- statistics and report ----
+
+const median = (values) => {
+  const v = values.filter(Number.isFinite).sort((x, y) => x - y);
+  if (v.length === 0) return Number.NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const summary = (values) => {
+  const v = values.filter(Number.isFinite);
+  return { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length };
+};
+const fmt = (x, digits = 0) =>
+  Number.isFinite(x)
+    ? x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "–";
+const cell = (s, digits = 0) =>
+  s.n === 0
+    ? "–"
+    : s.n === 1
+      ? fmt(s.median, digits)
+      : `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+
+/** Values of one figure per round for a variant. */
+const series = (runs, key, workload, field) =>
+  runs.map((round) => round[key]?.[workload]?.[field] ?? Number.NaN);
+/** Ratios X/Y computed round by round (pairs from the same round). */
+const ratios = (runs, x, y, workload, field) =>
+  runs.map(
+    (round) =>
+      (round[x]?.[workload]?.[field] ?? Number.NaN) / (round[y]?.[workload]?.[field] ?? Number.NaN),
+  );
+
+const FIGURES = [
+  ["w1", "throughput", "1 ping-pong: frames/s", 0],
+  ["w1", "p50", "1 ping-pong: p50 ms", 2],
+  ["w1", "p99", "1 ping-pong: p99 ms", 2],
+  ["w2", "throughput", "2 broadcast: delivered frames/s", 0],
+  ["w2", "p50", "2 broadcast: p50 ms (own echo)", 2],
+  ["w2", "p99", "2 broadcast: p99 ms (own echo)", 2],
+  [
+    "w3",
+    "lastMs",
+    `3 fan-out to ${settings.w3.count.toLocaleString("en-US")}: ms to last socket`,
+    1,
+  ],
+  ["w3", "p50", "3 fan-out: p50 ms over sockets", 1],
+  ["w4", "held", "4 ramp: sockets held", 0],
+  ["w4", "errors", "4 ramp: errors", 0],
+  ["w4", "rampSeconds", "4 ramp: seconds to open", 1],
+  ["w4", "broadcastMs", "4 ramp: ms to broadcast to all held", 0],
+  ["w5", "warmP50", "5 wake: warm p50 ms", 2],
+  ["w5", "firstMs", "5 wake: first reply after eviction ms", 1],
+  ["w5", "ratio", "5 wake: first reply ÷ warm p50", 1],
+  ["w6", "coldMs", "6 cold start to first reply ms", 0],
+];
+
+function table(runs) {
+  const rows = ["| figure | A | B | C | A/B | A/C |", "|---|---:|---:|---:|---:|---:|"];
+  for (const [w, field, label, digits] of FIGURES) {
+    const [a, b, c] = ["A", "B", "C"].map((k) => summary(series(runs, k, w, field)));
+    rows.push(
+      `| ${label} | ${cell(a, digits)} | ${cell(b, digits)} | ${cell(c, digits)} | ${cell(summary(ratios(runs, "A", "B", w, field)), 2)} | ${cell(summary(ratios(runs, "A", "C", w, field)), 2)} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+function verdicts(runs, size) {
+  const r = (x, y, w, f) => summary(ratios(runs, x, y, w, f)).median;
+  const held = summary(series(runs, "A", "w4", "held"));
+  const errors = summary(series(runs, "A", "w4", "errors"));
+  const wakeRatio = median(runs.map((round) => round.A?.w5?.firstMs / round.A?.w5?.warmP50));
+  const woke = runs.every((round) => round.A?.w5?.woke);
+  const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  const line = (ok, text) => `- **${ok ? "met" : "not met"}** — ${text}`;
+  return [
+    line(
+      r("A", "B", "w1", "throughput") >= 1,
+      `workload 1 A/B throughput ≥ 1.0: ${fmt(r("A", "B", "w1", "throughput"), 2)}`,
+    ),
+    line(
+      r("A", "C", "w1", "throughput") >= 0.95,
+      `workload 1 A/C throughput ≥ 0.95: ${fmt(r("A", "C", "w1", "throughput"), 2)}`,
+    ),
+    line(
+      r("A", "C", "w2", "throughput") >= 0.9,
+      `workload 2 A/C throughput ≥ 0.9: ${fmt(r("A", "C", "w2", "throughput"), 2)}`,
+    ),
+    line(
+      r("A", "C", "w3", "lastMs") <= 2,
+      `fan-out to ${settings.w3.count.toLocaleString("en-US")} ≤ 2× C: A/C time to last socket ${fmt(r("A", "C", "w3", "lastMs"), 2)}× (A's room reached ${cell(summary(series(runs, "A", "w3", "sockets")))} sockets in the cap)`,
+    ),
+    line(
+      held.min >= 10_000 && errors.max === 0,
+      `10,000 sockets held with zero errors: A held ${cell(held)} of ${settings.w4.target.toLocaleString("en-US")} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap`,
+    ),
+    line(
+      wakeRatio <= 2 && woke,
+      `first reply after eviction ≤ 2× warm p50: ${fmt(wakeRatio, 1)}× (${woke ? "each a confirmed wake" : "a wake was NOT confirmed in every round"})`,
+    ),
+    line(size.wasmRaw <= 128 * 1024, `core wasm ≤ 128 KiB raw: ${kib(size.wasmRaw)}`),
+    line(size.wasmGzip <= 48 * 1024, `core wasm ≤ 48 KiB gzip: ${kib(size.wasmGzip)}`),
+  ].join("\n");
+}
+
+/** An SVG bar chart, one panel per figure, bars = median, whiskers = min–max. */
+function chart(runs) {
+  const panels = [
+    ["w1", "throughput", "1 ping-pong, frames/s"],
+    ["w1", "p50", "1 ping-pong, p50 ms"],
+    ["w1", "p99", "1 ping-pong, p99 ms"],
+    ["w2", "throughput", "2 broadcast, frames/s"],
+    ["w2", "p50", "2 broadcast, p50 ms"],
+    ["w2", "p99", "2 broadcast, p99 ms"],
+  ];
+  const colors = { A: "#d9480f", B: "#1971c2", C: "#868e96" };
+  const W = 220;
+  const H = 200;
+  const cols = 3;
+  const width = W * cols;
+  const height = H * Math.ceil(panels.length / cols) + 30;
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11" role="img">`,
+    "<title>npm run bench: throughput and p50/p99 latency per variant (median, whiskers min–max)</title>",
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
+  panels.forEach(([w, field, title], i) => {
+    const x0 = (i % cols) * W;
+    const y0 = Math.floor(i / cols) * H;
+    const stats = ["A", "B", "C"].map((k) => [k, summary(series(runs, k, w, field))]);
+    const top = Math.max(...stats.map(([, s]) => s.max).filter(Number.isFinite), 1e-9) * 1.15;
+    const base = y0 + H - 30;
+    const scale = (v) => Math.round((10 * (H - 70) * v) / top) / 10;
+    parts.push(
+      `<text x="${x0 + W / 2}" y="${y0 + 18}" text-anchor="middle" font-weight="bold">${title}</text>`,
+    );
+    parts.push(
+      `<line x1="${x0 + 20}" y1="${base}" x2="${x0 + W - 20}" y2="${base}" stroke="#333"/>`,
+    );
+    stats.forEach(([k, s], j) => {
+      const bx = x0 + 35 + j * 55;
+      if (Number.isFinite(s.median)) {
+        const h = scale(s.median);
+        parts.push(
+          `<rect x="${bx}" y="${base - h}" width="40" height="${h}" fill="${colors[k]}"/>`,
+        );
+        parts.push(
+          `<line x1="${bx + 20}" y1="${base - scale(s.min)}" x2="${bx + 20}" y2="${base - scale(s.max)}" stroke="#000"/>`,
+        );
+        const digits = s.median < 10 ? 2 : 0;
+        parts.push(
+          `<text x="${bx + 20}" y="${base - h - 5}" text-anchor="middle">${fmt(s.median, digits)}</text>`,
+        );
+      }
+      parts.push(`<text x="${bx + 20}" y="${base + 14}" text-anchor="middle">${k}</text>`);
+    });
+  });
+  const legend = Object.keys(VARIANTS)
+    .map(
+      (k, j) =>
+        `<rect x="${10 + j * 150}" y="${height - 20}" width="10" height="10" fill="${colors[k]}"/><text x="${24 + j * 150}" y="${height - 11}">${VARIANTS[k].label}</text>`,
+    )
+    .join("");
+  parts.push(legend, "</svg>");
+  return `${parts.join("\n")}\n`;
+}
+
+/** A section (from its "## " heading to the next) of the previous RESULTS.md. */
+function keptSection(previous, heading, fallback) {
+  const start = previous.indexOf(`\n## ${heading}\n`);
+  if (start < 0) return fallback;
+  const rest = previous.slice(start + 1);
+  const end = rest.indexOf("\n## ", 4);
+  return (end < 0 ? rest : rest.slice(0, end)).trimEnd();
+}
+
+function versions() {
+  const run = (cmd, cmdArgs) => {
+    try {
+      return execFileSync(cmd, cmdArgs, { cwd: root, encoding: "utf8" }).trim();
+    } catch {
+      return "?";
+    }
+  };
+  const pkg = (name) =>
+    JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;
+  return {
+    node: process.version,
+    wrangler: pkg("wrangler"),
+    workerd: pkg("workerd"),
+    ws: pkg("ws"),
+    rustc: run("rustc", ["--version"]),
+    wasmBindgen:
+      /wasm-bindgen = "=?([^"]+)"/.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))?.[1] ?? "?",
+    commit: run("git", ["rev-parse", "--short", "HEAD"]),
+  };
+}
+
+function report({ runs, size, micro, started, seconds, fdLimit }) {
+  const v = versions();
+  const path = join(bench, "RESULTS.md");
+  let previous = "";
+  try {
+    previous = readFileSync(path, "utf8");
+  } catch {
+    // first run
+  }
+  const date = started.toISOString().replace("T", " ").slice(0, 16);
+  const r = (x, y, w, f) => fmt(summary(ratios(runs, x, y, w, f)).median, 2);
+  const historyLine = `- ${date} UTC, ${quick ? "quick" : "full"}, ${runs.length} round(s), commit ${v.commit}: w1 A/B ${r("A", "B", "w1", "throughput")}, A/C ${r("A", "C", "w1", "throughput")}; w2 A/C ${r("A", "C", "w2", "throughput")}; w3 A/C ${r("A", "C", "w3", "lastMs")}×; w4 A held ${fmt(summary(series(runs, "A", "w4", "held")).median)}; wasm ${(size.wasmRaw / 1024).toFixed(1)} KiB / ${(size.wasmGzip / 1024).toFixed(1)} KiB gzip`;
+  const history = keptSection(
+    previous,
+    "History",
+    "## History\n\nOne line per run of `npm run bench`, newest last.\n",
+  );
+  const findings = keptSection(previous, "Findings", "## Findings\n\n(not written yet)\n");
+  const failures = Object.entries(runs)
+    .flatMap(([i, round]) =>
+      Object.entries(round)
+        .filter(([, res]) => res.error)
+        .map(([k, res]) => `- round ${Number(i) + 1}, ${k}: ${res.error.split("\n")[0]}`),
+    )
+    .join("\n");
+  const w4notes = runs
+    .flatMap((round, i) =>
+      Object.entries(round).map(([k, res]) =>
+        res.w4
+          ? `- round ${i + 1}, ${k}: ${res.w4.sockets} opened, ${res.w4.held} held, ${fmt(res.w4.joinsPerSecond)} joins/s${res.w4.capped ? " (time cap reached)" : ""}${res.w4.errorSamples.length ? `; ${res.w4.errorSamples.join("; ")}` : ""}`
+          : "",
+      ),
+    )
+    .filter(Boolean)
+    .join("\n");
+  const wakeNotes = runs
+    .flatMap((round, i) =>
+      Object.entries(round).map(([k, res]) =>
+        res.w5 ? `round ${i + 1} ${k}: ${res.w5.woke ? "woke" : "NOT evicted"}` : "",
+      ),
+    )
+    .filter(Boolean)
+    .join(", ");
+  const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  const text = `# Benchmark results
+
+Written by \`npm run bench\`${quick ? " (**--quick**: a smoke run, small sizes, one round)" : ""} on ${date} UTC
+in ${seconds.toFixed(0)} s. Do not edit by hand, except the sections "Findings" and "History",
+which the script keeps.
+
+- Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${fdLimit}
+- Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
+- Rounds: ${runs.length}, order A B C in each; every variant gets a fresh \`wrangler dev\` on 127.0.0.1:${PORT}
+- Sizes: workload 1 ${settings.w1.clients} clients × ${settings.w1.frames} frames; workload 2 ${settings.w2.clients} clients × ${settings.w2.frames} \`say\` (${settings.w2.clients ** 2 * settings.w2.frames} deliveries); workload 3 ${settings.w3.count} sockets × ${settings.w3.repeats} frames; workload 4 up to ${settings.w4.target} sockets in ${settings.w4.capMs / 1000} s; workload 5 ${settings.w5.warm} warm round trips, then ${settings.w5.idleMs / 1000} s idle
+
+Cells are the median with min–max over rounds; A/B and A/C are computed within each round, then summarised.
+
+## Targets
+
+${verdicts(runs, size)}
+
+## Figures
+
+${table(runs)}
+
+![throughput and latency per variant](chart.svg)
+
+Workload 4 per run:
+${w4notes}
+
+Under \`wrangler dev\` every WebSocket costs one workerd process about four descriptors (the dev
+proxy's two sides and the Worker's), so with this machine's limit of ${fdLimit} per
+process (a hard limit; \`ulimit -n\` cannot raise it here) the runtime fails
+\`accept()\` with "Too many open files" near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets: either new handshakes are
+refused (ECONNRESET) or the runtime crashes and wrangler restarts it, dropping every
+socket (1006). No variant can hold 10,000 here; A stops far earlier, at its time cap,
+because each join costs O(n) (see Findings).
+
+Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.
+${failures ? `\nFailures:\n${failures}\n` : ""}
+### Sizes (workload 7)
+
+| | raw | gzip |
+|---|---:|---:|
+| A \`pkg/core_bg.wasm\` | ${kib(size.wasmRaw)} | ${kib(size.wasmGzip)} |
+${Object.entries(size.bundles)
+  .map(
+    ([k, s]) =>
+      `| ${VARIANTS[k].label}: bundle of \`wrangler deploy --dry-run\` | ${kib(s.raw)} | ${kib(s.gzip)} |`,
+  )
+  .join("\n")}
+
+### The Wasm boundary, per call (bench/boundary.mjs, Node ${v.node})
+
+| µs per call | what |
+|---:|---|
+${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}
+
+## Variants
+
+- **A** is the project as deployed: \`npm run build\` (no test hooks), \`js/index.ts\` with the
+  project's \`wrangler.jsonc\` minus its \`build\` step (built once before the rounds).
+- **B** (\`bench/ts-reference/\`) is the seed in plain TypeScript, same replies and close
+  handling as A's \`/websocket\`. Its rooms are the least that matches A's \`say\`: the socket
+  is accepted with the tag \`room\` and an attachment \`{id, name}\`; a frame is read back from
+  the attachment, \`JSON.parse\`d, checked for \`type\` and \`text\`, and
+  \`{"type":"message","id","name","text","ts"}\` is sent to \`getWebSockets("room")\`.
+  No welcome, joined or left frames.
+- **C** (\`bench/raw-echo/\`) is the ceiling: \`ws.send(message)\` on \`/websocket\`; in a room the
+  frame goes unchanged to \`getWebSockets("room")\`.
+- All three answer \`GET /rooms/{room}\` with \`instance_started_at\`, so workload 5 can
+  confirm the reply after the idle came from a new instance.
+- Workloads 2–5 use a fresh room each; the client matches its own frame by a token in
+  \`text\` (present in all three variants' frames). Workload 4 is last: its sockets are
+  dropped by stopping the server, as A would answer each close with \`left\` to all others.
+
+${findings}
+
+${history}
+${historyLine}
+`;
+  writeFileSync(path, text);
+  writeFileSync(join(bench, "chart.svg"), chart(runs));
+  writeFileSync(
+    join(out, "results.json"),
+    JSON.stringify({ settings, runs, size, micro }, null, 2),
+  );
+}
+
+// ---- main ----
+
+const started = new Date();
+const t0 = performance.now();
+mkdirSync(out, { recursive: true });
+log("building the project (npm run build, no test hooks)");
+execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+if (readFileSync(join(root, "pkg/core_bg.wasm")).includes("__test_panic__")) {
+  throw new Error("pkg/core_bg.wasm holds the test-only panic hook");
+}
+const configs = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, prepareConfig(k)]));
+const fdLimit = execFileSync("bash", ["-c", "ulimit -n $(ulimit -Hn) 2>/dev/null; ulimit -n"], {
+  encoding: "utf8",
+}).trim();
+log("sizes (wrangler deploy --dry-run)");
+const size = sizes(configs);
+log("boundary micro-benchmark");
+const micro = await boundary();
+const runs = [];
+for (let round = 0; round < settings.rounds; round++) {
+  const results = {};
+  for (const key of Object.keys(VARIANTS)) {
+    log(`round ${round + 1}/${settings.rounds}, variant ${key}`);
+    results[key] = await runVariant(key, configs[key]);
+  }
+  runs.push(results);
+}
+report({ runs, size, micro, started, seconds: (performance.now() - t0) / 1000, fdLimit });
+log("wrote bench/RESULTS.md and bench/chart.svg");
+process.exit(0);
