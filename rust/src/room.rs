@@ -285,7 +285,7 @@ impl Room {
             return self.expel(id, close);
         }
         let verdict = member.bucket.take(now, per_second, burst);
-        let attach = Effect::Attach {
+        let attach = |member: &Attachment| Effect::Attach {
             attachment: member.clone(),
         };
         let text = match (verdict, frame) {
@@ -299,11 +299,11 @@ impl Room {
             (Verdict::Drop, _) => {
                 return Effects(vec![
                     reply(&Error::RateLimited { per_second, burst }),
-                    attach,
+                    attach(member),
                 ])
             }
             (Verdict::Allow, Frame::Binary(_)) => {
-                return Effects(vec![reply(&Error::Binary), attach])
+                return Effects(vec![reply(&Error::Binary), attach(member)])
             }
             (Verdict::Allow, Frame::Text(text)) => text,
         };
@@ -316,9 +316,7 @@ impl Room {
             Err(error) => reply_error(&error),
         };
         if let Some(member) = self.members.get(id) {
-            effects.push(Effect::Attach {
-                attachment: member.clone(),
-            });
+            effects.push(attach(member));
         }
         effects
     }
