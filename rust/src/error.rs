@@ -207,11 +207,32 @@ impl HttpError {
 
     /// The JSON body; an `unauthorized` one also says which check failed.
     pub fn to_json(&self) -> String {
-        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
-        if let HttpError::Unauthorized(why) = self {
-            error["reason"] = why.reason().into();
+        /// `{"error":{"code","message","reason"?}}`, built without
+        /// `serde_json::Value` (whose serializer would add float formatting).
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Detail<'a>,
         }
-        serde_json::json!({ "error": error }).to_string()
+        #[derive(Serialize)]
+        struct Detail<'a> {
+            code: &'static str,
+            message: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<&'a str>,
+        }
+        let reason = match self {
+            HttpError::Unauthorized(why) => Some(why.reason()),
+            _ => None,
+        };
+        let body = Body {
+            error: Detail {
+                code: self.code(),
+                message: self.to_string(),
+                reason,
+            },
+        };
+        // Serialising these types cannot fail: string keys, no floats.
+        serde_json::to_string(&body).unwrap_or_default()
     }
 }
 

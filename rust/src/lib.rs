@@ -20,6 +20,7 @@
 //! | [`limit`] | the per-socket rate limit bucket and the frame size limit |
 //! | [`room`] | a room: join, frames, leave, restore after a wake |
 //! | [`protocol`] | the JSON frames and their validation |
+//! | [`record`] | reading back the records the server stored (attachments, wakes, token claims) |
 
 pub mod close;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod limit;
 pub mod origin;
 pub mod protocol;
+pub mod record;
 pub mod room;
 pub mod route;
 pub mod seed;

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::record::Record;
 use tsify::Tsify;
 
 /// How many times the burst a client may keep sending into a dry bucket
@@ -74,7 +76,7 @@ impl fmt::Display for Rate {
 }
 
 /// The bucket of one socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
 pub struct Bucket {
     /// Milli-tokens left; a frame costs 1000.
     pub milli_tokens: u32,
@@ -108,6 +110,15 @@ impl Default for Bucket {
 }
 
 impl Bucket {
+    /// The bucket as an attachment stored it (see [`crate::record`]).
+    pub fn read(record: Record<'_>) -> Option<Bucket> {
+        Some(Bucket {
+            milli_tokens: record.u32("milli_tokens")?,
+            updated_at: record.u64("updated_at")?,
+            dropped: record.u32("dropped")?,
+        })
+    }
+
     /// A full bucket at `now`.
     pub fn full(burst: u32, now: u64) -> Self {
         Bucket {

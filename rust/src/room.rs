@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use tsify::Tsify;
 
 use crate::close::CloseCode;
@@ -19,6 +20,7 @@ use crate::effect::{Effect, Effects};
 use crate::error::{Error, HttpError};
 use crate::limit::{Bucket, Verdict};
 use crate::protocol::{self, ClientFrame, Peer, ServerFrame};
+use crate::record::Record;
 use crate::route::{authenticate, query_param, room_target, split_url, HttpResponse, RoomTarget};
 use crate::seed::{self, Frame};
 use crate::token::Claims;
@@ -35,7 +37,7 @@ pub const TEST_PANIC_FRAME: &str = "__test_panic__";
 
 /// Per-connection state, stored on the socket with `serializeAttachment`
 /// (at most 16 KiB; this is well under 300 bytes).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Tsify)]
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
 pub struct Attachment {
     /// Random, URL-safe, unique in the room; also the socket's tag.
     pub id: String,
@@ -45,13 +47,29 @@ pub struct Attachment {
     pub joined_at: u64,
     /// The token's subject when `AUTH_SECRET` is set; the name then comes
     /// from the token and cannot change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub sub: Option<String>,
     /// The connection's rate limit bucket, here so that it survives
     /// hibernation (a client cannot refill it by waiting for an eviction).
-    #[serde(default)]
     pub bucket: Bucket,
+}
+
+impl Attachment {
+    /// The attachment as `serializeAttachment` stored it (see
+    /// [`crate::record`]). `sub` may be absent; so may `bucket`, in an
+    /// attachment stored before buckets existed: it then gets a full one.
+    pub fn read(record: Record<'_>) -> Option<Attachment> {
+        Some(Attachment {
+            id: record.str("id")?.to_owned(),
+            name: record.str("name")?.to_owned(),
+            joined_at: record.u64("joined_at")?,
+            sub: record.optional("sub", |value| value.as_str().map(str::to_owned))?,
+            bucket: record
+                .optional("bucket", |value| Bucket::read(Record::of(value)?))?
+                .unwrap_or_default(),
+        })
+    }
 }
 
 /// What the Durable Object does with an upgrade to a room.
@@ -516,7 +534,7 @@ fn unknown_member() -> Effects {
 }
 
 /// How often this object was (re)created, kept in Durable Object storage.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Tsify)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Tsify)]
 pub struct Wakes {
     /// Instances created so far, this one included.
     pub count: u64,
@@ -526,6 +544,14 @@ pub struct Wakes {
 }
 
 impl Wakes {
+    /// The record as stored (see [`crate::record`]).
+    pub fn read(record: Record<'_>) -> Option<Wakes> {
+        Some(Wakes {
+            count: record.u64("count")?,
+            last_wake_at: record.optional("last_wake_at", Value::as_u64)?,
+        })
+    }
+
     /// The record after an instance starts at `now` finding `sockets` open.
     pub fn next(previous: Option<Wakes>, now: u64, sockets: usize) -> Wakes {
         let previous = previous.unwrap_or_default();
@@ -542,14 +568,23 @@ impl Wakes {
 
 /// `GET /rooms/{room}`: the room's stats as JSON.
 pub fn stats_json(room: &str, connections: usize, wakes: &Wakes, started_at: u64) -> String {
-    serde_json::json!({
-        "room": room,
-        "connections": connections,
-        "wakes": wakes.count,
-        "instance_started_at": started_at,
-        "last_wake_at": wakes.last_wake_at,
-    })
-    .to_string()
+    #[derive(Serialize)]
+    struct Stats<'a> {
+        room: &'a str,
+        connections: usize,
+        wakes: u64,
+        instance_started_at: u64,
+        last_wake_at: Option<u64>,
+    }
+    let stats = Stats {
+        room,
+        connections,
+        wakes: wakes.count,
+        instance_started_at: started_at,
+        last_wake_at: wakes.last_wake_at,
+    };
+    // Serialising this cannot fail: string keys, no floats.
+    serde_json::to_string(&stats).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -973,9 +1008,71 @@ mod tests {
     }
 
     #[test]
+    fn attachments_and_wakes_read_back_what_was_stored() {
+        let attachment = Attachment {
+            id: "abcdefgh".into(),
+            name: "Ada".into(),
+            joined_at: 1_764_300_000_000,
+            sub: Some("u-1".into()),
+            bucket: Bucket {
+                milli_tokens: 2500,
+                updated_at: 1_764_300_000_500,
+                dropped: 3,
+            },
+        };
+        let without_sub = Attachment {
+            sub: None,
+            ..attachment.clone()
+        };
+        for stored in [attachment, without_sub] {
+            let json = serde_json::to_string(&stored).expect("json");
+            assert_eq!(
+                crate::record::parse(json.as_bytes(), Attachment::read),
+                Some(stored)
+            );
+        }
+        for wakes in [
+            Wakes::default(),
+            Wakes {
+                count: 9,
+                last_wake_at: Some(1_764_300_000_000),
+            },
+        ] {
+            let json = serde_json::to_string(&wakes).expect("json");
+            assert_eq!(
+                crate::record::parse(json.as_bytes(), Wakes::read),
+                Some(wakes)
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_attachments_are_refused() {
+        for json in [
+            r#"{"name":"Ada","joined_at":1}"#,
+            r#"{"id":7,"name":"Ada","joined_at":1}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":-1}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1.5}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"sub":5}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":1}}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":4294967296,"updated_at":0,"dropped":0}}"#,
+            r#"["abcdefgh","Ada",1]"#,
+        ] {
+            assert_eq!(
+                crate::record::parse(json.as_bytes(), Attachment::read),
+                None,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
     fn an_attachment_from_before_rate_limits_still_restores() {
-        let old: Attachment =
-            serde_json::from_str(r#"{"id":"abcdefgh","name":"Ada","joined_at":1}"#).expect("old");
+        let old = crate::record::parse(
+            br#"{"id":"abcdefgh","name":"Ada","joined_at":1}"#,
+            Attachment::read,
+        )
+        .expect("old");
         let mut room = Room::new();
         room.restore(old);
         assert_eq!(
@@ -1013,7 +1110,7 @@ mod tests {
         assert_eq!(
             stats.body.as_deref(),
             Some(
-                r#"{"connections":1,"instance_started_at":100,"last_wake_at":null,"room":"lobby","wakes":1}"#
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null}"#
             )
         );
         let Opening::Respond(bad) =
@@ -1054,7 +1151,7 @@ mod tests {
                 },
                 7
             ),
-            r#"{"connections":2,"instance_started_at":7,"last_wake_at":null,"room":"r","wakes":3}"#
+            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null}"#
         );
     }
 }

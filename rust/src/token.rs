@@ -9,10 +9,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Sha256;
 
 use crate::protocol;
+use crate::record::{self, Record};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -20,17 +21,29 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
 /// What a token says.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Claims {
     /// The subject: the user's id in the issuer's system.
     pub sub: String,
     /// The display name; the connection cannot change it.
     pub name: String,
     /// The only room the token opens; absent, any room.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
     /// Expiry, Unix seconds; the token is refused from that second on.
     pub exp: u64,
+}
+
+impl Claims {
+    /// The claims a token's payload holds (see [`crate::record`]).
+    pub fn read(record: Record<'_>) -> Option<Claims> {
+        Some(Claims {
+            sub: record.str("sub")?.to_owned(),
+            name: record.str("name")?.to_owned(),
+            room: record.optional("room", |value| value.as_str().map(str::to_owned))?,
+            exp: record.u64("exp")?,
+        })
+    }
 }
 
 /// Why a token was refused; [`reason`](Self::reason) is what the client sees.
@@ -100,8 +113,9 @@ pub fn verify(
         .verify_slice(&signature)
         .map_err(|_| TokenError::BadSignature)?;
     let json = decode(payload).ok_or(TokenError::Malformed("claims are not base64url"))?;
-    let claims: Claims = serde_json::from_slice(&json)
-        .map_err(|_| TokenError::Malformed("claims must be JSON {sub, name, room?, exp}"))?;
+    let claims = record::parse(&json, Claims::read).ok_or(TokenError::Malformed(
+        "claims must be JSON {sub, name, room?, exp}",
+    ))?;
     if protocol::name(&claims.name).as_deref() != Ok(claims.name.as_str()) {
         return Err(TokenError::Malformed(
             "name must be 1-32 characters, trimmed, without control characters",

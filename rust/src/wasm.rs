@@ -14,6 +14,7 @@ use crate::config::{Config, ConfigError};
 use crate::effect::Effects;
 use crate::error::{Error, HttpError};
 use crate::protocol::ServerFrame;
+use crate::record::{self, Record};
 use crate::room::{self, Attachment, Opening, Wakes};
 use crate::route::{self, HttpResponse, RequestHead, Route};
 use crate::seed::{self, Frame};
@@ -103,9 +104,7 @@ impl RoomHandle {
     /// none) and the object's `env`.
     #[wasm_bindgen(constructor)]
     pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> RoomHandle {
-        let previous = serde_wasm_bindgen::from_value::<Option<Wakes>>(previous)
-            .ok()
-            .flatten();
+        let previous = read(&previous, Wakes::read);
         RoomHandle {
             room: room::Room::start(previous, millis(now), sockets as usize, read_config(env)),
         }
@@ -114,7 +113,7 @@ impl RoomHandle {
     /// The room of an object whose Wasm instance was replaced after a trap:
     /// same wake record, same start time; members come back with `restore`.
     pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> RoomHandle {
-        let wakes = serde_wasm_bindgen::from_value::<Wakes>(wakes).unwrap_or_default();
+        let wakes = read(&wakes, Wakes::read).unwrap_or_default();
         RoomHandle {
             room: room::Room::resume(wakes, millis(started_at), read_config(env)),
         }
@@ -144,10 +143,7 @@ impl RoomHandle {
     /// Takes back a socket's attachment after a wake; the member's id, or
     /// `undefined` for a socket that is not a room member (a seed socket).
     pub fn restore(&mut self, attachment: JsValue) -> Option<String> {
-        if attachment.is_null() || attachment.is_undefined() {
-            return None;
-        }
-        let attachment = serde_wasm_bindgen::from_value::<Attachment>(attachment).ok()?;
+        let attachment = read(&attachment, Attachment::read)?;
         let id = attachment.id.clone();
         self.room.restore(attachment);
         Some(id)
@@ -176,6 +172,17 @@ impl RoomHandle {
     pub fn leave(&mut self, id: &str) -> Result<Ts<Effects>, JsError> {
         to_js(&self.room.leave(id))
     }
+}
+
+/// A record the object stored (an attachment, the wake record), read back
+/// through its JSON text: see [`crate::record`]. `undefined`, `null` and
+/// anything unreadable are `None`.
+fn read<T>(value: &JsValue, read: impl FnOnce(Record<'_>) -> Option<T>) -> Option<T> {
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
+    record::parse(text.as_bytes(), read)
 }
 
 /// A JS timestamp (ms, a double) as whole ms; NaN and negatives become 0.

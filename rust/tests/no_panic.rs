@@ -20,6 +20,7 @@ use websocket_hibernation_server::effect::{Effect, Effects};
 use websocket_hibernation_server::error::HttpError;
 use websocket_hibernation_server::limit::{too_large, Bucket, Rate, Verdict, STRIKE_BURSTS};
 use websocket_hibernation_server::protocol::{self, ClientFrame, MAX_NAME_CHARS};
+use websocket_hibernation_server::record::Record;
 use websocket_hibernation_server::room::{Attachment, Opening, Room, ROOM_TAG};
 use websocket_hibernation_server::route::{
     self, check_room, is_websocket_upgrade, query_param, room_target, split_url, HttpResponse,
@@ -606,7 +607,7 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
                 if let (Some(i), false) = (reuse, model.ids.is_empty()) {
                     json["id"] = i.get(&model.ids).clone().into();
                 }
-                if let Ok(attachment) = serde_json::from_value::<Attachment>(json) {
+                if let Some(attachment) = Record::of(&json).and_then(Attachment::read) {
                     let id = attachment.id.clone();
                     room.restore(attachment);
                     if !model.ids.contains(&id) {
