@@ -46,10 +46,7 @@ export async function boundary({ calls = 20_000 } = {}) {
   const say = '{"type":"say","text":"hello everyone"}';
   const big = `{"type":"say","text":"${"x".repeat(4000)}"}`;
   const rows = [
-    [
-      "room.seed(10 B text) → Effects [reply]",
-      time(() => room.seed("hello seed", 1), calls),
-    ],
+    ["room.seed(10 B text) → Effects [reply]", time(() => room.seed("hello seed", 1), calls)],
     [
       "same in JS: template string",
       time(
