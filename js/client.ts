@@ -531,7 +531,8 @@ export class RoomClient {
 
   private setStatus(status: Status): void {
     this.current = status;
-    if (status.state !== "open") this.endListing(new Error(`loadPresence: connection ${status.state}`));
+    if (status.state !== "open")
+      this.endListing(new Error(`loadPresence: connection ${status.state}`));
     this.emit("status", status);
   }
 
