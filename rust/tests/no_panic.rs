@@ -105,8 +105,9 @@ enum TextFrame {
         text: Option<Value>,
         name: Option<Value>,
         to: To,
-        /// `who`'s cursor: a member's id, any JSON, or absent.
-        after: To,
+        /// `who`'s cursor: a member's id, any JSON, or absent (boxed: the
+        /// variant is large enough).
+        after: Box<To>,
         extra: Option<(String, Value)>,
         cut: Option<Index>,
     },
@@ -144,7 +145,7 @@ fn text_frame() -> BoxedStrategy<TextFrame> {
                 text,
                 name,
                 to,
-                after,
+                after: Box::new(after),
                 extra,
                 cut,
             }),
