@@ -33,7 +33,7 @@ export async function boundary({ calls = 20_000 } = {}) {
   // still runs, none refuses the repeated frames of this loop.
   const room = new core.Room(undefined, Date.now(), 0, BENCH_VARS);
   const ids = [];
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 99; i++) {
     const opening = room.open(
       `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
       Date.now(),
@@ -42,6 +42,7 @@ export async function boundary({ calls = 20_000 } = {}) {
     ids.push(opening.id);
   }
   const id = ids[0];
+  let who500 = "";
   const member = { id, name: "m0" };
   const say = '{"type":"say","text":"hello everyone"}';
   const big = `{"type":"say","text":"${"x".repeat(4000)}"}`;
@@ -88,7 +89,9 @@ export async function boundary({ calls = 20_000 } = {}) {
     ],
     ["room.frame(id, 4 KB say)", time(() => room.frame(id, big, Date.now()), calls / 4)],
     [
-      "room.open(join) in a room of 100 (welcome + joined)",
+      // The newcomer makes 100, PRESENCE_LIMIT's default: the welcome lists
+      // all 100 and the others are sent `joined`, then `left`.
+      "room.open(join) + leave in a room of 99 (welcome lists 100; joined, left to the room)",
       time((i) => {
         const opening = room.open(
           `http://127.0.0.1/rooms/bench/websocket?name=j${i}`,
@@ -99,25 +102,38 @@ export async function boundary({ calls = 20_000 } = {}) {
       }, calls / 10),
     ],
   ];
-  // A join costs O(n): the welcome lists everyone and every other member is sent `joined`.
-  for (let i = 100; i < 1_000; i++) {
-    room.open(
+  // Above PRESENCE_LIMIT a join costs O(limit + log n), not O(n): the welcome
+  // lists the newcomer and the first 99 others, and nobody is sent `joined`
+  // (nor `left` when it goes). `who` pages the roster 100 at a time.
+  for (let i = 99; i < 1_000; i++) {
+    const opening = room.open(
       `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
       Date.now(),
       crypto.getRandomValues(new Uint8Array(9)),
     );
+    if (i === 499) who500 = JSON.stringify({ type: "who", after: opening.id });
   }
-  rows.push([
-    "room.open(join) in a room of 1,000",
-    time((i) => {
-      const opening = room.open(
-        `http://127.0.0.1/rooms/bench/websocket?name=k${i}`,
-        Date.now(),
-        crypto.getRandomValues(new Uint8Array(9)),
-      );
-      room.leave(opening.id);
-    }, calls / 100),
-  ]);
+  rows.push(
+    [
+      "room.open(join) + leave in a room of 1,000 (welcome lists 100; no joined, no left)",
+      time((i) => {
+        const opening = room.open(
+          `http://127.0.0.1/rooms/bench/websocket?name=k${i}`,
+          Date.now(),
+          crypto.getRandomValues(new Uint8Array(9)),
+        );
+        room.leave(opening.id);
+      }, calls / 10),
+    ],
+    [
+      'room.frame(id, {"type":"who"}) in a room of 1,000 (a roster page of 100, next)',
+      time(() => room.frame(id, '{"type":"who"}', Date.now()), calls / 10),
+    ],
+    [
+      "room.frame(id, who after a member) in a room of 1,000 (a later page)",
+      time(() => room.frame(id, who500, Date.now()), calls / 10),
+    ],
+  );
   room.free();
   return rows.map(([what, us]) => ({ what, us }));
 }

@@ -1,10 +1,11 @@
 // A client for one room, for browsers, Node and tests: typed frames, reconnect
 // with exponential backoff and full jitter, sends queued while disconnected,
-// and a clean close. The frame types come from the Rust core (pkg/core.d.ts)
-// as types only, so this file needs no Wasm at run time.
-import type { ClientFrame, ServerFrame } from "../pkg/core.js";
+// and a clean close; presence (who is in the room) kept up to date from the
+// frames. The frame types come from the Rust core (pkg/core.d.ts) as types
+// only, so this file needs no Wasm at run time.
+import type { ClientFrame, Peer, ServerFrame } from "../pkg/core.js";
 
-export type { ClientFrame, ServerFrame };
+export type { ClientFrame, Peer, ServerFrame };
 
 /** The part of a WebSocket that browsers, Node and workerd share. */
 export interface SocketLike {
@@ -98,9 +99,31 @@ export type Status =
     }
   | ({ state: "closed" } & Closed);
 
+/**
+ * Who is in the room, as the client knows it. The server lists at most
+ * `limit` members in a welcome and pushes joins, leaves and renames only while
+ * the room holds at most `limit`: above that, `peers` is a sample and `count`
+ * the room's size when last told (a welcome, a `roster` page); `loadPresence()`
+ * pages through the whole room.
+ */
+export interface Presence {
+  /** This connection. */
+  self: Peer;
+  /** Members in the room, self included. */
+  count: number;
+  /** The members known, self included, in join order as far as the server listed them. */
+  peers: Peer[];
+  /** Whether `peers` is everyone (`count` of them). */
+  complete: boolean;
+  /** The server's PRESENCE_LIMIT: most members a welcome or `roster` page lists. */
+  limit: number;
+}
+
 export interface RoomClientEvents {
   /** A JSON frame from the server. */
   frame: ServerFrame;
+  /** `presence` changed (after the `frame` event of the frame that changed it). */
+  presence: Presence;
   status: Status;
   /** A text frame that is not JSON, such as the keepalive's `pong`. */
   text: string;
@@ -142,6 +165,7 @@ export class RoomClient {
   private readonly timers: Timers;
   private readonly listeners: { [K in keyof RoomClientEvents]: Set<Listener<K>> } = {
     frame: new Set(),
+    presence: new Set(),
     status: new Set(),
     text: new Set(),
   };
@@ -153,6 +177,14 @@ export class RoomClient {
   private keepaliveTimer: unknown = null;
   private awaitingPong = false;
   private current: Status = { state: "idle" };
+  /** Presence: null until the first welcome. */
+  private self: Peer | null = null;
+  private count = 0;
+  private limit = 0;
+  /** The members known, self included: id → name, in the order learnt. */
+  private readonly peers = new Map<string, string>();
+  /** The `loadPresence()` in progress. */
+  private listing: Listing | null = null;
 
   constructor(options: RoomClientOptions) {
     this.url = "url" in options ? options.url : roomUrl(options.base, options.room, options.name);
@@ -181,6 +213,42 @@ export class RoomClient {
     if (this.current.state !== "closed") return null;
     const { code, reason, by } = this.current;
     return { code, reason, by };
+  }
+
+  /** Who is in the room as far as the client knows; null before the first welcome. */
+  get presence(): Presence | null {
+    if (this.self === null) return null;
+    const peers = [...this.peers].map(([id, name]) => ({ id, name }));
+    return {
+      self: { ...this.self },
+      count: this.count,
+      peers,
+      complete: peers.length >= this.count,
+      limit: this.limit,
+    };
+  }
+
+  /**
+   * Pages through the whole room with `who` (each page at most the presence
+   * limit, the next asked `after` the last) and makes `presence` complete.
+   * A page whose cursor member left meanwhile (`unknown_cursor`) starts the
+   * listing again, up to 3 times. Rejects if the connection is not open or
+   * drops, or the server answers `rate_limited` or `internal`. One listing at a
+   * time: a second call while one runs gets the same promise.
+   */
+  loadPresence(): Promise<Presence> {
+    if (this.listing) return this.listing.promise;
+    if (this.self === null || this.current.state !== "open" || this.socket?.readyState !== OPEN) {
+      return Promise.reject(new Error("loadPresence: not connected to the room"));
+    }
+    let settle: Pick<Listing, "resolve" | "reject"> | undefined;
+    const promise = new Promise<Presence>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    if (!settle) throw new Error("unreachable: the executor runs at once");
+    this.listing = { promise, ...settle, seen: new Map(), restarts: 0 };
+    this.sendNow({ type: "who" });
+    return promise;
   }
 
   /** Frames waiting for a connection. */
@@ -301,6 +369,102 @@ export class RoomClient {
     }
   }
 
+  /** Sends at once, bypassing the queue (a `who` page belongs to this connection). */
+  private sendNow(frame: ClientFrame): void {
+    try {
+      this.socket?.send(JSON.stringify(frame));
+    } catch {
+      // closing: the status change ends the listing
+    }
+  }
+
+  /** Updates presence from a frame; true if it changed. */
+  private track(frame: ServerFrame): boolean {
+    switch (frame.type) {
+      case "welcome": {
+        const self = frame.connections.find((peer) => peer.id === frame.id);
+        this.self = { id: frame.id, name: self?.name ?? "" };
+        this.count = frame.count;
+        this.limit = frame.presence_limit;
+        this.setPeers(frame.connections);
+        return true;
+      }
+      case "joined":
+        this.count = frame.count;
+        this.peers.set(frame.id, frame.name);
+        return this.self !== null;
+      case "left":
+        this.count = frame.count;
+        this.peers.delete(frame.id);
+        return this.self !== null;
+      case "renamed":
+        if (this.self === null) return false;
+        if (frame.id === this.self.id) this.self = { id: frame.id, name: frame.name };
+        this.peers.set(frame.id, frame.name);
+        return true;
+      case "roster":
+        return this.roster(frame);
+      case "error":
+        this.listingError(frame.code);
+        return false;
+      default:
+        return false;
+    }
+  }
+
+  private setPeers(peers: Peer[]): void {
+    this.peers.clear();
+    for (const peer of peers) this.peers.set(peer.id, peer.name);
+    if (this.self && !this.peers.has(this.self.id)) this.peers.set(this.self.id, this.self.name);
+  }
+
+  private roster(frame: Extract<ServerFrame, { type: "roster" }>): boolean {
+    if (this.self === null) return false;
+    this.count = frame.count;
+    const listing = this.listing;
+    if (listing === null) {
+      // A `who` the application sent: a whole room in one page replaces what
+      // is known, a part of one adds to it.
+      if (frame.next === undefined && frame.connections.length >= frame.count) {
+        this.setPeers(frame.connections);
+      } else {
+        for (const peer of frame.connections) this.peers.set(peer.id, peer.name);
+      }
+      return true;
+    }
+    for (const peer of frame.connections) listing.seen.set(peer.id, peer.name);
+    if (frame.next !== undefined) {
+      this.sendNow({ type: "who", after: frame.next });
+      return false;
+    }
+    this.listing = null;
+    const self = listing.seen.get(this.self.id);
+    if (self !== undefined) this.self = { id: this.self.id, name: self };
+    this.setPeers([...listing.seen].map(([id, name]) => ({ id, name })));
+    const presence = this.presence;
+    if (presence) listing.resolve(presence);
+    return true;
+  }
+
+  /** An error frame while a listing runs: restart, give up, or (not ours) ignore. */
+  private listingError(code: string): void {
+    const listing = this.listing;
+    if (listing === null) return;
+    if (code === "unknown_cursor" && listing.restarts < 3) {
+      listing.restarts++;
+      listing.seen.clear();
+      this.sendNow({ type: "who" });
+    } else if (code === "unknown_cursor" || code === "rate_limited" || code === "internal") {
+      this.endListing(new Error(`loadPresence: the server answered ${code}`));
+    }
+  }
+
+  private endListing(error: Error): void {
+    const listing = this.listing;
+    this.listing = null;
+    listing?.reject(error);
+  }
+
   private received(data: unknown): void {
     if (typeof data !== "string") return; // the server sends text only
     if (data === "pong") this.awaitingPong = false;
@@ -312,7 +476,10 @@ export class RoomClient {
       return;
     }
     if (typeof frame === "object" && frame !== null && "type" in frame) {
+      const changed = this.track(frame as ServerFrame);
       this.emit("frame", frame as ServerFrame);
+      const presence = changed ? this.presence : null;
+      if (presence) this.emit("presence", presence);
     } else {
       this.emit("text", data);
     }
@@ -364,6 +531,8 @@ export class RoomClient {
 
   private setStatus(status: Status): void {
     this.current = status;
+    if (status.state !== "open")
+      this.endListing(new Error(`loadPresence: connection ${status.state}`));
     this.emit("status", status);
   }
 
@@ -376,6 +545,16 @@ export class RoomClient {
       }
     }
   }
+}
+
+interface Listing {
+  promise: Promise<Presence>;
+  resolve(presence: Presence): void;
+  reject(error: Error): void;
+  /** Members of the pages so far: id → name. */
+  seen: Map<string, string>;
+  /** Times an `unknown_cursor` made it start again. */
+  restarts: number;
 }
 
 function defaultConnect(ctor?: new (url: string) => SocketLike): Connect {

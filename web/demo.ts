@@ -3,8 +3,7 @@
 // public/demo.js by `npm run build`. Every piece of user text goes through
 // textContent, never innerHTML.
 
-import { RoomClient, type ServerFrame, type Status } from "../js/client";
-import type { Peer } from "../pkg/core.js";
+import { type Peer, type Presence, RoomClient, type ServerFrame, type Status } from "../js/client";
 
 /** How often the panel may ask for stats by itself: well past the ~10 s idle threshold. */
 const AUTO_REFRESH_MS = 60_000;
@@ -30,6 +29,7 @@ const ui = {
   whisperCancel: $("whisper-cancel"),
   roster: $("roster"),
   count: $("count"),
+  showAll: $<HTMLButtonElement>("show-all"),
   wakes: $("wakes"),
   started: $("started"),
   lastWake: $("last-wake"),
@@ -43,7 +43,9 @@ let client: RoomClient | null = null;
 let room = "";
 let selfId = "";
 let welcomed = false;
+/** Names by id as the last presence had them (a `renamed` note needs the old one). */
 const roster = new Map<string, string>();
+let presence: Presence | null = null;
 let whisperTo: Peer | null = null;
 let countdown: ReturnType<typeof setInterval> | null = null;
 let autoRefresh: ReturnType<typeof setInterval> | null = null;
@@ -71,6 +73,7 @@ function join(roomName: string, name: string): void {
   welcomed = false;
   selfId = "";
   roster.clear();
+  presence = null;
   setWhisper(null);
   ui.log.replaceChildren();
   renderRoster();
@@ -88,6 +91,7 @@ function join(roomName: string, name: string): void {
   });
   client.on("status", renderStatus);
   client.on("frame", onFrame);
+  client.on("presence", setPresence);
   renderStatus(client.status);
 }
 
@@ -95,36 +99,26 @@ function join(roomName: string, name: string): void {
 
 function onFrame(frame: ServerFrame): void {
   switch (frame.type) {
+    // The roster itself follows `client.presence` (setPresence); frames add notes.
     case "welcome": {
       selfId = frame.id;
-      setRoster(frame.connections);
-      const me = roster.get(frame.id) ?? "";
+      const me = frame.connections.find((peer) => peer.id === frame.id)?.name ?? "";
       note(welcomed ? `reconnected as ${me}` : `you joined ${frame.room} as ${me}`);
       welcomed = true;
-      if (whisperTo && !roster.has(whisperTo.id)) setWhisper(null);
       void refreshStats();
       break;
     }
     case "joined":
-      roster.set(frame.id, frame.name);
-      renderRoster();
       note(`${frame.name} joined`);
       break;
     case "left":
-      roster.delete(frame.id);
-      renderRoster();
       note(`${frame.name} left`);
       if (whisperTo?.id === frame.id) setWhisper(null);
       break;
-    case "renamed": {
-      const before = roster.get(frame.id);
-      roster.set(frame.id, frame.name);
-      renderRoster();
-      note(`${before ?? "someone"} is now ${frame.name}`);
+    case "renamed":
+      note(`${roster.get(frame.id) ?? "someone"} is now ${frame.name}`);
       break;
-    }
     case "roster":
-      setRoster(frame.connections);
       break;
     case "message":
       line("message", frame.name, frame.text, frame.ts);
@@ -170,11 +164,25 @@ function setWhisper(peer: Peer | null): void {
 
 // --- rendering (text only) -------------------------------------------------
 
-function setRoster(peers: Peer[]): void {
+function setPresence(next: Presence): void {
+  presence = next;
   roster.clear();
-  for (const peer of peers) roster.set(peer.id, peer.name);
+  for (const peer of next.peers) roster.set(peer.id, peer.name);
+  if (whisperTo && !roster.has(whisperTo.id) && next.complete) setWhisper(null);
   renderRoster();
 }
+
+ui.showAll.addEventListener("click", () => {
+  ui.showAll.disabled = true;
+  client
+    ?.loadPresence()
+    .catch((error) =>
+      note(`could not list everyone: ${error instanceof Error ? error.message : error}`),
+    )
+    .finally(() => {
+      ui.showAll.disabled = false;
+    });
+});
 
 function renderRoster(): void {
   const items = [...roster].map(([id, name]) => {
@@ -194,7 +202,13 @@ function renderRoster(): void {
     return item;
   });
   ui.roster.replaceChildren(...items);
-  ui.count.textContent = roster.size ? `(${roster.size})` : "";
+  // Above the server's presence limit the list is a sample: say so, and offer the rest.
+  const count = presence?.count ?? 0;
+  const incomplete = presence !== null && !presence.complete;
+  ui.count.textContent = count
+    ? `${count} ${count === 1 ? "member" : "members"}${incomplete ? ` (showing ${roster.size})` : ""}`
+    : "";
+  ui.showAll.hidden = !incomplete;
 }
 
 function line(kind: "message" | "whisper" | "error", who: string, text: string, ts: number): void {

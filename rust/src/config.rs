@@ -18,6 +18,7 @@ pub const VARIABLES: &[&str] = &[
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
     "MAX_TEXT_CHARS",
+    "PRESENCE_LIMIT",
     "ALLOWED_ORIGINS",
     "AUTH_SECRET",
 ];
@@ -26,6 +27,9 @@ pub const VARIABLES: &[&str] = &[
 pub const PLATFORM_MAX_CONNECTIONS: u32 = 32_768;
 /// The platform's limit on a received WebSocket message: 32 MiB.
 pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
+/// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
+/// already ~40 KB of JSON, and presence above it is what `who` paging is for.
+pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
 /// The shortest `AUTH_SECRET` accepted: 32 bytes, HMAC-SHA256's output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -42,6 +46,10 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// The longest `text` of `say` and `whisper`, in characters.
     pub max_text_chars: u32,
+    /// Presence is pushed (`joined`, `left`, `renamed` to everyone) only
+    /// while a room holds at most this many members; a welcome and a
+    /// roster page list at most this many. Keeps a join O(limit), not O(n).
+    pub presence_limit: u32,
     /// Origins allowed to open a socket, normalised; empty allows any.
     pub allowed_origins: Vec<String>,
     /// When set, every upgrade needs a token signed with it.
@@ -73,6 +81,7 @@ impl Default for Config {
             rate_limit_per_second: Rate::per_second(20),
             rate_limit_burst: 40,
             max_text_chars: 4_096,
+            presence_limit: 100,
             allowed_origins: Vec::new(),
             auth_secret: None,
         }
@@ -136,6 +145,13 @@ impl Config {
                 defaults.max_text_chars,
                 1,
                 PLATFORM_MAX_MESSAGE_BYTES,
+            )?,
+            presence_limit: integer(
+                &get,
+                "PRESENCE_LIMIT",
+                defaults.presence_limit,
+                1,
+                MAX_PRESENCE_LIMIT,
             )?,
             allowed_origins: origins(&get)?,
             auth_secret: secret(&get)?,
@@ -250,6 +266,7 @@ mod tests {
             ("RATE_LIMIT_PER_SECOND", "0.5"),
             ("RATE_LIMIT_BURST", "3"),
             ("MAX_TEXT_CHARS", "10"),
+            ("PRESENCE_LIMIT", "1000"),
             (
                 "ALLOWED_ORIGINS",
                 "https://Example.com/, http://localhost:8787",
@@ -264,6 +281,7 @@ mod tests {
                 rate_limit_per_second: Rate::parse("0.5").expect("rate"),
                 rate_limit_burst: 3,
                 max_text_chars: 10,
+                presence_limit: 1_000,
                 allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],
                 auth_secret: Some(Secret(secret.into_bytes())),
             })
@@ -285,6 +303,10 @@ mod tests {
             ("RATE_LIMIT_PER_SECOND", "inf"),
             ("RATE_LIMIT_BURST", "0"),
             ("MAX_TEXT_CHARS", "many"),
+            ("PRESENCE_LIMIT", "0"),
+            ("PRESENCE_LIMIT", "1001"),
+            ("PRESENCE_LIMIT", "-5"),
+            ("PRESENCE_LIMIT", "ten"),
             ("ALLOWED_ORIGINS", "example.com"),
             ("ALLOWED_ORIGINS", "https://a.com/path"),
             ("AUTH_SECRET", "short"),
@@ -295,6 +317,20 @@ mod tests {
             assert_eq!(error.name, name, "{value:?}");
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn presence_limit_is_1_to_1000() {
+        let limit = |value| config(&[("PRESENCE_LIMIT", value)]).map(|c| c.presence_limit);
+        assert_eq!(config(&[]).map(|c| c.presence_limit), Ok(100));
+        assert_eq!(limit("1"), Ok(1));
+        assert_eq!(limit(" 1000 "), Ok(1_000));
+        assert_eq!(
+            limit("1001").map_err(|e| e.to_string()),
+            Err("configuration variable PRESENCE_LIMIT = 1001 is invalid: \
+                 must be a whole number from 1 to 1000"
+                .into())
+        );
     }
 
     #[test]

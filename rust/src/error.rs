@@ -20,6 +20,9 @@ pub enum ErrorCode {
     InvalidField,
     /// A whisper names an id that is not in the room (or the sender itself).
     UnknownRecipient,
+    /// A `who` page was asked `after` an id that is not in the room (its
+    /// member left): start again without `after`.
+    UnknownCursor,
     /// The frame is not allowed for this connection.
     Forbidden,
     /// The connection sent faster than its rate limit.
@@ -57,6 +60,8 @@ pub enum Error {
     UnknownRecipient { to: String },
     /// A whisper to oneself.
     WhisperToSelf,
+    /// A `who` with an `after` that is no member's id.
+    UnknownCursor { after: String },
     /// The connection may not do this (e.g. rename when the name comes from a token).
     Forbidden { why: &'static str },
     /// A binary frame on a JSON room.
@@ -82,6 +87,7 @@ impl Error {
             | Error::Empty { .. }
             | Error::ControlCharacter { .. } => ErrorCode::InvalidField,
             Error::UnknownRecipient { .. } | Error::WhisperToSelf => ErrorCode::UnknownRecipient,
+            Error::UnknownCursor { .. } => ErrorCode::UnknownCursor,
             Error::Forbidden { .. } => ErrorCode::Forbidden,
             Error::Binary => ErrorCode::UnsupportedData,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
@@ -112,6 +118,11 @@ impl fmt::Display for Error {
                 write!(f, "no connection with id {to:?} in this room")
             }
             Error::WhisperToSelf => f.write_str("cannot whisper to yourself"),
+            Error::UnknownCursor { after } => write!(
+                f,
+                "no connection with id {after:?} in this room to page after; \
+                 ask who again without \"after\""
+            ),
             Error::Forbidden { why } => f.write_str(why),
             Error::Binary => f.write_str("binary frames are not supported: send JSON text"),
             Error::RateLimited { per_second, burst } => write!(

@@ -33,8 +33,13 @@ pub enum ClientFrame {
     Whisper { to: String, text: String },
     /// Change one's display name.
     Hello { name: String },
-    /// Ask for the roster.
-    Who,
+    /// Ask for a page of the roster: the first, or the one `after` a
+    /// member id (a roster's `next`).
+    Who {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        after: Option<String>,
+    },
     /// Application-level ping; answered with `pong`. (The bare text `ping` is
     /// answered by the runtime without waking the object.)
     Ping,
@@ -44,16 +49,30 @@ pub enum ClientFrame {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// To a new connection: who it is and who is there (itself included).
+    /// To a new connection: who it is, how many are there (itself
+    /// included) and who: itself and the first `presence_limit − 1` others,
+    /// in join order. `connections` is everyone when `count ≤ presence_limit`.
     Welcome {
         id: String,
         room: String,
+        count: u32,
+        presence_limit: u32,
         connections: Vec<Peer>,
     },
-    /// To the others: a connection joined.
-    Joined { id: String, name: String },
-    /// To the others: a connection closed or dropped.
-    Left { id: String, name: String },
+    /// To the others: a connection joined; sent only while `count`, the
+    /// members now, is at most the presence limit.
+    Joined {
+        id: String,
+        name: String,
+        count: u32,
+    },
+    /// To the others: a connection closed or dropped; sent only while
+    /// `count`, the members after it left, is at most the presence limit.
+    Left {
+        id: String,
+        name: String,
+        count: u32,
+    },
     /// A `say`, to everyone.
     Message {
         id: String,
@@ -68,10 +87,19 @@ pub enum ServerFrame {
         text: String,
         ts: u64,
     },
-    /// To everyone: a connection changed its name.
+    /// A connection changed its name: to everyone while the room holds at
+    /// most the presence limit, to the renamer alone above it.
     Renamed { id: String, name: String },
-    /// To the sender of `who`.
-    Roster { connections: Vec<Peer> },
+    /// To the sender of `who`: `count` members, a page of at most the
+    /// presence limit in join order, and the cursor of the next page
+    /// (absent on the last).
+    Roster {
+        count: u32,
+        connections: Vec<Peer>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        next: Option<String>,
+    },
     /// To the sender of `ping`.
     Pong,
     /// A refused frame; the connection stays open.
@@ -123,7 +151,9 @@ pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
         "hello" => ClientFrame::Hello {
             name: name(string_field(&object, "name")?)?,
         },
-        "who" => ClientFrame::Who,
+        "who" => ClientFrame::Who {
+            after: optional_string_field(&object, "after")?.map(str::to_owned),
+        },
         "ping" => ClientFrame::Ping,
         other => {
             return Err(Error::UnknownType {
@@ -145,6 +175,16 @@ fn string_field<'a>(object: &'a Map<String, Value>, field: &'static str) -> Resu
             field,
             detail: "missing".into(),
         }),
+    }
+}
+
+fn optional_string_field<'a>(
+    object: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>> {
+    match object.get(field) {
+        None => Ok(None),
+        Some(_) => string_field(object, field).map(Some),
     }
 }
 
@@ -213,7 +253,13 @@ mod tests {
                 r#"{"type":"hello","name":"  Ada "}"#,
                 ClientFrame::Hello { name: "Ada".into() },
             ),
-            (r#"{"type":"who"}"#, ClientFrame::Who),
+            (r#"{"type":"who"}"#, ClientFrame::Who { after: None }),
+            (
+                r#"{"type":"who","after":"abcdefgh"}"#,
+                ClientFrame::Who {
+                    after: Some("abcdefgh".into()),
+                },
+            ),
             (r#"{"type":"ping","extra":1}"#, ClientFrame::Ping),
         ];
         for (text, want) in table {
@@ -241,6 +287,8 @@ mod tests {
             (&long_text, ErrorCode::InvalidField),
             (r#"{"type":"whisper","text":"x"}"#, ErrorCode::InvalidField),
             (r#"{"type":"hello","name":""}"#, ErrorCode::InvalidField),
+            (r#"{"type":"who","after":7}"#, ErrorCode::InvalidField),
+            (r#"{"type":"who","after":null}"#, ErrorCode::InvalidField),
             (
                 r#"{"type":"hello","name":"a\u0007b"}"#,
                 ErrorCode::InvalidField,
@@ -305,10 +353,33 @@ mod tests {
         assert_eq!(
             ServerFrame::Joined {
                 id: "i".into(),
-                name: "n".into()
+                name: "n".into(),
+                count: 2
             }
             .to_json(),
-            r#"{"type":"joined","id":"i","name":"n"}"#
+            r#"{"type":"joined","id":"i","name":"n","count":2}"#
+        );
+        let peer = Peer {
+            id: "i".into(),
+            name: "n".into(),
+        };
+        assert_eq!(
+            ServerFrame::Roster {
+                count: 3,
+                connections: vec![peer.clone()],
+                next: Some("i".into())
+            }
+            .to_json(),
+            r#"{"type":"roster","count":3,"connections":[{"id":"i","name":"n"}],"next":"i"}"#
+        );
+        assert_eq!(
+            ServerFrame::Roster {
+                count: 1,
+                connections: vec![peer],
+                next: None
+            }
+            .to_json(),
+            r#"{"type":"roster","count":1,"connections":[{"id":"i","name":"n"}]}"#
         );
     }
 }

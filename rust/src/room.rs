@@ -7,6 +7,7 @@
 //! [`Effects`] that address them by id tag or as "the room".
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -221,15 +222,67 @@ impl Room {
         self.members.is_empty()
     }
 
-    /// The roster, in join order.
+    /// The whole roster, in join order. O(n): for tests and tools; frames
+    /// carry at most the presence limit (see [`Room::who`]).
     pub fn roster(&self) -> Vec<Peer> {
-        self.members
+        self.members.iter().map(peer).collect()
+    }
+
+    /// The members as frames count them.
+    fn count(&self) -> u32 {
+        u32::try_from(self.len()).unwrap_or(u32::MAX)
+    }
+
+    /// `PRESENCE_LIMIT`: the most peers a frame lists.
+    fn presence_limit(&self) -> usize {
+        (self.config.presence_limit as usize).max(1)
+    }
+
+    /// Whether presence changes are pushed to everyone: only while the room
+    /// holds at most `PRESENCE_LIMIT` members, so that a join, a leave or a
+    /// rename in a large room costs one frame, not one per member.
+    fn pushes_presence(&self) -> bool {
+        self.len() <= self.presence_limit()
+    }
+
+    /// The welcome's list: member `id` and the first `PRESENCE_LIMIT − 1`
+    /// others, in join order. O(limit + log n).
+    fn welcome_roster(&self, id: &str) -> Vec<Peer> {
+        let Some(me) = self.members.get(id) else {
+            return Vec::new();
+        };
+        let mut list: Vec<&Attachment> = self
+            .members
             .iter()
-            .map(|m| Peer {
-                id: m.id.clone(),
-                name: m.name.clone(),
-            })
-            .collect()
+            .filter(|m| m.id != id)
+            .take(self.presence_limit() - 1)
+            .collect();
+        let at = list.partition_point(|m| (m.joined_at, &m.id) < (me.joined_at, &me.id));
+        list.insert(at, me);
+        list.into_iter().map(peer).collect()
+    }
+
+    /// A page of the roster: the first `PRESENCE_LIMIT` members in join
+    /// order, or the ones after member `after`; `next` is the cursor of the
+    /// following page. O(limit + log n).
+    pub fn who(&self, after: Option<&str>) -> Result<ServerFrame, Error> {
+        let limit = self.presence_limit();
+        let (connections, next) = match after {
+            None => page(self.members.iter(), limit),
+            Some(after) => match self.members.after(after) {
+                Some(rest) => page(rest, limit),
+                None => {
+                    return Err(Error::UnknownCursor {
+                        after: after.chars().take(64).collect(),
+                    })
+                }
+            },
+        };
+        Ok(ServerFrame::Roster {
+            count: self.count(),
+            connections,
+            next,
+        })
     }
 
     /// Admits a new connection to `room`. `name` is the raw `?name=` value,
@@ -264,21 +317,32 @@ impl Room {
             bucket: Bucket::full(self.config.rate_limit_burst, now),
         };
         self.members.insert(attachment.clone());
+        let count = self.count();
         let welcome = ServerFrame::Welcome {
             id: id.clone(),
             room: room.to_owned(),
-            connections: self.roster(),
+            count,
+            presence_limit: self.config.presence_limit,
+            connections: self.welcome_roster(&id),
         };
+        let mut effects = Effects(vec![
+            Effect::Attach { attachment },
+            Effect::Reply {
+                text: welcome.to_json(),
+            },
+        ]);
+        if self.pushes_presence() {
+            let joined = ServerFrame::Joined {
+                id: id.clone(),
+                name,
+                count,
+            };
+            effects.push(Effect::broadcast(joined.to_json(), true));
+        }
         Ok(Admission {
             id: id.clone(),
-            tags: vec![id.clone(), ROOM_TAG.to_owned()],
-            effects: Effects(vec![
-                Effect::Attach { attachment },
-                Effect::Reply {
-                    text: welcome.to_json(),
-                },
-                Effect::broadcast(ServerFrame::Joined { id, name }.to_json(), true),
-            ]),
+            tags: vec![id, ROOM_TAG.to_owned()],
+            effects,
         })
     }
 
@@ -395,15 +459,22 @@ impl Room {
                     });
                 }
                 member.name = name.clone();
-                Effect::broadcast(ServerFrame::Renamed { id, name }.to_json(), false).into()
-            }
-            ClientFrame::Who => Effect::Reply {
-                text: ServerFrame::Roster {
-                    connections: self.roster(),
+                let text = ServerFrame::Renamed { id, name }.to_json();
+                if self.pushes_presence() {
+                    Effect::broadcast(text, false).into()
+                } else {
+                    // Above the presence limit only the renamer is told, as
+                    // confirmation; the others see the name in `who` pages.
+                    Effect::Reply { text }.into()
                 }
-                .to_json(),
             }
-            .into(),
+            ClientFrame::Who { after } => match self.who(after.as_deref()) {
+                Ok(roster) => Effect::Reply {
+                    text: roster.to_json(),
+                }
+                .into(),
+                Err(error) => reply_error(&error),
+            },
             ClientFrame::Ping => Effect::Reply {
                 text: ServerFrame::Pong.to_json(),
             }
@@ -419,16 +490,21 @@ impl Room {
         effects
     }
 
-    /// Removes member `id` and tells the others; nothing if it already left,
-    /// so a close after an error reports the departure once.
+    /// Removes member `id` and tells the others while the room, without
+    /// it, holds at most `PRESENCE_LIMIT`; nothing if it already left, so a
+    /// close after an error reports the departure once.
     pub fn leave(&mut self, id: &str) -> Effects {
         let Some(member) = self.members.remove(id) else {
             return Effects::default();
         };
+        if !self.pushes_presence() {
+            return Effects::default();
+        }
         Effect::broadcast(
             ServerFrame::Left {
                 id: member.id,
                 name: member.name,
+                count: self.count(),
             }
             .to_json(),
             true,
@@ -501,6 +577,38 @@ impl Members {
     fn iter(&self) -> impl Iterator<Item = &Attachment> {
         self.ordered.values()
     }
+
+    /// The members who joined after member `id`, in join order; `None` if
+    /// `id` is not a member.
+    fn after(&self, id: &str) -> Option<impl Iterator<Item = &Attachment>> {
+        let key = self.key(id)?;
+        Some(
+            self.ordered
+                .range((Bound::Excluded(key), Bound::Unbounded))
+                .map(|(_, member)| member),
+        )
+    }
+}
+
+fn peer(member: &Attachment) -> Peer {
+    Peer {
+        id: member.id.clone(),
+        name: member.name.clone(),
+    }
+}
+
+/// The first `limit` of `members`, and the id of the last one if more follow.
+fn page<'a>(
+    members: impl Iterator<Item = &'a Attachment>,
+    limit: usize,
+) -> (Vec<Peer>, Option<String>) {
+    let mut members = members.peekable();
+    let connections: Vec<Peer> = members.by_ref().take(limit).map(peer).collect();
+    let next = match members.peek() {
+        Some(_) => connections.last().map(|last| last.id.clone()),
+        None => None,
+    };
+    (connections, next)
 }
 
 fn reply(error: &Error) -> Effect {
@@ -627,14 +735,17 @@ mod tests {
         }
     }
 
-    /// The attachment, welcome and joined frame of an admission.
-    fn parts(admission: &Admission) -> (Attachment, String, String) {
+    /// The attachment, welcome and joined frame (if any) of an admission.
+    fn parts(admission: &Admission) -> (Attachment, String, Option<String>) {
         match admission.effects.0.as_slice() {
+            [Effect::Attach { attachment }, Effect::Reply { text: welcome }] => {
+                (attachment.clone(), welcome.clone(), None)
+            }
             [Effect::Attach { attachment }, Effect::Reply { text: welcome }, Effect::Send {
                 tag,
                 text: joined,
                 skip_self: true,
-            }] if tag == ROOM_TAG => (attachment.clone(), welcome.clone(), joined.clone()),
+            }] if tag == ROOM_TAG => (attachment.clone(), welcome.clone(), Some(joined.clone())),
             other => panic!("unexpected admission effects {other:?}"),
         }
     }
@@ -655,12 +766,14 @@ mod tests {
         assert_eq!(welcome["room"], "lobby");
         assert_eq!(welcome["connections"][0]["name"], "Ada");
         assert_eq!(welcome["connections"].as_array().map(Vec::len), Some(2));
+        assert_eq!(welcome["count"], 2);
+        assert_eq!(welcome["presence_limit"], 100);
         assert_eq!(
             joined,
-            format!(
-                r#"{{"type":"joined","id":"{}","name":"{}"}}"#,
+            Some(format!(
+                r#"{{"type":"joined","id":"{}","name":"{}","count":2}}"#,
                 attachment.id, attachment.name
-            )
+            ))
         );
     }
 
@@ -745,7 +858,7 @@ mod tests {
         let (mut room, ids) = room_with(&["Ada", "Bob"]);
         assert!(matches!(
             frame(&mut room, &ids[0], r#"{"type":"who"}"#).0.as_slice(),
-            [Effect::Reply { text }] if text.starts_with(r#"{"type":"roster","connections":[{"id""#)
+            [Effect::Reply { text }] if text.starts_with(r#"{"type":"roster","count":2,"connections":[{"id""#)
         ));
         assert_eq!(
             frame(&mut room, &ids[0], r#"{"type":"ping"}"#),
@@ -1152,6 +1265,244 @@ mod tests {
                 7
             ),
             r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null}"#
+        );
+    }
+
+    // ------------------------------------------------ presence limit
+
+    /// A room with `PRESENCE_LIMIT = limit` and `names` joined in order
+    /// (ids from entropy `[i; 9]`, join times 1000 + i).
+    fn limited(limit: u32, names: &[&str]) -> (Room, Vec<String>) {
+        let mut room = Room::with_config(config(|c| c.presence_limit = limit));
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| join_at(&mut room, name, i).id)
+            .collect();
+        (room, ids)
+    }
+
+    fn join_at(room: &mut Room, name: &str, i: usize) -> Admission {
+        room.join("r", Some(name), None, 1000 + i as u64, &[i as u8; 9])
+            .expect("join")
+    }
+
+    fn peers(ids: &[&String], names: &[&str]) -> String {
+        let list: Vec<String> = ids
+            .iter()
+            .zip(names)
+            .map(|(id, name)| format!(r#"{{"id":"{id}","name":"{name}"}}"#))
+            .collect();
+        list.join(",")
+    }
+
+    fn reply_text(effects: &Effects) -> &str {
+        match effects.0.as_slice() {
+            [Effect::Reply { text }] => text,
+            other => panic!("expected one reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn at_the_limit_welcome_lists_everyone_and_joined_carries_the_count() {
+        let (mut room, ids) = limited(3, &["Ada", "Bob"]);
+        let cy = join_at(&mut room, "Cy", 2);
+        let (_, welcome, joined) = parts(&cy);
+        assert_eq!(
+            welcome,
+            format!(
+                r#"{{"type":"welcome","id":"{}","room":"r","count":3,"presence_limit":3,"connections":[{}]}}"#,
+                cy.id,
+                peers(&[&ids[0], &ids[1], &cy.id], &["Ada", "Bob", "Cy"])
+            )
+        );
+        assert_eq!(
+            joined,
+            Some(format!(
+                r#"{{"type":"joined","id":"{}","name":"Cy","count":3}}"#,
+                cy.id
+            ))
+        );
+    }
+
+    #[test]
+    fn above_the_limit_welcome_lists_self_and_the_first_others_and_nobody_is_told() {
+        let (mut room, ids) = limited(2, &["Ada", "Bob"]);
+        for (i, name) in [(2, "Cy"), (3, "Dee")] {
+            let admission = join_at(&mut room, name, i);
+            let (_, welcome, joined) = parts(&admission);
+            assert_eq!(
+                welcome,
+                format!(
+                    r#"{{"type":"welcome","id":"{}","room":"r","count":{},"presence_limit":2,"connections":[{}]}}"#,
+                    admission.id,
+                    i + 1,
+                    peers(&[&ids[0], &admission.id], &["Ada", name])
+                )
+            );
+            assert_eq!(joined, None, "{name}");
+        }
+        // With a limit of 1 the list is the newcomer alone.
+        let (mut room, _) = limited(1, &["Ada"]);
+        let bob = join_at(&mut room, "Bob", 1);
+        let (_, welcome, joined) = parts(&bob);
+        assert!(welcome.ends_with(&format!(
+            r#""count":2,"presence_limit":1,"connections":[{}]}}"#,
+            peers(&[&bob.id], &["Bob"])
+        )));
+        assert_eq!(joined, None);
+    }
+
+    #[test]
+    fn left_is_sent_only_once_the_room_is_back_within_the_limit() {
+        let (mut room, ids) = limited(2, &["Ada", "Bob", "Cy", "Dee"]);
+        assert_eq!(room.on_close(&ids[3], 1006), Effects::default());
+        assert_eq!(
+            room.leave(&ids[2]),
+            Effects(vec![Effect::broadcast(
+                format!(
+                    r#"{{"type":"left","id":"{}","name":"Cy","count":2}}"#,
+                    ids[2]
+                ),
+                true
+            )])
+        );
+        assert_eq!(
+            room.leave(&ids[1]),
+            Effects(vec![Effect::broadcast(
+                format!(
+                    r#"{{"type":"left","id":"{}","name":"Bob","count":1}}"#,
+                    ids[1]
+                ),
+                true
+            )])
+        );
+        assert_eq!(room.len(), 1);
+    }
+
+    #[test]
+    fn renamed_goes_to_everyone_within_the_limit_and_to_the_renamer_above_it() {
+        let (mut room, ids) = limited(2, &["Ada", "Bob"]);
+        let hello = r#"{"type":"hello","name":"Grace"}"#;
+        let renamed = format!(r#"{{"type":"renamed","id":"{}","name":"Grace"}}"#, ids[0]);
+        assert_eq!(
+            frame(&mut room, &ids[0], hello),
+            Effects(vec![Effect::broadcast(renamed.clone(), false)])
+        );
+        join_at(&mut room, "Cy", 2);
+        let hello = r#"{"type":"hello","name":"Grace"}"#;
+        assert_eq!(
+            frame(&mut room, &ids[0], hello),
+            Effects(vec![Effect::Reply { text: renamed }])
+        );
+    }
+
+    #[test]
+    fn who_pages_through_a_large_room_with_next_as_the_cursor() {
+        let names = ["Ada", "Bob", "Cy", "Dee", "Eve"];
+        let (mut room, ids) = limited(2, &names);
+        let who = |after: Option<&String>| match after {
+            None => r#"{"type":"who"}"#.to_owned(),
+            Some(id) => format!(r#"{{"type":"who","after":"{id}"}}"#),
+        };
+        let first = frame(&mut room, &ids[4], &who(None));
+        assert_eq!(
+            reply_text(&first),
+            format!(
+                r#"{{"type":"roster","count":5,"connections":[{}],"next":"{}"}}"#,
+                peers(&[&ids[0], &ids[1]], &names[..2]),
+                ids[1]
+            )
+        );
+        let second = frame(&mut room, &ids[4], &who(Some(&ids[1])));
+        assert_eq!(
+            reply_text(&second),
+            format!(
+                r#"{{"type":"roster","count":5,"connections":[{}],"next":"{}"}}"#,
+                peers(&[&ids[2], &ids[3]], &names[2..4]),
+                ids[3]
+            )
+        );
+        let last = frame(&mut room, &ids[4], &who(Some(&ids[3])));
+        assert_eq!(
+            reply_text(&last),
+            format!(
+                r#"{{"type":"roster","count":5,"connections":[{}]}}"#,
+                peers(&[&ids[4]], &names[4..])
+            )
+        );
+        // Following `next` from the start visits everyone once, in join
+        // order, also after members left and the room was rebuilt from its
+        // attachments (as after an eviction).
+        room.leave(&ids[1]);
+        room.leave(&ids[2]);
+        let mut woken = Room::with_config(room.config().clone());
+        let mut attachments: Vec<Attachment> = room.members.iter().cloned().collect();
+        attachments.reverse();
+        for attachment in attachments {
+            woken.restore(attachment);
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let Ok(ServerFrame::Roster {
+                count,
+                connections,
+                next,
+            }) = woken.who(after.as_deref())
+            else {
+                panic!("expected a roster");
+            };
+            assert_eq!(count, 3);
+            assert!(connections.len() <= 2);
+            seen.extend(connections.into_iter().map(|p| p.id));
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, [ids[0].clone(), ids[3].clone(), ids[4].clone()]);
+    }
+
+    #[test]
+    fn who_within_the_limit_is_one_page_without_next() {
+        let (mut room, ids) = limited(2, &["Ada", "Bob"]);
+        assert_eq!(
+            reply_text(&frame(&mut room, &ids[0], r#"{"type":"who"}"#)),
+            format!(
+                r#"{{"type":"roster","count":2,"connections":[{}]}}"#,
+                peers(&[&ids[0], &ids[1]], &["Ada", "Bob"])
+            )
+        );
+        let after_last = format!(r#"{{"type":"who","after":"{}"}}"#, ids[1]);
+        assert_eq!(
+            reply_text(&frame(&mut room, &ids[0], &after_last)),
+            r#"{"type":"roster","count":2,"connections":[]}"#
+        );
+    }
+
+    #[test]
+    fn who_after_an_id_not_in_the_room_is_unknown_cursor() {
+        let (mut room, ids) = limited(2, &["Ada", "Bob", "Cy"]);
+        room.leave(&ids[1]);
+        let text = format!(r#"{{"type":"who","after":"{}"}}"#, ids[1]);
+        assert_eq!(
+            reply_text(&frame(&mut room, &ids[0], &text)),
+            format!(
+                r#"{{"type":"error","code":"unknown_cursor","message":"no connection with id \"{}\" in this room to page after; ask who again without \"after\""}}"#,
+                ids[1]
+            )
+        );
+        let long = format!(r#"{{"type":"who","after":"{}"}}"#, "x".repeat(500));
+        assert_eq!(
+            room.who(Some(&"x".repeat(500))),
+            Err(Error::UnknownCursor {
+                after: "x".repeat(64)
+            })
+        );
+        assert_eq!(
+            error_code(&frame(&mut room, &ids[0], &long)).as_deref(),
+            Some("unknown_cursor")
         );
     }
 }

@@ -19,7 +19,7 @@ use websocket_hibernation_server::config::{self, Config};
 use websocket_hibernation_server::effect::{Effect, Effects};
 use websocket_hibernation_server::error::HttpError;
 use websocket_hibernation_server::limit::{too_large, Bucket, Rate, Verdict, STRIKE_BURSTS};
-use websocket_hibernation_server::protocol::{self, ClientFrame, MAX_NAME_CHARS};
+use websocket_hibernation_server::protocol::{self, ClientFrame, ServerFrame, MAX_NAME_CHARS};
 use websocket_hibernation_server::record::Record;
 use websocket_hibernation_server::room::{Attachment, Opening, Room, ROOM_TAG};
 use websocket_hibernation_server::route::{
@@ -105,18 +105,28 @@ enum TextFrame {
         text: Option<Value>,
         name: Option<Value>,
         to: To,
+        /// `who`'s cursor: a member's id, any JSON, or absent (boxed: the
+        /// variant is large enough).
+        after: Box<To>,
         extra: Option<(String, Value)>,
         cut: Option<Index>,
     },
     Raw(String),
 }
 
-fn text_frame() -> impl Strategy<Value = TextFrame> {
+/// Boxed: its value tree is large, and unboxed inside [`op`] it overflows
+/// the test thread's stack.
+fn text_frame() -> BoxedStrategy<TextFrame> {
     let kind = prop_oneof![
         8 => prop::sample::select(vec!["say", "whisper", "hello", "who", "ping"]).prop_map(Value::from),
         1 => any_json(),
     ];
     let to = prop_oneof![
+        3 => any::<Index>().prop_map(To::Member),
+        1 => field().prop_map(To::Raw),
+    ];
+    let after = prop_oneof![
+        2 => Just(To::Raw(None)),
         3 => any::<Index>().prop_map(To::Member),
         1 => field().prop_map(To::Raw),
     ];
@@ -126,19 +136,22 @@ fn text_frame() -> impl Strategy<Value = TextFrame> {
             field(),
             field(),
             to,
+            after,
             prop::option::weighted(0.2, (any_text(), any_json())),
             prop::option::weighted(0.1, any::<Index>()),
         )
-            .prop_map(|(kind, text, name, to, extra, cut)| TextFrame::Shaped {
+            .prop_map(|(kind, text, name, to, after, extra, cut)| TextFrame::Shaped {
                 kind,
                 text,
                 name,
                 to,
+                after: Box::new(after),
                 extra,
                 cut,
             }),
         1 => any_text().prop_map(TextFrame::Raw),
     ]
+    .boxed()
 }
 
 impl TextFrame {
@@ -148,6 +161,7 @@ impl TextFrame {
             text,
             name,
             to,
+            after,
             extra,
             cut,
         } = self
@@ -168,13 +182,16 @@ impl TextFrame {
                 object.insert(key.into(), value);
             }
         }
-        let to = match to {
+        let member = |to: &To| match to {
             To::Member(i) if !members.is_empty() => Some(Value::from(i.get(members).clone())),
             To::Member(_) => None,
             To::Raw(value) => value.clone(),
         };
-        if let Some(to) = to {
+        if let Some(to) = member(to) {
             object.insert("to".into(), to);
+        }
+        if let Some(after) = member(after) {
+            object.insert("after".into(), after);
         }
         let json = Value::Object(object).to_string();
         match cut {
@@ -360,15 +377,17 @@ fn room_config() -> impl Strategy<Value = Config> {
         rate_text(),
         1u32..6,
         1u32..40,
+        1u32..4,
         any::<bool>(),
     )
-        .prop_map(|(bytes, connections, rate, burst, chars, auth)| {
+        .prop_map(|(bytes, connections, rate, burst, chars, presence, auth)| {
             let vars = BTreeMap::from([
                 ("MAX_MESSAGE_BYTES", bytes.to_string()),
                 ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
                 ("RATE_LIMIT_PER_SECOND", rate),
                 ("RATE_LIMIT_BURST", burst.to_string()),
                 ("MAX_TEXT_CHARS", chars.to_string()),
+                ("PRESENCE_LIMIT", presence.to_string()),
                 ("AUTH_SECRET", SECRET.to_owned()),
             ]);
             Config::from_vars(|name| {
@@ -424,6 +443,43 @@ fn check_server_frame(text: &str) -> Result<(), TestCaseError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {text:?}")))?;
     prop_assert!(value["type"].is_string(), "no \"type\": {text}");
+    Ok(())
+}
+
+/// Presence frames keep the presence limit: lists of at most `limit` with
+/// the room's count; `joined`/`left` (with the count) and a `renamed` to
+/// everyone only while the room holds at most `limit`, a `renamed` to the
+/// renamer alone above it.
+fn check_presence(effects: &Effects, room: &Room) -> Result<(), TestCaseError> {
+    let limit = room.config().presence_limit as usize;
+    let count = room.len();
+    for effect in &effects.0 {
+        let (text, broadcast) = match effect {
+            Effect::Reply { text } => (text, false),
+            Effect::Send { text, tag, .. } => (text, tag == ROOM_TAG),
+            _ => continue,
+        };
+        let frame: Value = serde_json::from_str(text)
+            .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {text:?}")))?;
+        match frame["type"].as_str() {
+            Some("welcome" | "roster") => {
+                let listed = frame["connections"].as_array().map_or(usize::MAX, Vec::len);
+                prop_assert!(listed <= limit, "{listed} listed, limit {limit}: {text}");
+                prop_assert_eq!(frame["count"].as_u64(), Some(count as u64), "{}", text);
+                if let Some(next) = frame.get("next") {
+                    prop_assert_eq!(listed, limit, "next before a full page: {}", text);
+                    let last = &frame["connections"][listed - 1]["id"];
+                    prop_assert_eq!(next, last, "next is not the last id: {}", text);
+                }
+            }
+            Some("joined" | "left") => {
+                prop_assert!(broadcast && count <= limit, "{text} in a room of {count}");
+                prop_assert_eq!(frame["count"].as_u64(), Some(count as u64), "{}", text);
+            }
+            Some("renamed") => prop_assert_eq!(broadcast, count <= limit, "{}", text),
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -491,6 +547,30 @@ impl Model {
 
     fn check(&self, room: &Room) -> Result<(), TestCaseError> {
         prop_assert_eq!(room.len(), self.ids.len(), "joins minus leaves");
+        // Paging `who` from the start visits everyone once, in join order.
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let roster = room
+                .who(after.as_deref())
+                .map_err(|e| TestCaseError::fail(format!("who after {after:?}: {e}")))?;
+            let ServerFrame::Roster {
+                count,
+                connections,
+                next,
+            } = roster
+            else {
+                return Err(TestCaseError::fail("who answered no roster"));
+            };
+            prop_assert_eq!(count as usize, room.len());
+            paged.extend(connections);
+            match next {
+                Some(next) if paged.len() <= room.len() => after = Some(next),
+                Some(_) => return Err(TestCaseError::fail("who pages past the room")),
+                None => break,
+            }
+        }
+        prop_assert_eq!(paged, room.roster(), "who pages");
         prop_assert_eq!(room.is_empty(), self.ids.is_empty());
         let roster: Vec<String> = room.roster().into_iter().map(|p| p.id).collect();
         let unique: HashSet<&String> = roster.iter().collect();
@@ -526,6 +606,7 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
                             &vec![admission.id.clone(), ROOM_TAG.to_owned()]
                         );
                         check_effects(&admission.effects, Some(&admission.id))?;
+                        check_presence(&admission.effects, &room)?;
                         model.admit(&admission.id)?;
                     }
                     Err(error) => {
@@ -565,6 +646,7 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
                     }
                     Opening::Join(admission) => {
                         check_effects(&admission.effects, Some(&admission.id))?;
+                        check_presence(&admission.effects, &room)?;
                         model.admit(&admission.id)?;
                     }
                 }
@@ -573,12 +655,12 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
                 let id = model.pick(who);
                 let text = frame.render(&model.ids);
                 let effects = room.on_frame(&id, Frame::Text(&text), now);
-                after_frame(&mut model, &id, &effects)?;
+                after_frame(&mut model, &room, &id, &effects)?;
             }
             Op::Binary { who, len } => {
                 let id = model.pick(who);
                 let effects = room.on_frame(&id, Frame::Binary(len), now);
-                after_frame(&mut model, &id, &effects)?;
+                after_frame(&mut model, &room, &id, &effects)?;
                 if !closes(&effects) {
                     let refused = effects.0.iter().any(|e| {
                         matches!(e,
@@ -591,8 +673,12 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
                 let id = model.pick(who);
                 let effects = room.on_close(&id, code);
                 check_effects(&effects, None)?;
+                check_presence(&effects, &room)?;
                 let was_member = model.remove(&id);
-                prop_assert_eq!(left_announcements(&effects), usize::from(was_member));
+                prop_assert_eq!(
+                    left_announcements(&effects),
+                    usize::from(was_member && announces(&room))
+                );
                 // The handshake is completed unless the socket is already gone.
                 prop_assert_eq!(closes(&effects), !matches!(code, 1006 | 1015));
             }
@@ -600,8 +686,12 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
                 let id = model.pick(who);
                 let effects = room.leave(&id);
                 check_effects(&effects, None)?;
+                check_presence(&effects, &room)?;
                 let was_member = model.remove(&id);
-                prop_assert_eq!(left_announcements(&effects), usize::from(was_member));
+                prop_assert_eq!(
+                    left_announcements(&effects),
+                    usize::from(was_member && announces(&room))
+                );
             }
             Op::Restore { mut json, reuse } => {
                 if let (Some(i), false) = (reuse, model.ids.is_empty()) {
@@ -626,12 +716,26 @@ fn run_room(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), Test
     Ok(())
 }
 
-fn after_frame(model: &mut Model, id: &str, effects: &Effects) -> Result<(), TestCaseError> {
+/// Whether the room, as it is now, announces joins and leaves.
+fn announces(room: &Room) -> bool {
+    room.len() <= room.config().presence_limit as usize
+}
+
+fn after_frame(
+    model: &mut Model,
+    room: &Room,
+    id: &str,
+    effects: &Effects,
+) -> Result<(), TestCaseError> {
     check_effects(effects, Some(id))?;
+    check_presence(effects, room)?;
     prop_assert!(!effects.0.is_empty(), "a frame got no answer");
     if closes(effects) {
         let was_member = model.remove(id);
-        prop_assert_eq!(left_announcements(effects), usize::from(was_member));
+        prop_assert_eq!(
+            left_announcements(effects),
+            usize::from(was_member && announces(room))
+        );
     }
     Ok(())
 }
@@ -694,7 +798,7 @@ proptest! {
             Ok(ClientFrame::Hello { name }) => {
                 prop_assert_eq!(protocol::name(&name), Ok(name.clone()));
             }
-            Ok(ClientFrame::Who | ClientFrame::Ping) => {}
+            Ok(ClientFrame::Who { .. } | ClientFrame::Ping) => {}
             Err(error) => {
                 let reply = protocol::ServerFrame::error(&error).to_json();
                 check_server_frame(&reply)?;

@@ -62,7 +62,7 @@ describe("bad input (configured: test/configured/vars.ts)", () => {
     }
     ada.client.send(new Uint8Array(MAX_BYTES + 1).buffer);
     expect((await ada.client.closed()).code).toBe(1009);
-    expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada" });
+    expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada", count: 1 });
     const seed = await connectWorker(`/websocket?token=${await mint(claims("Seed"))}`);
     seed.send("s".repeat(MAX_BYTES));
     expect(await seed.next()).toMatch(/^\[Durable Object\] message: s+, connections: \d+$/);
@@ -88,7 +88,7 @@ describe("bad input (configured: test/configured/vars.ts)", () => {
     for (let i = 0; i < 5; i++) ada.send({ type: "ping" });
     const closed = await ada.client.closed();
     expect(closed.code).toBe(1008);
-    expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada" });
+    expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada", count: 1 });
     bob.send({ type: "ping" });
     expect(await bob.next()).toEqual({ type: "pong" });
   });
@@ -104,10 +104,11 @@ describe("bad input (configured: test/configured/vars.ts)", () => {
     expect(await refusal(stillFull)).toMatchObject({ status: 503, code: "room_full" });
     members[0].client.close(1000);
     await members[0].client.closed();
-    expect(await members[1].next()).toMatchObject({ type: "joined", name: "C" });
-    expect(await members[1].next()).toMatchObject({ type: "left", name: "A" });
+    // C made 3, above PRESENCE_LIMIT (2 here): no joined; A's leave makes 2: left.
+    expect(await members[1].next()).toMatchObject({ type: "left", name: "A", count: 2 });
     const dee = await joinAt(`/rooms/${room}/websocket?token=${token}`);
-    expect(dee.welcome.connections.map((peer) => peer.name)).toEqual(["B", "C", "D"]);
+    expect(dee.welcome.count).toBe(3);
+    expect(dee.welcome.connections.map((peer) => peer.name)).toEqual(["B", "D"]);
   });
 
   it("B17 an upgrade whose Origin is not in ALLOWED_ORIGINS: 403 forbidden_origin", async () => {
@@ -171,6 +172,7 @@ describe("bad input (configured: test/configured/vars.ts)", () => {
     ada.send({ type: "who" });
     expect(await ada.next()).toEqual({
       type: "roster",
+      count: 1,
       connections: [{ id: ada.id, name: "Ada" }],
     });
   });

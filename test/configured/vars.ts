@@ -7,6 +7,8 @@ export const CONFIGURED = {
   MAX_CONNECTIONS_PER_ROOM: 3,
   MAX_MESSAGE_BYTES: "1024",
   MAX_TEXT_CHARS: "100",
+  // Above 2 members a room is "large": tested with 3 sockets (test/configured/presence.test.ts).
+  PRESENCE_LIMIT: "2",
   RATE_LIMIT_PER_SECOND: "1",
   RATE_LIMIT_BURST: "5",
 };

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
+import { connect } from "./net";
 
 const PORT = 8820;
 const INSPECTOR_PORT = 9320;
@@ -133,6 +134,8 @@ describe("demo page", () => {
     await logLine(ada.page, "Bob joined");
     expect(await roster(ada.page)).toEqual(["Ada (you)", "Bob"]);
     expect(await roster(bob.page)).toEqual(["Ada", "Bob (you)"]);
+    expect(await ada.page.textContent("#count")).toBe("2 members");
+    expect(await ada.page.isHidden("#show-all")).toBe(true);
 
     await say(ada.page, "hello Bob");
     await logLine(bob.page, "hello Bob");
@@ -267,4 +270,28 @@ describe("demo page", () => {
     await logLine(bob.page, "back online");
     expect([...ada.problems, ...bob.problems]).toEqual([]);
   }, 180_000);
+
+  it("in a room above PRESENCE_LIMIT (100) shows N members (showing M), and lists everyone on request", async () => {
+    const room = freshRoom();
+    const crowd = [];
+    for (let i = 0; i < 101; i++) {
+      crowd.push(await connect(`${server.ws}/rooms/${room}/websocket?name=crowd-${i}`));
+    }
+    const ada = await newPage(DESKTOP);
+    await joinRoom(ada.page, room, "Ada");
+    await ada.page.waitForFunction(
+      () => document.querySelector("#count")?.textContent === "102 members (showing 100)",
+    );
+    expect((await roster(ada.page)).length).toBe(100);
+    expect(await roster(ada.page)).toContain("Ada (you)");
+    await ada.page.click("#show-all");
+    await ada.page.waitForFunction(
+      () => document.querySelector("#count")?.textContent === "102 members",
+    );
+    expect((await roster(ada.page)).length).toBe(102);
+    expect(await ada.page.isHidden("#show-all")).toBe(true);
+    await ada.page.screenshot({ path: `${SCREENSHOTS}large-room.png` });
+    for (const client of crowd) client.close(1000);
+    expect(ada.problems).toEqual([]);
+  });
 });

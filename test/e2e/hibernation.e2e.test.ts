@@ -55,6 +55,7 @@ describe("wrangler dev", () => {
     bob.client.send(JSON.stringify({ type: "who" }));
     expect(await bob.next()).toEqual({
       type: "roster",
+      count: 2,
       connections: [
         { id: ada.id, name: "Ada" },
         { id: bob.id, name: "Bob" },

@@ -92,6 +92,7 @@ describe("bad input (default configuration)", () => {
     ada.send({ type: "who" });
     expect(await ada.next()).toEqual({
       type: "roster",
+      count: 1,
       connections: [{ id: ada.id, name: "Ada" }],
     });
   });
@@ -160,7 +161,7 @@ describe("bad input (default configuration)", () => {
     const closed = await ada.client.closed();
     expect(closed.code).toBe(1009);
     expect(closed.reason).toContain("65537 bytes");
-    expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada" });
+    expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada", count: 1 });
     // The seed endpoint has the same limit.
     const seed = await connectObject(freshName());
     seed.send("s".repeat(DEFAULT_MAX_MESSAGE_BYTES));
@@ -183,6 +184,24 @@ describe("bad input (default configuration)", () => {
     // (test/configured: the bucket survives an eviction; 5 x the burst closes with 1008.)
   });
 
+  it("B22 who after an id that is not in the room (its member left): unknown_cursor; the socket stays", async () => {
+    const [ada, bob] = await joinAll(freshRoom(), ["Ada", "Bob"]);
+    bob.client.close(1000);
+    expect(await ada.next()).toMatchObject({ type: "left", id: bob.id, count: 1 });
+    for (const after of [bob.id, "nobody-here", "x".repeat(300)]) {
+      ada.send({ type: "who", after });
+      const error = await ada.next();
+      expect(error, after).toMatchObject({ type: "error", code: "unknown_cursor" });
+      if (error.type === "error") expect(error.message).toContain(after.slice(0, 64));
+    }
+    ada.send({ type: "who" });
+    expect(await ada.next()).toEqual({
+      type: "roster",
+      count: 1,
+      connections: [{ id: ada.id, name: "Ada" }],
+    });
+  });
+
   it("B20 an invalid configuration value: 500 bad_config naming the variable, for every request", async () => {
     const errors: unknown[][] = [];
     const original = console.error;
@@ -193,6 +212,7 @@ describe("bad input (default configuration)", () => {
         ["RATE_LIMIT_PER_SECOND", "0"],
         ["AUTH_SECRET", "too short"],
         ["ALLOWED_ORIGINS", "example.com"],
+        ["PRESENCE_LIMIT", "1001"],
       ]) {
         for (const path of ["/websocket", `/rooms/${freshRoom()}`, "/other"]) {
           const response = await worker.fetch(new Request(`http://example.com${path}`), {

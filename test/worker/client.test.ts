@@ -5,6 +5,7 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   type Connect,
+  type Presence,
   RoomClient,
   type RoomClientOptions,
   type ServerFrame,
@@ -100,6 +101,17 @@ describe("RoomClient against a real room", () => {
       type: "joined",
       id: bobWelcome.id,
       name: "Bob",
+      count: 2,
+    });
+    expect(ada.presence).toEqual({
+      self: { id: adaWelcome.id, name: "Ada" },
+      count: 2,
+      peers: [
+        { id: adaWelcome.id, name: "Ada" },
+        { id: bobWelcome.id, name: "Bob" },
+      ],
+      complete: true,
+      limit: 100,
     });
 
     expect(ada.send({ type: "say", text: "hi <b>all</b>" })).toBe(true);
@@ -115,7 +127,13 @@ describe("RoomClient against a real room", () => {
     expect(bobSees.frames.some((f) => f.type === "whisper")).toBe(false);
 
     ada.close();
-    expect(await bobSees.frame("left")).toEqual({ type: "left", id: adaWelcome.id, name: "Ada" });
+    expect(await bobSees.frame("left")).toEqual({
+      type: "left",
+      id: adaWelcome.id,
+      name: "Ada",
+      count: 1,
+    });
+    expect(bob.presence).toMatchObject({ count: 1, peers: [{ name: "Bob" }], complete: true });
     expect(ada.status).toEqual({ state: "closed", code: 1000, reason: "", by: "client" });
     bob.close();
   });
@@ -424,7 +442,129 @@ describe("RoomClient queue and close", () => {
     client.on("frame", (frame) => frames.push(frame));
     await settle();
     last().acceptOpen();
-    last().deliver({ type: "joined", id: "abc", name: "Bob" });
-    expect(frames).toEqual([{ type: "joined", id: "abc", name: "Bob" }]);
+    last().deliver({ type: "joined", id: "abc", name: "Bob", count: 2 });
+    expect(frames).toEqual([{ type: "joined", id: "abc", name: "Bob", count: 2 }]);
+  });
+});
+
+describe("RoomClient presence", () => {
+  /** A fake client that is open and welcomed into a room of 3 with a presence limit of 2. */
+  async function welcomed() {
+    const fake = fakeClient();
+    const events: Presence[] = [];
+    fake.client.on("presence", (presence) => events.push(presence));
+    await settle();
+    fake.last().acceptOpen();
+    fake.last().deliver({
+      type: "welcome",
+      id: "me",
+      room: "r",
+      count: 3,
+      presence_limit: 2,
+      connections: [
+        { id: "a", name: "A" },
+        { id: "me", name: "Me" },
+      ],
+    });
+    return { ...fake, events };
+  }
+
+  const sent = (socket: FakeSocket) => socket.sent.map((text) => JSON.parse(text));
+
+  it("follows welcome, renamed, left, joined and roster, with an event per change", async () => {
+    const { client, last, events } = await welcomed();
+    expect(client.presence).toEqual({
+      self: { id: "me", name: "Me" },
+      count: 3,
+      peers: [
+        { id: "a", name: "A" },
+        { id: "me", name: "Me" },
+      ],
+      complete: false,
+      limit: 2,
+    });
+    last().deliver({ type: "renamed", id: "me", name: "Grace" });
+    expect(client.presence?.self).toEqual({ id: "me", name: "Grace" });
+    last().deliver({ type: "left", id: "a", name: "A", count: 2 });
+    expect(client.presence).toMatchObject({ count: 2, complete: false });
+    last().deliver({ type: "joined", id: "b", name: "B", count: 2 });
+    expect(client.presence).toMatchObject({
+      count: 2,
+      peers: [
+        { id: "me", name: "Grace" },
+        { id: "b", name: "B" },
+      ],
+      complete: true,
+    });
+    last().deliver({ type: "pong" });
+    last().deliver({ type: "roster", count: 2, connections: [{ id: "b", name: "Bea" }] });
+    expect(client.presence?.peers).toEqual([
+      { id: "me", name: "Grace" },
+      { id: "b", name: "Bea" },
+    ]);
+    expect(events.map((p) => [p.count, p.peers.length, p.complete])).toEqual([
+      [3, 2, false],
+      [3, 2, false],
+      [2, 1, false],
+      [2, 2, true],
+      [2, 2, true],
+    ]);
+  });
+
+  it("loadPresence pages through who with next, and starts again after unknown_cursor", async () => {
+    const { client, last } = await welcomed();
+    const loading = client.loadPresence();
+    expect(client.loadPresence()).toBe(loading);
+    expect(sent(last())).toEqual([{ type: "who" }]);
+    last().deliver({
+      type: "roster",
+      count: 3,
+      connections: [
+        { id: "a", name: "A" },
+        { id: "b", name: "B" },
+      ],
+      next: "b",
+    });
+    expect(sent(last()).at(-1)).toEqual({ type: "who", after: "b" });
+    // B left before the second page was asked: the listing starts over.
+    last().deliver({ type: "error", code: "unknown_cursor", message: "gone" });
+    expect(sent(last()).at(-1)).toEqual({ type: "who" });
+    last().deliver({
+      type: "roster",
+      count: 3,
+      connections: [
+        { id: "a", name: "A" },
+        { id: "me", name: "Me" },
+      ],
+      next: "me",
+    });
+    // Until the last page, presence is what the welcome said.
+    expect(client.presence?.peers).toHaveLength(2);
+    last().deliver({ type: "roster", count: 3, connections: [{ id: "c", name: "C" }] });
+    expect(await loading).toEqual({
+      self: { id: "me", name: "Me" },
+      count: 3,
+      peers: [
+        { id: "a", name: "A" },
+        { id: "me", name: "Me" },
+        { id: "c", name: "C" },
+      ],
+      complete: true,
+      limit: 2,
+    });
+    expect(sent(last())).toHaveLength(4);
+  });
+
+  it("loadPresence rejects before a welcome, when the connection drops, and on rate_limited", async () => {
+    const fresh = fakeClient();
+    await expect(fresh.client.loadPresence()).rejects.toThrow(/not connected/);
+    const { client, last } = await welcomed();
+    const dropped = client.loadPresence();
+    last().drop(1006);
+    await expect(dropped).rejects.toThrow(/reconnecting/);
+    const again = await welcomed();
+    const limited = again.client.loadPresence();
+    again.last().deliver({ type: "error", code: "rate_limited", message: "slow down" });
+    await expect(limited).rejects.toThrow(/rate_limited/);
   });
 });

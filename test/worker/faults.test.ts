@@ -41,6 +41,7 @@ describe("eviction under traffic", () => {
     members[4].send({ type: "who" });
     expect(await members[4].next()).toEqual({
       type: "roster",
+      count: names.length,
       connections: members.map((m, i) => ({ id: m.id, name: i === 0 ? "Grace" : names[i] })),
     });
   });

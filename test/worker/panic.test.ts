@@ -39,6 +39,7 @@ describe("panic safety", () => {
     bob.send({ type: "who" });
     expect(await bob.next()).toEqual({
       type: "roster",
+      count: 2,
       connections: [
         { id: ada.id, name: "Ada" },
         { id: bob.id, name: "Bob" },

@@ -19,6 +19,7 @@ for (const mode of ["warm", "after eviction"] as const) {
       const [ada, bob] = members;
       const cy = await join(room, "Cy");
       expect(cy.welcome.room).toBe(room);
+      expect(cy.welcome).toMatchObject({ count: 3, presence_limit: 100 });
       expect(cy.welcome.connections).toEqual([
         { id: ada.id, name: "Ada" },
         { id: bob.id, name: "Bob" },
@@ -26,7 +27,7 @@ for (const mode of ["warm", "after eviction"] as const) {
       ]);
       expect(cy.id).toMatch(/^[A-Za-z0-9_-]{8,}$/);
       for (const other of [ada, bob]) {
-        expect(await other.next()).toEqual({ type: "joined", id: cy.id, name: "Cy" });
+        expect(await other.next()).toEqual({ type: "joined", id: cy.id, name: "Cy", count: 3 });
       }
     });
 
@@ -79,6 +80,7 @@ for (const mode of ["warm", "after eviction"] as const) {
       bob.send({ type: "who" });
       expect(await bob.next()).toEqual({
         type: "roster",
+        count: 2,
         connections: [
           { id: ada.id, name: "Grace" },
           { id: bob.id, name: "Bob" },
@@ -92,6 +94,7 @@ for (const mode of ["warm", "after eviction"] as const) {
       ada.send({ type: "who" });
       expect(await ada.next()).toEqual({
         type: "roster",
+        count: 2,
         connections: [
           { id: ada.id, name: "Ada" },
           { id: bob.id, name: "Bob" },
@@ -106,10 +109,11 @@ for (const mode of ["warm", "after eviction"] as const) {
       const [ada, bob] = members;
       bob.client.close(1000, "bye");
       expect((await bob.client.closed()).reason).toBe("Durable Object is closing WebSocket");
-      expect(await ada.next()).toEqual({ type: "left", id: bob.id, name: "Bob" });
+      expect(await ada.next()).toEqual({ type: "left", id: bob.id, name: "Bob", count: 1 });
       ada.send({ type: "who" });
       expect(await ada.next()).toEqual({
         type: "roster",
+        count: 1,
         connections: [{ id: ada.id, name: "Ada" }],
       });
     });
