@@ -18,7 +18,7 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
-import { boundary } from "./boundary.mjs";
+import { BENCH_VARS, boundary } from "./boundary.mjs";
 import { connect, fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./client.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -62,8 +62,10 @@ const log = (...parts) =>
 
 /**
  * Writes bench/out/<v>/wrangler.json from a variant's wrangler.jsonc: full-line
- * comments dropped, `main` made relative to the new place, and no `build` step
- * (A is built once before the rounds, so cold starts compare like with like).
+ * comments dropped, `main` and `assets.directory` made relative to the new
+ * place, no `build` step (A is built once before the rounds, so cold starts
+ * compare like with like), and the bench's limits (BENCH_VARS) as `vars`, so A
+ * neither caps the room nor rate-limits the workloads (B and C read no vars).
  */
 function prepareConfig(key) {
   const source = VARIANTS[key].config;
@@ -76,7 +78,10 @@ function prepareConfig(key) {
   delete config.$schema;
   const dir = join(out, key.toLowerCase());
   mkdirSync(dir, { recursive: true });
-  config.main = relative(dir, join(source, "..", config.main));
+  const moved = (path) => relative(dir, join(source, "..", path));
+  config.main = moved(config.main);
+  if (config.assets?.directory) config.assets.directory = moved(config.assets.directory);
+  config.vars = { ...config.vars, ...BENCH_VARS };
   const path = join(dir, "wrangler.json");
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;
@@ -518,7 +523,10 @@ ${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}
 ## Variants
 
 - **A** is the project as deployed: \`npm run build\` (no test hooks), \`js/index.ts\` with the
-  project's \`wrangler.jsonc\` minus its \`build\` step (built once before the rounds).
+  project's \`wrangler.jsonc\` minus its \`build\` step (built once before the rounds), and with
+  the bench's limits as \`vars\` (${Object.entries(BENCH_VARS)
+    .map(([k, val]) => `\`${k}=${val}\``)
+    .join(", ")}) so no workload is capped or rate-limited.
 - **B** (\`bench/ts-reference/\`) is the seed in plain TypeScript, same replies and close
   handling as A's \`/websocket\`. Its rooms are the least that matches A's \`say\`: the socket
   is accepted with the tag \`room\` and an attachment \`{id, name}\`; a frame is read back from
