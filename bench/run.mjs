@@ -4,6 +4,10 @@
 // bench/client.mjs, and rewrites bench/RESULTS.md and bench/chart.svg.
 // The "Findings" and "History" sections of RESULTS.md are kept across runs.
 // Never part of `npm test`.
+//
+// Subsets, for development: BENCH_ONLY=w1,w4,… (w1–w7, boundary) runs only
+// those workloads, BENCH_VARIANTS=BC only those variants; a subset writes
+// bench/out/RESULTS-partial.md and leaves bench/RESULTS.md alone.
 import { execFileSync, spawn } from "node:child_process";
 import {
   mkdirSync,
@@ -56,6 +60,29 @@ const VARIANTS = {
   B: { label: "B: TS reference", config: join(bench, "ts-reference/wrangler.jsonc") },
   C: { label: "C: raw echo", config: join(bench, "raw-echo/wrangler.jsonc") },
 };
+
+const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "boundary"];
+const listed = (name, all, split) => {
+  const value = process.env[name]?.trim();
+  if (!value) return all;
+  const picked = split(value);
+  const unknown = picked.filter((x) => !all.includes(x));
+  if (unknown.length > 0 || picked.length === 0) {
+    throw new Error(`${name}=${value}: expected some of ${all.join(", ")}`);
+  }
+  return all.filter((x) => picked.includes(x));
+};
+const only = new Set(
+  listed("BENCH_ONLY", WORKLOADS, (v) => v.split(",").map((x) => x.trim().toLowerCase())),
+);
+const variantKeys = listed("BENCH_VARIANTS", Object.keys(VARIANTS), (v) =>
+  v
+    .toUpperCase()
+    .replace(/[^A-Z]/g, "")
+    .split(""),
+);
+/** A subset run writes bench/out/RESULTS-partial.md, never bench/RESULTS.md. */
+const partial = only.size < WORKLOADS.length || variantKeys.length < Object.keys(VARIANTS).length;
 
 const log = (...parts) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
@@ -161,33 +188,49 @@ async function coldStart(server) {
   throw new Error(`wrangler dev gave no reply in 120 s:\n${server.output()}`);
 }
 
-/** One variant, one round: every workload against a fresh `wrangler dev`. */
+/** One variant, one round: every selected workload against a fresh `wrangler dev`. */
 async function runVariant(key, config) {
   const server = startServer(config);
   const result = {};
   try {
-    result.w6 = { coldMs: await coldStart(server) };
-    log(key, "cold start", result.w6.coldMs.toFixed(0), "ms");
+    // The first reply also tells the server is up, so it runs even if w6 is not selected.
+    const coldMs = await coldStart(server);
+    if (only.has("w6")) {
+      result.w6 = { coldMs };
+      log(key, "cold start", coldMs.toFixed(0), "ms");
+    }
     await sleep(500);
     // Workload 5's object idles (and is evicted) while workloads 1 and 2 load others.
-    const waking = await wake(WS, HTTP, {
-      frame: '{"type":"say","text":"wake"}',
-      match: '"wake"',
-      ...settings.w5,
-    });
-    result.w1 = await pingPong(WS, settings.w1);
-    log(key, "w1", JSON.stringify(result.w1));
-    result.w2 = await roomBroadcast(WS, settings.w2);
-    log(key, "w2", JSON.stringify(result.w2));
-    result.w5 = await waking.finish();
-    log(key, "w5", JSON.stringify(result.w5));
-    result.w3 = await fanout(WS, settings.w3);
-    log(key, "w3", JSON.stringify(result.w3));
-    await sleep(1_000);
-    const { sockets_, ...w4 } = await ramp(WS, settings.w4);
-    result.w4 = w4;
-    log(key, "w4", JSON.stringify(w4));
-    for (const ws of sockets_) ws.terminate();
+    const waking = only.has("w5")
+      ? await wake(WS, HTTP, {
+          frame: '{"type":"say","text":"wake"}',
+          match: '"wake"',
+          ...settings.w5,
+        })
+      : undefined;
+    if (only.has("w1")) {
+      result.w1 = await pingPong(WS, settings.w1);
+      log(key, "w1", JSON.stringify(result.w1));
+    }
+    if (only.has("w2")) {
+      result.w2 = await roomBroadcast(WS, settings.w2);
+      log(key, "w2", JSON.stringify(result.w2));
+    }
+    if (waking) {
+      result.w5 = await waking.finish();
+      log(key, "w5", JSON.stringify(result.w5));
+    }
+    if (only.has("w3")) {
+      result.w3 = await fanout(WS, settings.w3);
+      log(key, "w3", JSON.stringify(result.w3));
+    }
+    if (only.has("w4")) {
+      await sleep(1_000);
+      const { sockets_, ...w4 } = await ramp(WS, settings.w4);
+      result.w4 = w4;
+      log(key, "w4", JSON.stringify(w4));
+      for (const ws of sockets_) ws.terminate();
+    }
   } catch (error) {
     result.error = String(error?.stack ?? error);
     log(key, "failed:", result.error, "\n", server.output().slice(-2_000));
@@ -282,7 +325,7 @@ const FIGURES = [
 
 function table(runs) {
   const rows = ["| figure | A | B | C | A/B | A/C |", "|---|---:|---:|---:|---:|---:|"];
-  for (const [w, field, label, digits] of FIGURES) {
+  for (const [w, field, label, digits] of FIGURES.filter(([w]) => only.has(w))) {
     const [a, b, c] = ["A", "B", "C"].map((k) => summary(series(runs, k, w, field)));
     rows.push(
       `| ${label} | ${cell(a, digits)} | ${cell(b, digits)} | ${cell(c, digits)} | ${cell(summary(ratios(runs, "A", "B", w, field)), 2)} | ${cell(summary(ratios(runs, "A", "C", w, field)), 2)} |`,
@@ -299,34 +342,44 @@ function verdicts(runs, size) {
   const woke = runs.every((round) => round.A?.w5?.woke);
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   const line = (ok, text) => `- **${ok ? "met" : "not met"}** — ${text}`;
-  return [
-    line(
-      r("A", "B", "w1", "throughput") >= 1,
-      `workload 1 A/B throughput ≥ 1.0: ${fmt(r("A", "B", "w1", "throughput"), 2)}`,
-    ),
-    line(
-      r("A", "C", "w1", "throughput") >= 0.95,
-      `workload 1 A/C throughput ≥ 0.95: ${fmt(r("A", "C", "w1", "throughput"), 2)}`,
-    ),
-    line(
-      r("A", "C", "w2", "throughput") >= 0.9,
-      `workload 2 A/C throughput ≥ 0.9: ${fmt(r("A", "C", "w2", "throughput"), 2)}`,
-    ),
-    line(
-      r("A", "C", "w3", "lastMs") <= 2,
-      `fan-out to ${settings.w3.count.toLocaleString("en-US")} ≤ 2× C: A/C time to last socket ${fmt(r("A", "C", "w3", "lastMs"), 2)}× (A's room reached ${cell(summary(series(runs, "A", "w3", "sockets")))} sockets in the cap)`,
-    ),
-    line(
-      held.min >= 10_000 && errors.max === 0,
-      `10,000 sockets held with zero errors: A held ${cell(held)} of ${settings.w4.target.toLocaleString("en-US")} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap`,
-    ),
-    line(
-      wakeRatio <= 2 && woke,
-      `first reply after eviction ≤ 2× warm p50: ${fmt(wakeRatio, 1)}× (${woke ? "each a confirmed wake" : "a wake was NOT confirmed in every round"})`,
-    ),
-    line(size.wasmRaw <= 128 * 1024, `core wasm ≤ 128 KiB raw: ${kib(size.wasmRaw)}`),
-    line(size.wasmGzip <= 48 * 1024, `core wasm ≤ 48 KiB gzip: ${kib(size.wasmGzip)}`),
-  ].join("\n");
+  /** A target is judged only when its workload ran for the variants it compares. */
+  const ran = (w, ...keys) => only.has(w) && keys.every((k) => variantKeys.includes(k));
+  const target = settings.w4.target.toLocaleString("en-US");
+  const lines = [
+    ran("w1", "A", "B") &&
+      line(
+        r("A", "B", "w1", "throughput") >= 1,
+        `workload 1 A/B throughput ≥ 1.0: ${fmt(r("A", "B", "w1", "throughput"), 2)}`,
+      ),
+    ran("w1", "A", "C") &&
+      line(
+        r("A", "C", "w1", "throughput") >= 0.95,
+        `workload 1 A/C throughput ≥ 0.95: ${fmt(r("A", "C", "w1", "throughput"), 2)}`,
+      ),
+    ran("w2", "A", "C") &&
+      line(
+        r("A", "C", "w2", "throughput") >= 0.9,
+        `workload 2 A/C throughput ≥ 0.9: ${fmt(r("A", "C", "w2", "throughput"), 2)}`,
+      ),
+    ran("w3", "A", "C") &&
+      line(
+        r("A", "C", "w3", "lastMs") <= 2,
+        `fan-out to ${settings.w3.count.toLocaleString("en-US")} ≤ 2× C: A/C time to last socket ${fmt(r("A", "C", "w3", "lastMs"), 2)}× (A's room reached ${cell(summary(series(runs, "A", "w3", "sockets")))} sockets in the cap)`,
+      ),
+    ran("w4", "A") &&
+      line(
+        held.min >= settings.w4.target && errors.max === 0,
+        `${target} sockets held with zero errors: A held ${cell(held)} of ${target} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap`,
+      ),
+    ran("w5", "A") &&
+      line(
+        wakeRatio <= 2 && woke,
+        `first reply after eviction ≤ 2× warm p50: ${fmt(wakeRatio, 1)}× (${woke ? "each a confirmed wake" : "a wake was NOT confirmed in every round"})`,
+      ),
+    size && line(size.wasmRaw <= 128 * 1024, `core wasm ≤ 128 KiB raw: ${kib(size.wasmRaw)}`),
+    size && line(size.wasmGzip <= 48 * 1024, `core wasm ≤ 48 KiB gzip: ${kib(size.wasmGzip)}`),
+  ].filter(Boolean);
+  return lines.length > 0 ? lines.join("\n") : "(no target's workload ran in this subset)";
 }
 
 /** An SVG bar chart, one panel per figure, bars = median, whiskers = min–max. */
@@ -422,6 +475,7 @@ function versions() {
   };
 }
 
+/** Writes the report; returns the path written (bench/out/RESULTS-partial.md for a subset). */
 function report({ runs, size, micro, started, seconds, fdLimit }) {
   const v = versions();
   const path = join(bench, "RESULTS.md");
@@ -433,7 +487,7 @@ function report({ runs, size, micro, started, seconds, fdLimit }) {
   }
   const date = started.toISOString().replace("T", " ").slice(0, 16);
   const r = (x, y, w, f) => fmt(summary(ratios(runs, x, y, w, f)).median, 2);
-  const historyLine = `- ${date} UTC, ${quick ? "quick" : "full"}, ${runs.length} round(s), commit ${v.commit}: w1 A/B ${r("A", "B", "w1", "throughput")}, A/C ${r("A", "C", "w1", "throughput")}; w2 A/C ${r("A", "C", "w2", "throughput")}; w3 A/C ${r("A", "C", "w3", "lastMs")}×; w4 A held ${fmt(summary(series(runs, "A", "w4", "held")).median)}; wasm ${(size.wasmRaw / 1024).toFixed(1)} KiB / ${(size.wasmGzip / 1024).toFixed(1)} KiB gzip`;
+  const historyLine = `- ${date} UTC, ${quick ? "quick" : "full"}, ${runs.length} round(s), commit ${v.commit}: w1 A/B ${r("A", "B", "w1", "throughput")}, A/C ${r("A", "C", "w1", "throughput")}; w2 A/C ${r("A", "C", "w2", "throughput")}; w3 A/C ${r("A", "C", "w3", "lastMs")}×; w4 A held ${fmt(summary(series(runs, "A", "w4", "held")).median)}; wasm ${size ? `${(size.wasmRaw / 1024).toFixed(1)} KiB / ${(size.wasmGzip / 1024).toFixed(1)} KiB gzip` : "–"}`;
   const history = keptSection(
     previous,
     "History",
@@ -469,12 +523,16 @@ function report({ runs, size, micro, started, seconds, fdLimit }) {
   const text = `# Benchmark results
 
 Written by \`npm run bench\`${quick ? " (**--quick**: a smoke run, small sizes, one round)" : ""} on ${date} UTC
-in ${seconds.toFixed(0)} s. Do not edit by hand, except the sections "Findings" and "History",
-which the script keeps.
+in ${seconds.toFixed(0)} s. ${
+    partial
+      ? "A subset run (BENCH_ONLY / BENCH_VARIANTS): bench/RESULTS.md is the full report."
+      : `Do not edit by hand, except the sections "Findings" and "History",
+which the script keeps.`
+  }
 
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
-- Rounds: ${runs.length}, order A B C in each; every variant gets a fresh \`wrangler dev\` on 127.0.0.1:${PORT}
+- Rounds: ${runs.length}, order ${variantKeys.join(" ")} in each; every variant gets a fresh \`wrangler dev\` on 127.0.0.1:${PORT}
 - Sizes: workload 1 ${settings.w1.clients} clients × ${settings.w1.frames} frames; workload 2 ${settings.w2.clients} clients × ${settings.w2.frames} \`say\` (${settings.w2.clients ** 2 * settings.w2.frames} deliveries); workload 3 ${settings.w3.count} sockets × ${settings.w3.repeats} frames; workload 4 up to ${settings.w4.target} sockets in ${settings.w4.capMs / 1000} s; workload 5 ${settings.w5.warm} warm round trips, then ${settings.w5.idleMs / 1000} s idle
 
 Cells are the median with min–max over rounds; A/B and A/C are computed within each round, then summarised.
@@ -490,7 +548,7 @@ ${table(runs)}
 ![throughput and latency per variant](chart.svg)
 
 Workload 4 per run:
-${w4notes}
+${w4notes || "(not run)"}
 
 Under \`wrangler dev\` every WebSocket costs one workerd process about four descriptors (the dev
 proxy's two sides and the Worker's), so with this machine's limit of ${fdLimit} per
@@ -504,7 +562,9 @@ Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.
 ${failures ? `\nFailures:\n${failures}\n` : ""}
 ### Sizes (workload 7)
 
-| | raw | gzip |
+${
+  size
+    ? `| | raw | gzip |
 |---|---:|---:|
 | A \`pkg/core_bg.wasm\` | ${kib(size.wasmRaw)} | ${kib(size.wasmGzip)} |
 ${Object.entries(size.bundles)
@@ -512,13 +572,19 @@ ${Object.entries(size.bundles)
     ([k, s]) =>
       `| ${VARIANTS[k].label}: bundle of \`wrangler deploy --dry-run\` | ${kib(s.raw)} | ${kib(s.gzip)} |`,
   )
-  .join("\n")}
+  .join("\n")}`
+    : "(not run)"
+}
 
 ### The Wasm boundary, per call (bench/boundary.mjs, Node ${v.node})
 
-| µs per call | what |
+${
+  micro
+    ? `| µs per call | what |
 |---:|---|
-${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}
+${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}`
+    : "(not run)"
+}
 
 ## Variants
 
@@ -540,18 +606,35 @@ ${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}
 - Workloads 2–5 use a fresh room each; the client matches its own frame by a token in
   \`text\` (present in all three variants' frames). Workload 4 is last: its sockets are
   dropped by stopping the server, as A would answer each close with \`left\` to all others.
-
+${
+  partial
+    ? `
+(A subset run: BENCH_ONLY=${[...only].join(",")}, BENCH_VARIANTS=${variantKeys.join("")}. Findings and History are in bench/RESULTS.md.)
+`
+    : `
 ${findings}
 
 ${history}
 ${historyLine}
-`;
+`
+}`;
+  if (partial) {
+    const partialPath = join(out, "RESULTS-partial.md");
+    writeFileSync(partialPath, text.replace("](chart.svg)", "](chart-partial.svg)"));
+    writeFileSync(join(out, "chart-partial.svg"), chart(runs));
+    writeFileSync(
+      join(out, "results-partial.json"),
+      JSON.stringify({ settings, runs, size, micro }, null, 2),
+    );
+    return relative(root, partialPath);
+  }
   writeFileSync(path, text);
   writeFileSync(join(bench, "chart.svg"), chart(runs));
   writeFileSync(
     join(out, "results.json"),
     JSON.stringify({ settings, runs, size, micro }, null, 2),
   );
+  return "bench/RESULTS.md and bench/chart.svg";
 }
 
 // ---- main ----
@@ -559,28 +642,45 @@ ${historyLine}
 const started = new Date();
 const t0 = performance.now();
 mkdirSync(out, { recursive: true });
-log("building the project (npm run build, no test hooks)");
-execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
-if (readFileSync(join(root, "pkg/core_bg.wasm")).includes("__test_panic__")) {
-  throw new Error("pkg/core_bg.wasm holds the test-only panic hook");
+if (partial) log(`subset: workloads ${[...only].join(",")}, variants ${variantKeys.join("")}`);
+if (variantKeys.includes("A") || only.has("w7") || only.has("boundary")) {
+  log("building the project (npm run build, no test hooks)");
+  execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  if (readFileSync(join(root, "pkg/core_bg.wasm")).includes("__test_panic__")) {
+    throw new Error("pkg/core_bg.wasm holds the test-only panic hook");
+  }
 }
-const configs = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, prepareConfig(k)]));
+const configs = Object.fromEntries(variantKeys.map((k) => [k, prepareConfig(k)]));
 const fdLimit = execFileSync("bash", ["-c", "ulimit -n $(ulimit -Hn) 2>/dev/null; ulimit -n"], {
   encoding: "utf8",
 }).trim();
-log("sizes (wrangler deploy --dry-run)");
-const size = sizes(configs);
-log("boundary micro-benchmark");
-const micro = await boundary();
+let size;
+if (only.has("w7")) {
+  log("sizes (wrangler deploy --dry-run)");
+  size = sizes(configs);
+}
+let micro;
+if (only.has("boundary")) {
+  log("boundary micro-benchmark");
+  micro = await boundary();
+}
 const runs = [];
-for (let round = 0; round < settings.rounds; round++) {
+const needsServer = ["w1", "w2", "w3", "w4", "w5", "w6"].some((w) => only.has(w));
+for (let round = 0; needsServer && round < settings.rounds; round++) {
   const results = {};
-  for (const key of Object.keys(VARIANTS)) {
+  for (const key of variantKeys) {
     log(`round ${round + 1}/${settings.rounds}, variant ${key}`);
     results[key] = await runVariant(key, configs[key]);
   }
   runs.push(results);
 }
-report({ runs, size, micro, started, seconds: (performance.now() - t0) / 1000, fdLimit });
-log("wrote bench/RESULTS.md and bench/chart.svg");
+const written = report({
+  runs,
+  size,
+  micro,
+  started,
+  seconds: (performance.now() - t0) / 1000,
+  fdLimit,
+});
+log(`wrote ${written}`);
 process.exit(0);
