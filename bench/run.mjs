@@ -8,6 +8,8 @@
 // Subsets, for development: BENCH_ONLY=w1,w4,… (w1–w7, boundary) runs only
 // those workloads, BENCH_VARIANTS=BC only those variants; a subset writes
 // bench/out/RESULTS-partial.md and leaves bench/RESULTS.md alone.
+// BENCH_W4_FRONTS=N (default 2) spreads workload 4 over N pass-through front
+// Workers (bench/front/); 0 connects to the variant's `wrangler dev` directly.
 import { execFileSync, spawn } from "node:child_process";
 import {
   mkdirSync,
@@ -24,6 +26,7 @@ import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
 import { BENCH_VARS, boundary } from "./boundary.mjs";
 import { connect, fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./client.mjs";
+import { descriptorGuard } from "./descriptors.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bench = join(root, "bench");
@@ -83,6 +86,11 @@ const variantKeys = listed("BENCH_VARIANTS", Object.keys(VARIANTS), (v) =>
 );
 /** A subset run writes bench/out/RESULTS-partial.md, never bench/RESULTS.md. */
 const partial = only.size < WORKLOADS.length || variantKeys.length < Object.keys(VARIANTS).length;
+const fronts = Number(process.env.BENCH_W4_FRONTS ?? 2);
+if (!Number.isInteger(fronts) || fronts < 0 || fronts > 16) {
+  throw new Error(`BENCH_W4_FRONTS=${process.env.BENCH_W4_FRONTS}: expected 0–16`);
+}
+settings.w4.fronts = fronts;
 
 const log = (...parts) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
@@ -116,9 +124,14 @@ function prepareConfig(key) {
 
 const wrangler = join(root, "node_modules/.bin/wrangler");
 
-/** Starts `wrangler dev` for a config; resolves with a stop function. */
+/**
+ * Starts `wrangler dev` for a config; resolves with a stop function. Its dev
+ * registry is a private directory (`registry`), where the fronts of workload 4
+ * find it and no other `wrangler dev` on the machine does.
+ */
 function startServer(config) {
   const persist = mkdtempSync(join(tmpdir(), "bench-"));
+  const registry = mkdtempSync(join(tmpdir(), "bench-registry-"));
   // The shell raises the descriptor limit as far as it may for workerd (workload 4).
   const command = [
     "ulimit -n $(ulimit -Hn) 2>/dev/null;",
@@ -134,7 +147,7 @@ function startServer(config) {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "1" },
+    env: { ...process.env, ...registryEnv(registry), CI: "1" },
   });
   let output = "";
   const keep = (chunk) => {
@@ -143,27 +156,115 @@ function startServer(config) {
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
   const stop = async () => {
-    if (child.exitCode === null && child.pid !== undefined) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // gone
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }, 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopGroup(child);
     rmSync(persist, { recursive: true, force: true });
+    rmSync(registry, { recursive: true, force: true });
     await sleep(500); // let the ports go
   };
-  return { child, stop, output: () => output };
+  return { child, stop, output: () => output, registry };
+}
+
+/** wrangler reads the first, miniflare the second (which wins). */
+const registryEnv = (registry) => ({
+  WRANGLER_REGISTRY_PATH: registry,
+  CLOUDFLARE_DEV_REGISTRY_PATH: registry,
+});
+
+/** Ends a detached child's process group: SIGTERM, SIGKILL after 5 s. */
+async function stopGroup(child) {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const signal = (name) => {
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      // gone
+    }
+  };
+  signal("SIGTERM");
+  const timer = setTimeout(() => signal("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Workload 4's fronts: `count` processes of bench/front/serve.mjs, each a
+ * pass-through Worker whose service binding reaches `target` (the variant's
+ * Worker name) through the private registry. Resolves once each forwards a
+ * request to the variant, with their runtimes' URLs and a stop function.
+ */
+async function startFronts(count, target, registry) {
+  const children = [];
+  const stop = async () => {
+    await Promise.all(children.map(stopGroup));
+  };
+  try {
+    const urls = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const child = spawn(
+          process.execPath,
+          [
+            join(bench, "front/serve.mjs"),
+            "--target",
+            target,
+            "--registry",
+            registry,
+            "--name",
+            `bench-front-${i + 1}`,
+          ],
+          {
+            cwd: root,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, ...registryEnv(registry), CI: "1" },
+          },
+        );
+        children.push(child);
+        let output = "";
+        child.stderr.on("data", (chunk) => {
+          output = (output + chunk).slice(-4_000);
+        });
+        const direct = await new Promise((resolve, reject) => {
+          let line = "";
+          const timer = setTimeout(
+            () => reject(new Error(`front ${i + 1}: not ready in 120 s`)),
+            120_000,
+          );
+          child.stdout.on("data", (chunk) => {
+            line += chunk;
+            const ready = line.split("\n").find((l) => l.startsWith('{"proxy"'));
+            if (!ready) return;
+            clearTimeout(timer);
+            resolve(JSON.parse(ready).direct);
+          });
+          child.once("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`front ${i + 1} exited with ${code}:\n${output}`));
+          });
+        });
+        // The registry may take a moment to show the variant to a new front.
+        const until = performance.now() + 30_000;
+        for (;;) {
+          try {
+            const response = await fetch(`${direct}/rooms/fronts-ready`);
+            await response.arrayBuffer();
+            if (response.ok) break;
+          } catch {
+            // not yet
+          }
+          if (performance.now() > until) {
+            throw new Error(`front ${i + 1} does not reach ${target}:\n${output}`);
+          }
+          await sleep(250);
+        }
+        return { pid: child.pid, ws: direct.replace(/^http/, "ws") };
+      }),
+    );
+    return { urls, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 /** Workload 6: ms from spawning `wrangler dev` to the first reply on `/websocket`. */
@@ -226,10 +327,8 @@ async function runVariant(key, config) {
     }
     if (only.has("w4")) {
       await sleep(1_000);
-      const { sockets_, ...w4 } = await ramp(WS, settings.w4);
-      result.w4 = w4;
-      log(key, "w4", JSON.stringify(w4));
-      for (const ws of sockets_) ws.terminate();
+      result.w4 = await rampThroughFronts(key, config, server);
+      log(key, "w4", JSON.stringify(result.w4));
     }
   } catch (error) {
     result.error = String(error?.stack ?? error);
@@ -238,6 +337,36 @@ async function runVariant(key, config) {
     await server.stop();
   }
   return result;
+}
+
+/**
+ * Workload 4 through `settings.w4.fronts` pass-through fronts (or straight to
+ * the variant's `wrangler dev` with 0), under the descriptor guard, which
+ * watches every workerd of the variant and of the fronts.
+ */
+async function rampThroughFronts(key, config, server) {
+  const { name } = JSON.parse(readFileSync(config, "utf8"));
+  let front;
+  try {
+    if (settings.w4.fronts > 0) {
+      log(key, `w4: starting ${settings.w4.fronts} front(s)`);
+      front = await startFronts(settings.w4.fronts, name, server.registry);
+    }
+    const guard = descriptorGuard([
+      { label: `${key}`, pid: server.child.pid },
+      ...(front?.urls ?? []).map(({ pid }, i) => ({ label: `front ${i + 1}`, pid })),
+    ]);
+    guard.sample();
+    const { sockets_, ...w4 } = await ramp(front ? front.urls.map(({ ws }) => ws) : WS, {
+      ...settings.w4,
+      guard: guard.check,
+    });
+    guard.sample();
+    for (const ws of sockets_) ws.terminate();
+    return { ...w4, descriptors: guard.report() };
+  } finally {
+    await front?.stop();
+  }
 }
 
 /** Workload 7: wasm size, and the bundle `wrangler deploy --dry-run` would upload. */
@@ -345,6 +474,10 @@ function verdicts(runs, size) {
   /** A target is judged only when its workload ran for the variants it compares. */
   const ran = (w, ...keys) => only.has(w) && keys.every((k) => variantKeys.includes(k));
   const target = settings.w4.target.toLocaleString("en-US");
+  const stops = runs
+    .map((round) => round.A?.w4?.stoppedBy)
+    .filter(Boolean)
+    .map((reason) => `; stopped by the ${reason}`);
   const lines = [
     ran("w1", "A", "B") &&
       line(
@@ -369,7 +502,7 @@ function verdicts(runs, size) {
     ran("w4", "A") &&
       line(
         held.min >= settings.w4.target && errors.max === 0,
-        `${target} sockets held with zero errors: A held ${cell(held)} of ${target} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap`,
+        `${target} sockets held with zero errors: A held ${cell(held)} of ${target} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap${[...new Set(stops)].join("")}`,
       ),
     ran("w5", "A") &&
       line(
@@ -505,7 +638,7 @@ function report({ runs, size, micro, started, seconds, fdLimit }) {
     .flatMap((round, i) =>
       Object.entries(round).map(([k, res]) =>
         res.w4
-          ? `- round ${i + 1}, ${k}: ${res.w4.sockets} opened, ${res.w4.held} held, ${fmt(res.w4.joinsPerSecond)} joins/s${res.w4.capped ? " (time cap reached)" : ""}${res.w4.errorSamples.length ? `; ${res.w4.errorSamples.join("; ")}` : ""}`
+          ? `- round ${i + 1}, ${k}: ${res.w4.sockets} opened, ${res.w4.held} held, ${fmt(res.w4.joinsPerSecond)} joins/s, broadcast ${fmt(res.w4.broadcastMs)} ms${res.w4.capped ? " (time cap reached)" : ""}${res.w4.stoppedBy ? ` (stopped by the ${res.w4.stoppedBy})` : ""}${res.w4.errorSamples.length ? `; ${res.w4.errorSamples.join("; ")}` : ""}. Descriptors, first → peak: ${descriptorNotes(res.w4)}`
           : "",
       ),
     )
@@ -548,15 +681,7 @@ ${table(runs)}
 ![throughput and latency per variant](chart.svg)
 
 Workload 4 per run:
-${w4notes || "(not run)"}
-
-Under \`wrangler dev\` every WebSocket costs one workerd process about four descriptors (the dev
-proxy's two sides and the Worker's), so with this machine's limit of ${fdLimit} per
-process (a hard limit; \`ulimit -n\` cannot raise it here) the runtime fails
-\`accept()\` with "Too many open files" near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets: either new handshakes are
-refused (ECONNRESET) or the runtime crashes and wrangler restarts it, dropping every
-socket (1006). No variant can hold 10,000 here; A stops far earlier, at its time cap,
-because each join costs O(n) (see Findings).
+${w4notes ? `${w4notes}\n\n${w4paragraph(fdLimit)}` : "(not run)"}
 
 Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.
 ${failures ? `\nFailures:\n${failures}\n` : ""}
@@ -635,6 +760,47 @@ ${historyLine}
     JSON.stringify({ settings, runs, size, micro }, null, 2),
   );
   return "bench/RESULTS.md and bench/chart.svg";
+}
+
+/** "C runtime 81 → 10,093 (1.00 per socket), …" from a workload 4 result. */
+function descriptorNotes(w4) {
+  const perFront = w4.sockets / Math.max(1, settings.w4.fronts);
+  return (w4.descriptors ?? [])
+    .map(({ label, role, first, peak, limit }) => {
+      // sockets that went through this process: all of them for the variant, a share per front
+      const through = label.startsWith("front") ? perFront : w4.sockets;
+      const each =
+        through > 0 && peak - first > through / 4
+          ? ` (${fmt((peak - first) / through, 2)} per socket)`
+          : "";
+      return `${label} ${role} ${fmt(first)} → ${fmt(peak)} of ${fmt(limit)}${each}`;
+    })
+    .join(", ");
+}
+
+/** What workload 4's descriptor figures mean; the same in every report. */
+function w4paragraph(fdLimit) {
+  const limit = Number(fdLimit).toLocaleString("en-US");
+  const via =
+    settings.w4.fronts > 0
+      ? `Workload 4 goes through ${settings.w4.fronts} pass-through front Worker(s) (\`bench/front/\`, \`BENCH_W4_FRONTS\`):
+each is served by \`bench/front/serve.mjs\` with wrangler's programmatic API in its own processes,
+and forwards every request, the upgrade included, to the variant's Worker through a service binding
+that a private dev registry resolves. The client spreads the sockets over the fronts and connects
+to each front's runtime directly, not through its dev proxy.`
+      : `Workload 4 connects to the variant's \`wrangler dev\` directly (\`BENCH_W4_FRONTS=0\`).`;
+  return `${via} The Durable Object, and with it every hibernatable socket (\`acceptWebSocket\`), stays
+in the variant's runtime process. Measured with workerd ${versions().workerd}, per WebSocket: the
+runtime that accepts the client's connection holds 2 descriptors (workerd duplicates an accepted
+socket), a service binding through the dev registry adds 1 in each of the two runtimes, and the dev
+proxy in front of a runtime holds 4. This machine allows ${limit} descriptors per process (a hard
+limit: \`ulimit -n\` cannot raise it), so one \`wrangler dev\` alone fails \`accept()\` with
+EMFILE near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets and is restarted by wrangler, dropping every socket (1006);
+through the fronts the variant's runtime needs about one descriptor per socket and each front three
+per socket it carries. A guard reads \`/proc/<pid>/fd\` of every workerd of the variant and the
+fronts (every 250 ms, every 50 ms past 80 % of the threshold) and stops the ramp once one is within
+256 of its limit; the notes above name it and give each process's first and peak count. A deployed
+object is subject to none of this; A's own limit is the O(n) join (see Findings).`;
 }
 
 // ---- main ----
