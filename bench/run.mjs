@@ -683,7 +683,7 @@ ${table(runs)}
 Workload 4 per run:
 ${w4notes ? `${w4notes}\n\n${w4paragraph(fdLimit)}` : "(not run)"}
 
-Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.
+${wakeNotes ? `Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.` : ""}
 ${failures ? `\nFailures:\n${failures}\n` : ""}
 ### Sizes (workload 7)
 
@@ -789,18 +789,20 @@ and forwards every request, the upgrade included, to the variant's Worker throug
 that a private dev registry resolves. The client spreads the sockets over the fronts and connects
 to each front's runtime directly, not through its dev proxy.`
       : `Workload 4 connects to the variant's \`wrangler dev\` directly (\`BENCH_W4_FRONTS=0\`).`;
-  return `${via} The Durable Object, and with it every hibernatable socket (\`acceptWebSocket\`), stays
-in the variant's runtime process. Measured with workerd ${versions().workerd}, per WebSocket: the
-runtime that accepts the client's connection holds 2 descriptors (workerd duplicates an accepted
-socket), a service binding through the dev registry adds 1 in each of the two runtimes, and the dev
-proxy in front of a runtime holds 4. This machine allows ${limit} descriptors per process (a hard
-limit: \`ulimit -n\` cannot raise it), so one \`wrangler dev\` alone fails \`accept()\` with
-EMFILE near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets and is restarted by wrangler, dropping every socket (1006);
-through the fronts the variant's runtime needs about one descriptor per socket and each front three
-per socket it carries. A guard reads \`/proc/<pid>/fd\` of every workerd of the variant and the
-fronts (every 250 ms, every 50 ms past 80 % of the threshold) and stops the ramp once one is within
-256 of its limit; the notes above name it and give each process's first and peak count. A deployed
-object is subject to none of this; A's own limit is the O(n) join (see Findings).`;
+  return `${via}
+The Durable Object, and with it every hibernatable socket (\`acceptWebSocket\`), stays in the
+variant's runtime process. Counted in \`/proc/<pid>/fd\` (workerd ${versions().workerd}), per
+WebSocket: a runtime holds 2 descriptors for a connection it accepts from the client (the
+accepted socket and a duplicate of it), a front's connection to the variant through the dev
+registry 1 in each of the two runtimes, and wrangler's dev proxy 4. So through the fronts the
+variant's runtime needs about 1 descriptor per socket and each front 3 per socket it carries, while
+one \`wrangler dev\` alone reaches this machine's limit of ${limit} per process (a hard limit:
+\`ulimit -n\` cannot raise it) in its dev proxy near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets, where workerd fails \`accept()\` with
+EMFILE and wrangler restarts it, dropping every socket (1006). A guard reads the descriptors of every
+workerd of the variant and the fronts (every 250 ms, every 50 ms past 80 % of the threshold) and
+stops the ramp, without counting an error, once one is within 256 of its limit; the notes above
+name it and give each process's first and peak count. A deployed object is subject to none of
+this; A's own limit is its O(n) join (see Findings).`;
 }
 
 // ---- main ----
