@@ -7,7 +7,7 @@ import { performance } from "node:perf_hooks";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** Limits high enough that no workload is refused; shared with bench/run.mjs. */
+/** Limits high enough that no workload is refused; bench/run.mjs passes them to every variant. */
 export const BENCH_VARS = {
   MAX_CONNECTIONS_PER_ROOM: "32768",
   RATE_LIMIT_PER_SECOND: "1000000",
@@ -29,8 +29,9 @@ function time(fn, calls) {
 export async function boundary({ calls = 20_000 } = {}) {
   const core = await import(`${root}pkg/core.js`);
   core.initSync({ module: new WebAssembly.Module(readFileSync(`${root}pkg/core_bg.wasm`)) });
-  // The bench's own limits (see BENCH_VARS in bench/run.mjs): every check
-  // still runs, none refuses the repeated frames of this loop.
+  // The bench's own limits (BENCH_VARS above; bench/run.mjs gives them to every
+  // variant as `vars`): every check still runs, none refuses the repeated
+  // frames of this loop.
   const room = new core.Room(undefined, Date.now(), 0, BENCH_VARS);
   const ids = [];
   for (let i = 0; i < 99; i++) {

@@ -20,15 +20,20 @@ export function connect(url, timeoutMs = 10_000) {
 
 /**
  * Opens sockets `url(i)` for i = 0… with `concurrency` handshakes in flight,
- * until `count` are open or the deadline passes. `setup(ws, i)` runs on each
- * open socket before the next is started.
+ * until `count` are open, the deadline passes or `stop()` returns true (asked
+ * before each handshake). `setup(ws, i)` runs on each open socket before the
+ * next is started.
  */
-export async function openMany(url, count, { concurrency = 64, deadline = Infinity, setup } = {}) {
+export async function openMany(
+  url,
+  count,
+  { concurrency = 64, deadline = Infinity, setup, stop } = {},
+) {
   const sockets = [];
   const errors = [];
   let next = 0;
   async function worker() {
-    while (next < count && performance.now() < deadline) {
+    while (next < count && performance.now() < deadline && !stop?.()) {
       const i = next++;
       try {
         const ws = await connect(url(i));
@@ -263,21 +268,30 @@ export async function fanout(ws, { count, repeats, capMs }) {
 
 /**
  * Workload 4, ramp: opens up to `target` sockets in one room (one Durable
- * Object) within `capMs`, counting failed handshakes and sockets the server
- * closed; then one broadcast to all that are held, timed to the last delivery.
+ * Object) within `capMs`, socket i through `bases[i % bases.length]` (the
+ * variant itself, or pass-through fronts that forward to it), counting failed
+ * handshakes and sockets the server closed; then one broadcast to all that are
+ * held, timed to the last delivery. `guard()`, asked before each handshake,
+ * returns a reason to stop opening (the descriptor guard); that is not an error.
  */
-export async function ramp(ws, { target, capMs, concurrency = 32 }) {
+export async function ramp(bases, { target, capMs, concurrency = 32, guard }) {
+  const urls = [bases].flat();
   const room = `w4-${Date.now()}`;
   const received = { value: 0 };
   const closed = { value: 0, codes: new Map() };
   const start = performance.now();
   const deadline = start + capMs;
+  let stoppedBy;
   const { sockets, errors } = await openMany(
-    (i) => `${ws}/rooms/${room}/websocket?name=r${i}`,
+    (i) => `${urls[i % urls.length]}/rooms/${room}/websocket?name=r${i}`,
     target,
     {
       concurrency,
       deadline,
+      stop: () => {
+        stoppedBy ??= guard?.();
+        return stoppedBy !== undefined;
+      },
       setup: (socket) => {
         socket.on("message", () => received.value++);
         socket.once("close", (code) => {
@@ -288,6 +302,8 @@ export async function ramp(ws, { target, capMs, concurrency = 32 }) {
     },
   );
   const rampSeconds = (performance.now() - start) / 1000;
+  const capped =
+    sockets.length < target && stoppedBy === undefined && performance.now() >= deadline;
   const settled = await quiesce(received, 500, 20_000);
   const open = sockets.filter((socket) => socket.readyState === WebSocket.OPEN);
   const broadcast =
@@ -312,7 +328,9 @@ export async function ramp(ws, { target, capMs, concurrency = 32 }) {
         ...(broadcast.missing ? [`${broadcast.missing} missed the broadcast`] : []),
       ]),
     ],
-    capped: sockets.length < target,
+    capped,
+    stoppedBy,
+    room,
     sockets_: sockets,
   };
 }

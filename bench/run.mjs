@@ -4,6 +4,12 @@
 // bench/client.mjs, and rewrites bench/RESULTS.md and bench/chart.svg.
 // The "Findings" and "History" sections of RESULTS.md are kept across runs.
 // Never part of `npm test`.
+//
+// Subsets, for development: BENCH_ONLY=w1,w4,… (w1–w7, boundary) runs only
+// those workloads, BENCH_VARIANTS=BC only those variants; a subset writes
+// bench/out/RESULTS-partial.md and leaves bench/RESULTS.md alone.
+// BENCH_W4_FRONTS=N (default 2) spreads workload 4 over N pass-through front
+// Workers (bench/front/); 0 connects to the variant's `wrangler dev` directly.
 import { execFileSync, spawn } from "node:child_process";
 import {
   mkdirSync,
@@ -18,8 +24,9 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
-import { boundary } from "./boundary.mjs";
+import { BENCH_VARS, boundary } from "./boundary.mjs";
 import { connect, fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./client.mjs";
+import { descriptorGuard } from "./descriptors.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bench = join(root, "bench");
@@ -57,13 +64,43 @@ const VARIANTS = {
   C: { label: "C: raw echo", config: join(bench, "raw-echo/wrangler.jsonc") },
 };
 
+const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "boundary"];
+const listed = (name, all, split) => {
+  const value = process.env[name]?.trim();
+  if (!value) return all;
+  const picked = split(value);
+  const unknown = picked.filter((x) => !all.includes(x));
+  if (unknown.length > 0 || picked.length === 0) {
+    throw new Error(`${name}=${value}: expected some of ${all.join(", ")}`);
+  }
+  return all.filter((x) => picked.includes(x));
+};
+const only = new Set(
+  listed("BENCH_ONLY", WORKLOADS, (v) => v.split(",").map((x) => x.trim().toLowerCase())),
+);
+const variantKeys = listed("BENCH_VARIANTS", Object.keys(VARIANTS), (v) =>
+  v
+    .toUpperCase()
+    .replace(/[^A-Z]/g, "")
+    .split(""),
+);
+/** A subset run writes bench/out/RESULTS-partial.md, never bench/RESULTS.md. */
+const partial = only.size < WORKLOADS.length || variantKeys.length < Object.keys(VARIANTS).length;
+const fronts = Number(process.env.BENCH_W4_FRONTS ?? 2);
+if (!Number.isInteger(fronts) || fronts < 0 || fronts > 16) {
+  throw new Error(`BENCH_W4_FRONTS=${process.env.BENCH_W4_FRONTS}: expected 0–16`);
+}
+settings.w4.fronts = fronts;
+
 const log = (...parts) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 
 /**
  * Writes bench/out/<v>/wrangler.json from a variant's wrangler.jsonc: full-line
- * comments dropped, `main` made relative to the new place, and no `build` step
- * (A is built once before the rounds, so cold starts compare like with like).
+ * comments dropped, `main` and `assets.directory` made relative to the new
+ * place, no `build` step (A is built once before the rounds, so cold starts
+ * compare like with like), and the bench's limits (BENCH_VARS) as `vars`, so A
+ * neither caps the room nor rate-limits the workloads (B and C read no vars).
  */
 function prepareConfig(key) {
   const source = VARIANTS[key].config;
@@ -76,7 +113,10 @@ function prepareConfig(key) {
   delete config.$schema;
   const dir = join(out, key.toLowerCase());
   mkdirSync(dir, { recursive: true });
-  config.main = relative(dir, join(source, "..", config.main));
+  const moved = (path) => relative(dir, join(source, "..", path));
+  config.main = moved(config.main);
+  if (config.assets?.directory) config.assets.directory = moved(config.assets.directory);
+  config.vars = { ...config.vars, ...BENCH_VARS };
   const path = join(dir, "wrangler.json");
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;
@@ -84,9 +124,14 @@ function prepareConfig(key) {
 
 const wrangler = join(root, "node_modules/.bin/wrangler");
 
-/** Starts `wrangler dev` for a config; resolves with a stop function. */
+/**
+ * Starts `wrangler dev` for a config; resolves with a stop function. Its dev
+ * registry is a private directory (`registry`), where the fronts of workload 4
+ * find it and no other `wrangler dev` on the machine does.
+ */
 function startServer(config) {
   const persist = mkdtempSync(join(tmpdir(), "bench-"));
+  const registry = mkdtempSync(join(tmpdir(), "bench-registry-"));
   // The shell raises the descriptor limit as far as it may for workerd (workload 4).
   const command = [
     "ulimit -n $(ulimit -Hn) 2>/dev/null;",
@@ -102,7 +147,7 @@ function startServer(config) {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "1" },
+    env: { ...process.env, ...registryEnv(registry), CI: "1" },
   });
   let output = "";
   const keep = (chunk) => {
@@ -111,27 +156,115 @@ function startServer(config) {
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
   const stop = async () => {
-    if (child.exitCode === null && child.pid !== undefined) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // gone
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }, 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopGroup(child);
     rmSync(persist, { recursive: true, force: true });
+    rmSync(registry, { recursive: true, force: true });
     await sleep(500); // let the ports go
   };
-  return { child, stop, output: () => output };
+  return { child, stop, output: () => output, registry };
+}
+
+/** wrangler reads the first, miniflare the second (which wins). */
+const registryEnv = (registry) => ({
+  WRANGLER_REGISTRY_PATH: registry,
+  CLOUDFLARE_DEV_REGISTRY_PATH: registry,
+});
+
+/** Ends a detached child's process group: SIGTERM, SIGKILL after 5 s. */
+async function stopGroup(child) {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const signal = (name) => {
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      // gone
+    }
+  };
+  signal("SIGTERM");
+  const timer = setTimeout(() => signal("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Workload 4's fronts: `count` processes of bench/front/serve.mjs, each a
+ * pass-through Worker whose service binding reaches `target` (the variant's
+ * Worker name) through the private registry. Resolves once each forwards a
+ * request to the variant, with their runtimes' URLs and a stop function.
+ */
+async function startFronts(count, target, registry) {
+  const children = [];
+  const stop = async () => {
+    await Promise.all(children.map(stopGroup));
+  };
+  try {
+    const urls = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const child = spawn(
+          process.execPath,
+          [
+            join(bench, "front/serve.mjs"),
+            "--target",
+            target,
+            "--registry",
+            registry,
+            "--name",
+            `bench-front-${i + 1}`,
+          ],
+          {
+            cwd: root,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...process.env, ...registryEnv(registry), CI: "1" },
+          },
+        );
+        children.push(child);
+        let output = "";
+        child.stderr.on("data", (chunk) => {
+          output = (output + chunk).slice(-4_000);
+        });
+        const direct = await new Promise((resolve, reject) => {
+          let line = "";
+          const timer = setTimeout(
+            () => reject(new Error(`front ${i + 1}: not ready in 120 s`)),
+            120_000,
+          );
+          child.stdout.on("data", (chunk) => {
+            line += chunk;
+            const ready = line.split("\n").find((l) => l.startsWith('{"proxy"'));
+            if (!ready) return;
+            clearTimeout(timer);
+            resolve(JSON.parse(ready).direct);
+          });
+          child.once("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`front ${i + 1} exited with ${code}:\n${output}`));
+          });
+        });
+        // The registry may take a moment to show the variant to a new front.
+        const until = performance.now() + 30_000;
+        for (;;) {
+          try {
+            const response = await fetch(`${direct}/rooms/fronts-ready`);
+            await response.arrayBuffer();
+            if (response.ok) break;
+          } catch {
+            // not yet
+          }
+          if (performance.now() > until) {
+            throw new Error(`front ${i + 1} does not reach ${target}:\n${output}`);
+          }
+          await sleep(250);
+        }
+        return { pid: child.pid, ws: direct.replace(/^http/, "ws") };
+      }),
+    );
+    return { urls, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 /** Workload 6: ms from spawning `wrangler dev` to the first reply on `/websocket`. */
@@ -156,33 +289,47 @@ async function coldStart(server) {
   throw new Error(`wrangler dev gave no reply in 120 s:\n${server.output()}`);
 }
 
-/** One variant, one round: every workload against a fresh `wrangler dev`. */
+/** One variant, one round: every selected workload against a fresh `wrangler dev`. */
 async function runVariant(key, config) {
   const server = startServer(config);
   const result = {};
   try {
-    result.w6 = { coldMs: await coldStart(server) };
-    log(key, "cold start", result.w6.coldMs.toFixed(0), "ms");
+    // The first reply also tells the server is up, so it runs even if w6 is not selected.
+    const coldMs = await coldStart(server);
+    if (only.has("w6")) {
+      result.w6 = { coldMs };
+      log(key, "cold start", coldMs.toFixed(0), "ms");
+    }
     await sleep(500);
     // Workload 5's object idles (and is evicted) while workloads 1 and 2 load others.
-    const waking = await wake(WS, HTTP, {
-      frame: '{"type":"say","text":"wake"}',
-      match: '"wake"',
-      ...settings.w5,
-    });
-    result.w1 = await pingPong(WS, settings.w1);
-    log(key, "w1", JSON.stringify(result.w1));
-    result.w2 = await roomBroadcast(WS, settings.w2);
-    log(key, "w2", JSON.stringify(result.w2));
-    result.w5 = await waking.finish();
-    log(key, "w5", JSON.stringify(result.w5));
-    result.w3 = await fanout(WS, settings.w3);
-    log(key, "w3", JSON.stringify(result.w3));
-    await sleep(1_000);
-    const { sockets_, ...w4 } = await ramp(WS, settings.w4);
-    result.w4 = w4;
-    log(key, "w4", JSON.stringify(w4));
-    for (const ws of sockets_) ws.terminate();
+    const waking = only.has("w5")
+      ? await wake(WS, HTTP, {
+          frame: '{"type":"say","text":"wake"}',
+          match: '"wake"',
+          ...settings.w5,
+        })
+      : undefined;
+    if (only.has("w1")) {
+      result.w1 = await pingPong(WS, settings.w1);
+      log(key, "w1", JSON.stringify(result.w1));
+    }
+    if (only.has("w2")) {
+      result.w2 = await roomBroadcast(WS, settings.w2);
+      log(key, "w2", JSON.stringify(result.w2));
+    }
+    if (waking) {
+      result.w5 = await waking.finish();
+      log(key, "w5", JSON.stringify(result.w5));
+    }
+    if (only.has("w3")) {
+      result.w3 = await fanout(WS, settings.w3);
+      log(key, "w3", JSON.stringify(result.w3));
+    }
+    if (only.has("w4")) {
+      await sleep(1_000);
+      result.w4 = await rampThroughFronts(key, config, server);
+      log(key, "w4", JSON.stringify(result.w4));
+    }
   } catch (error) {
     result.error = String(error?.stack ?? error);
     log(key, "failed:", result.error, "\n", server.output().slice(-2_000));
@@ -190,6 +337,36 @@ async function runVariant(key, config) {
     await server.stop();
   }
   return result;
+}
+
+/**
+ * Workload 4 through `settings.w4.fronts` pass-through fronts (or straight to
+ * the variant's `wrangler dev` with 0), under the descriptor guard, which
+ * watches every workerd of the variant and of the fronts.
+ */
+async function rampThroughFronts(key, config, server) {
+  const { name } = JSON.parse(readFileSync(config, "utf8"));
+  let front;
+  try {
+    if (settings.w4.fronts > 0) {
+      log(key, `w4: starting ${settings.w4.fronts} front(s)`);
+      front = await startFronts(settings.w4.fronts, name, server.registry);
+    }
+    const guard = descriptorGuard([
+      { label: `${key}`, pid: server.child.pid },
+      ...(front?.urls ?? []).map(({ pid }, i) => ({ label: `front ${i + 1}`, pid })),
+    ]);
+    guard.sample();
+    const { sockets_, ...w4 } = await ramp(front ? front.urls.map(({ ws }) => ws) : WS, {
+      ...settings.w4,
+      guard: guard.check,
+    });
+    guard.sample();
+    for (const ws of sockets_) ws.terminate();
+    return { ...w4, descriptors: guard.report() };
+  } finally {
+    await front?.stop();
+  }
 }
 
 /** Workload 7: wasm size, and the bundle `wrangler deploy --dry-run` would upload. */
@@ -277,7 +454,7 @@ const FIGURES = [
 
 function table(runs) {
   const rows = ["| figure | A | B | C | A/B | A/C |", "|---|---:|---:|---:|---:|---:|"];
-  for (const [w, field, label, digits] of FIGURES) {
+  for (const [w, field, label, digits] of FIGURES.filter(([w]) => only.has(w))) {
     const [a, b, c] = ["A", "B", "C"].map((k) => summary(series(runs, k, w, field)));
     rows.push(
       `| ${label} | ${cell(a, digits)} | ${cell(b, digits)} | ${cell(c, digits)} | ${cell(summary(ratios(runs, "A", "B", w, field)), 2)} | ${cell(summary(ratios(runs, "A", "C", w, field)), 2)} |`,
@@ -294,34 +471,48 @@ function verdicts(runs, size) {
   const woke = runs.every((round) => round.A?.w5?.woke);
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   const line = (ok, text) => `- **${ok ? "met" : "not met"}** — ${text}`;
-  return [
-    line(
-      r("A", "B", "w1", "throughput") >= 1,
-      `workload 1 A/B throughput ≥ 1.0: ${fmt(r("A", "B", "w1", "throughput"), 2)}`,
-    ),
-    line(
-      r("A", "C", "w1", "throughput") >= 0.95,
-      `workload 1 A/C throughput ≥ 0.95: ${fmt(r("A", "C", "w1", "throughput"), 2)}`,
-    ),
-    line(
-      r("A", "C", "w2", "throughput") >= 0.9,
-      `workload 2 A/C throughput ≥ 0.9: ${fmt(r("A", "C", "w2", "throughput"), 2)}`,
-    ),
-    line(
-      r("A", "C", "w3", "lastMs") <= 2,
-      `fan-out to ${settings.w3.count.toLocaleString("en-US")} ≤ 2× C: A/C time to last socket ${fmt(r("A", "C", "w3", "lastMs"), 2)}× (A's room reached ${cell(summary(series(runs, "A", "w3", "sockets")))} sockets in the cap)`,
-    ),
-    line(
-      held.min >= 10_000 && errors.max === 0,
-      `10,000 sockets held with zero errors: A held ${cell(held)} of ${settings.w4.target.toLocaleString("en-US")} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap`,
-    ),
-    line(
-      wakeRatio <= 2 && woke,
-      `first reply after eviction ≤ 2× warm p50: ${fmt(wakeRatio, 1)}× (${woke ? "each a confirmed wake" : "a wake was NOT confirmed in every round"})`,
-    ),
-    line(size.wasmRaw <= 128 * 1024, `core wasm ≤ 128 KiB raw: ${kib(size.wasmRaw)}`),
-    line(size.wasmGzip <= 48 * 1024, `core wasm ≤ 48 KiB gzip: ${kib(size.wasmGzip)}`),
-  ].join("\n");
+  /** A target is judged only when its workload ran for the variants it compares. */
+  const ran = (w, ...keys) => only.has(w) && keys.every((k) => variantKeys.includes(k));
+  const target = settings.w4.target.toLocaleString("en-US");
+  const stops = runs
+    .map((round) => round.A?.w4?.stoppedBy)
+    .filter(Boolean)
+    .map((reason) => `; stopped by the ${reason}`);
+  const lines = [
+    ran("w1", "A", "B") &&
+      line(
+        r("A", "B", "w1", "throughput") >= 1,
+        `workload 1 A/B throughput ≥ 1.0: ${fmt(r("A", "B", "w1", "throughput"), 2)}`,
+      ),
+    ran("w1", "A", "C") &&
+      line(
+        r("A", "C", "w1", "throughput") >= 0.95,
+        `workload 1 A/C throughput ≥ 0.95: ${fmt(r("A", "C", "w1", "throughput"), 2)}`,
+      ),
+    ran("w2", "A", "C") &&
+      line(
+        r("A", "C", "w2", "throughput") >= 0.9,
+        `workload 2 A/C throughput ≥ 0.9: ${fmt(r("A", "C", "w2", "throughput"), 2)}`,
+      ),
+    ran("w3", "A", "C") &&
+      line(
+        r("A", "C", "w3", "lastMs") <= 2,
+        `fan-out to ${settings.w3.count.toLocaleString("en-US")} ≤ 2× C: A/C time to last socket ${fmt(r("A", "C", "w3", "lastMs"), 2)}× (A's room reached ${cell(summary(series(runs, "A", "w3", "sockets")))} sockets in the cap)`,
+      ),
+    ran("w4", "A") &&
+      line(
+        held.min >= settings.w4.target && errors.max === 0,
+        `${target} sockets held with zero errors: A held ${cell(held)} of ${target} (errors ${cell(errors)}) within the ${settings.w4.capMs / 1000} s cap${[...new Set(stops)].join("")}`,
+      ),
+    ran("w5", "A") &&
+      line(
+        wakeRatio <= 2 && woke,
+        `first reply after eviction ≤ 2× warm p50: ${fmt(wakeRatio, 1)}× (${woke ? "each a confirmed wake" : "a wake was NOT confirmed in every round"})`,
+      ),
+    size && line(size.wasmRaw <= 128 * 1024, `core wasm ≤ 128 KiB raw: ${kib(size.wasmRaw)}`),
+    size && line(size.wasmGzip <= 48 * 1024, `core wasm ≤ 48 KiB gzip: ${kib(size.wasmGzip)}`),
+  ].filter(Boolean);
+  return lines.length > 0 ? lines.join("\n") : "(no target's workload ran in this subset)";
 }
 
 /** An SVG bar chart, one panel per figure, bars = median, whiskers = min–max. */
@@ -417,6 +608,7 @@ function versions() {
   };
 }
 
+/** Writes the report; returns the path written (bench/out/RESULTS-partial.md for a subset). */
 function report({ runs, size, micro, started, seconds, fdLimit }) {
   const v = versions();
   const path = join(bench, "RESULTS.md");
@@ -428,7 +620,7 @@ function report({ runs, size, micro, started, seconds, fdLimit }) {
   }
   const date = started.toISOString().replace("T", " ").slice(0, 16);
   const r = (x, y, w, f) => fmt(summary(ratios(runs, x, y, w, f)).median, 2);
-  const historyLine = `- ${date} UTC, ${quick ? "quick" : "full"}, ${runs.length} round(s), commit ${v.commit}: w1 A/B ${r("A", "B", "w1", "throughput")}, A/C ${r("A", "C", "w1", "throughput")}; w2 A/C ${r("A", "C", "w2", "throughput")}; w3 A/C ${r("A", "C", "w3", "lastMs")}×; w4 A held ${fmt(summary(series(runs, "A", "w4", "held")).median)}; wasm ${(size.wasmRaw / 1024).toFixed(1)} KiB / ${(size.wasmGzip / 1024).toFixed(1)} KiB gzip`;
+  const historyLine = `- ${date} UTC, ${quick ? "quick" : "full"}, ${runs.length} round(s), commit ${v.commit}: w1 A/B ${r("A", "B", "w1", "throughput")}, A/C ${r("A", "C", "w1", "throughput")}; w2 A/C ${r("A", "C", "w2", "throughput")}; w3 A/C ${r("A", "C", "w3", "lastMs")}×; w4 A held ${fmt(summary(series(runs, "A", "w4", "held")).median)}; wasm ${size ? `${(size.wasmRaw / 1024).toFixed(1)} KiB / ${(size.wasmGzip / 1024).toFixed(1)} KiB gzip` : "–"}`;
   const history = keptSection(
     previous,
     "History",
@@ -446,7 +638,7 @@ function report({ runs, size, micro, started, seconds, fdLimit }) {
     .flatMap((round, i) =>
       Object.entries(round).map(([k, res]) =>
         res.w4
-          ? `- round ${i + 1}, ${k}: ${res.w4.sockets} opened, ${res.w4.held} held, ${fmt(res.w4.joinsPerSecond)} joins/s${res.w4.capped ? " (time cap reached)" : ""}${res.w4.errorSamples.length ? `; ${res.w4.errorSamples.join("; ")}` : ""}`
+          ? `- round ${i + 1}, ${k}: ${res.w4.sockets} opened, ${res.w4.held} held, ${fmt(res.w4.joinsPerSecond)} joins/s, broadcast ${fmt(res.w4.broadcastMs)} ms${res.w4.capped ? " (time cap reached)" : ""}${res.w4.stoppedBy ? ` (stopped by the ${res.w4.stoppedBy})` : ""}${res.w4.errorSamples.length ? `; ${res.w4.errorSamples.join("; ")}` : ""}. Descriptors, first → peak: ${descriptorNotes(res.w4)}`
           : "",
       ),
     )
@@ -464,12 +656,16 @@ function report({ runs, size, micro, started, seconds, fdLimit }) {
   const text = `# Benchmark results
 
 Written by \`npm run bench\`${quick ? " (**--quick**: a smoke run, small sizes, one round)" : ""} on ${date} UTC
-in ${seconds.toFixed(0)} s. Do not edit by hand, except the sections "Findings" and "History",
-which the script keeps.
+in ${seconds.toFixed(0)} s. ${
+    partial
+      ? "A subset run (BENCH_ONLY / BENCH_VARIANTS): bench/RESULTS.md is the full report."
+      : `Do not edit by hand, except the sections "Findings" and "History",
+which the script keeps.`
+  }
 
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
-- Rounds: ${runs.length}, order A B C in each; every variant gets a fresh \`wrangler dev\` on 127.0.0.1:${PORT}
+- Rounds: ${runs.length}, order ${variantKeys.join(" ")} in each; every variant gets a fresh \`wrangler dev\` on 127.0.0.1:${PORT}
 - Sizes: workload 1 ${settings.w1.clients} clients × ${settings.w1.frames} frames; workload 2 ${settings.w2.clients} clients × ${settings.w2.frames} \`say\` (${settings.w2.clients ** 2 * settings.w2.frames} deliveries); workload 3 ${settings.w3.count} sockets × ${settings.w3.repeats} frames; workload 4 up to ${settings.w4.target} sockets in ${settings.w4.capMs / 1000} s; workload 5 ${settings.w5.warm} warm round trips, then ${settings.w5.idleMs / 1000} s idle
 
 Cells are the median with min–max over rounds; A/B and A/C are computed within each round, then summarised.
@@ -485,21 +681,15 @@ ${table(runs)}
 ![throughput and latency per variant](chart.svg)
 
 Workload 4 per run:
-${w4notes}
+${w4notes ? `${w4notes}\n\n${w4paragraph(fdLimit)}` : "(not run)"}
 
-Under \`wrangler dev\` every WebSocket costs one workerd process about four descriptors (the dev
-proxy's two sides and the Worker's), so with this machine's limit of ${fdLimit} per
-process (a hard limit; \`ulimit -n\` cannot raise it here) the runtime fails
-\`accept()\` with "Too many open files" near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets: either new handshakes are
-refused (ECONNRESET) or the runtime crashes and wrangler restarts it, dropping every
-socket (1006). No variant can hold 10,000 here; A stops far earlier, at its time cap,
-because each join costs O(n) (see Findings).
-
-Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.
+${wakeNotes ? `Workload 5 wake confirmed (instance created after the idle began): ${wakeNotes}.` : ""}
 ${failures ? `\nFailures:\n${failures}\n` : ""}
 ### Sizes (workload 7)
 
-| | raw | gzip |
+${
+  size
+    ? `| | raw | gzip |
 |---|---:|---:|
 | A \`pkg/core_bg.wasm\` | ${kib(size.wasmRaw)} | ${kib(size.wasmGzip)} |
 ${Object.entries(size.bundles)
@@ -507,18 +697,27 @@ ${Object.entries(size.bundles)
     ([k, s]) =>
       `| ${VARIANTS[k].label}: bundle of \`wrangler deploy --dry-run\` | ${kib(s.raw)} | ${kib(s.gzip)} |`,
   )
-  .join("\n")}
+  .join("\n")}`
+    : "(not run)"
+}
 
 ### The Wasm boundary, per call (bench/boundary.mjs, Node ${v.node})
 
-| µs per call | what |
+${
+  micro
+    ? `| µs per call | what |
 |---:|---|
-${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}
+${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}`
+    : "(not run)"
+}
 
 ## Variants
 
 - **A** is the project as deployed: \`npm run build\` (no test hooks), \`js/index.ts\` with the
-  project's \`wrangler.jsonc\` minus its \`build\` step (built once before the rounds).
+  project's \`wrangler.jsonc\` minus its \`build\` step (built once before the rounds), and with
+  the bench's limits as \`vars\` (${Object.entries(BENCH_VARS)
+    .map(([k, val]) => `\`${k}=${val}\``)
+    .join(", ")}) so no workload is capped or rate-limited.
 - **B** (\`bench/ts-reference/\`) is the seed in plain TypeScript, same replies and close
   handling as A's \`/websocket\`. Its rooms are the least that matches A's \`say\`: the socket
   is accepted with the tag \`room\` and an attachment \`{id, name}\`; a frame is read back from
@@ -532,18 +731,78 @@ ${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}
 - Workloads 2–5 use a fresh room each; the client matches its own frame by a token in
   \`text\` (present in all three variants' frames). Workload 4 is last: its sockets are
   dropped by stopping the server, as A would answer each close with \`left\` to all others.
-
+${
+  partial
+    ? `
+(A subset run: BENCH_ONLY=${[...only].join(",")}, BENCH_VARIANTS=${variantKeys.join("")}. Findings and History are in bench/RESULTS.md.)
+`
+    : `
 ${findings}
 
 ${history}
 ${historyLine}
-`;
+`
+}`;
+  if (partial) {
+    const partialPath = join(out, "RESULTS-partial.md");
+    writeFileSync(partialPath, text.replace("](chart.svg)", "](chart-partial.svg)"));
+    writeFileSync(join(out, "chart-partial.svg"), chart(runs));
+    writeFileSync(
+      join(out, "results-partial.json"),
+      JSON.stringify({ settings, runs, size, micro }, null, 2),
+    );
+    return relative(root, partialPath);
+  }
   writeFileSync(path, text);
   writeFileSync(join(bench, "chart.svg"), chart(runs));
   writeFileSync(
     join(out, "results.json"),
     JSON.stringify({ settings, runs, size, micro }, null, 2),
   );
+  return "bench/RESULTS.md and bench/chart.svg";
+}
+
+/** "C runtime 81 → 10,093 (1.00 per socket), …" from a workload 4 result. */
+function descriptorNotes(w4) {
+  const perFront = w4.sockets / Math.max(1, settings.w4.fronts);
+  return (w4.descriptors ?? [])
+    .map(({ label, role, first, peak, limit }) => {
+      // sockets that went through this process: all of them for the variant, a share per front
+      const through = label.startsWith("front") ? perFront : w4.sockets;
+      const each =
+        through > 0 && peak - first > through / 4
+          ? ` (${fmt((peak - first) / through, 2)} per socket)`
+          : "";
+      return `${label} ${role} ${fmt(first)} → ${fmt(peak)} of ${fmt(limit)}${each}`;
+    })
+    .join(", ");
+}
+
+/** What workload 4's descriptor figures mean; the same in every report. */
+function w4paragraph(fdLimit) {
+  const limit = Number(fdLimit).toLocaleString("en-US");
+  const via =
+    settings.w4.fronts > 0
+      ? `Workload 4 goes through ${settings.w4.fronts} pass-through front Worker(s) (\`bench/front/\`, \`BENCH_W4_FRONTS\`):
+each is served by \`bench/front/serve.mjs\` with wrangler's programmatic API in its own processes,
+and forwards every request, the upgrade included, to the variant's Worker through a service binding
+that a private dev registry resolves. The client spreads the sockets over the fronts and connects
+to each front's runtime directly, not through its dev proxy.`
+      : `Workload 4 connects to the variant's \`wrangler dev\` directly (\`BENCH_W4_FRONTS=0\`).`;
+  return `${via}
+The Durable Object, and with it every hibernatable socket (\`acceptWebSocket\`), stays in the
+variant's runtime process. Counted in \`/proc/<pid>/fd\` (workerd ${versions().workerd}), per
+WebSocket: a runtime holds 2 descriptors for a connection it accepts from the client (the
+accepted socket and a duplicate of it), a front's connection to the variant through the dev
+registry 1 in each of the two runtimes, and wrangler's dev proxy 4. So through the fronts the
+variant's runtime needs about 1 descriptor per socket and each front 3 per socket it carries, while
+one \`wrangler dev\` alone reaches this machine's limit of ${limit} per process (a hard limit:
+\`ulimit -n\` cannot raise it) in its dev proxy near ${Math.round(Number(fdLimit) / 4).toLocaleString("en-US")} sockets, where workerd fails \`accept()\` with
+EMFILE and wrangler restarts it, dropping every socket (1006). A guard reads the descriptors of every
+workerd of the variant and the fronts (every 250 ms, every 50 ms past 80 % of the threshold) and
+stops the ramp, without counting an error, once one is within 256 of its limit; the notes above
+name it and give each process's first and peak count. A deployed object is subject to none of
+this; A's own limit is its O(n) join (see Findings).`;
 }
 
 // ---- main ----
@@ -551,28 +810,45 @@ ${historyLine}
 const started = new Date();
 const t0 = performance.now();
 mkdirSync(out, { recursive: true });
-log("building the project (npm run build, no test hooks)");
-execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
-if (readFileSync(join(root, "pkg/core_bg.wasm")).includes("__test_panic__")) {
-  throw new Error("pkg/core_bg.wasm holds the test-only panic hook");
+if (partial) log(`subset: workloads ${[...only].join(",")}, variants ${variantKeys.join("")}`);
+if (variantKeys.includes("A") || only.has("w7") || only.has("boundary")) {
+  log("building the project (npm run build, no test hooks)");
+  execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  if (readFileSync(join(root, "pkg/core_bg.wasm")).includes("__test_panic__")) {
+    throw new Error("pkg/core_bg.wasm holds the test-only panic hook");
+  }
 }
-const configs = Object.fromEntries(Object.keys(VARIANTS).map((k) => [k, prepareConfig(k)]));
+const configs = Object.fromEntries(variantKeys.map((k) => [k, prepareConfig(k)]));
 const fdLimit = execFileSync("bash", ["-c", "ulimit -n $(ulimit -Hn) 2>/dev/null; ulimit -n"], {
   encoding: "utf8",
 }).trim();
-log("sizes (wrangler deploy --dry-run)");
-const size = sizes(configs);
-log("boundary micro-benchmark");
-const micro = await boundary();
+let size;
+if (only.has("w7")) {
+  log("sizes (wrangler deploy --dry-run)");
+  size = sizes(configs);
+}
+let micro;
+if (only.has("boundary")) {
+  log("boundary micro-benchmark");
+  micro = await boundary();
+}
 const runs = [];
-for (let round = 0; round < settings.rounds; round++) {
+const needsServer = ["w1", "w2", "w3", "w4", "w5", "w6"].some((w) => only.has(w));
+for (let round = 0; needsServer && round < settings.rounds; round++) {
   const results = {};
-  for (const key of Object.keys(VARIANTS)) {
+  for (const key of variantKeys) {
     log(`round ${round + 1}/${settings.rounds}, variant ${key}`);
     results[key] = await runVariant(key, configs[key]);
   }
   runs.push(results);
 }
-report({ runs, size, micro, started, seconds: (performance.now() - t0) / 1000, fdLimit });
-log("wrote bench/RESULTS.md and bench/chart.svg");
+const written = report({
+  runs,
+  size,
+  micro,
+  started,
+  seconds: (performance.now() - t0) / 1000,
+  fdLimit,
+});
+log(`wrote ${written}`);
 process.exit(0);
