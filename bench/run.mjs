@@ -79,6 +79,8 @@ function prepareConfig(key) {
   const dir = join(out, key.toLowerCase());
   mkdirSync(dir, { recursive: true });
   config.main = relative(dir, join(source, "..", config.main));
+  if (config.assets)
+    config.assets.directory = relative(dir, join(source, "..", config.assets.directory));
   const path = join(dir, "wrangler.json");
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;
