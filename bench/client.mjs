@@ -336,14 +336,51 @@ export async function ramp(bases, { target, capMs, concurrency = 32, guard }) {
 }
 
 /**
- * Workload 5, wake cost: one socket in a room, `warm` round trips; then the
- * object is left idle (wrangler dev evicts an idle object after ~10 s; the
- * socket stays open, hibernated) while the caller may load other objects;
- * `finish()` waits out `idleMs` and times the first round trip. The stats
- * request after it confirms the reply came from a fresh instance.
+ * Workload 5, wake cost: `rooms` rooms (default 1) of one socket each, `warm`
+ * round trips in each; then the objects are left idle (wrangler dev evicts an
+ * idle object after ~10 s; the sockets stay open, hibernated) while the caller
+ * may load other objects; `finish()` waits out `idleMs` and times the first
+ * round trip in each room, one room at a time, 250 ms apart. The stats request
+ * after each confirms the reply came from a fresh instance. `firstMs` is the
+ * median over the rooms, `firsts` every one.
  */
-export async function wake(ws, http, { frame, match, warm, idleMs }) {
-  const room = `w5-${Date.now()}`;
+export async function wake(ws, http, { frame, match, warm, idleMs, rooms = 1 }) {
+  const stamp = Date.now();
+  const opened = [];
+  for (let r = 0; r < rooms; r++) opened.push(await wakeRoom(ws, `w5-${stamp}-${r}`, frame, match));
+  const warmTimes = [];
+  for (const { roundTrip } of opened) {
+    for (let i = 0; i < warm; i++) warmTimes.push(await roundTrip());
+  }
+  const idleFrom = Date.now();
+  return {
+    async finish() {
+      await sleep(Math.max(0, idleFrom + idleMs - Date.now()));
+      const firsts = [];
+      let woke = true;
+      for (const { room, socket, roundTrip } of opened) {
+        firsts.push(await roundTrip());
+        const stats = await (await fetch(`${http}/rooms/${room}`)).json();
+        woke &&= Number(stats.instance_started_at) >= idleFrom;
+        socket.terminate();
+        await sleep(250);
+      }
+      const warmP50 = percentile(warmTimes, 50);
+      return {
+        warmP50,
+        warmP99: percentile(warmTimes, 99),
+        firstMs: percentile(firsts, 50),
+        firsts,
+        idleMs: Date.now() - idleFrom,
+        ratio: percentile(firsts, 50) / warmP50,
+        woke,
+      };
+    },
+  };
+}
+
+/** One room of workload 5: a socket, its welcome read, and a timed round trip. */
+async function wakeRoom(ws, room, frame, match) {
   const socket = await connect(`${ws}/rooms/${room}/websocket?name=w`);
   let waiting;
   socket.on("message", (data) => {
@@ -363,23 +400,5 @@ export async function wake(ws, http, { frame, match, warm, idleMs }) {
     return performance.now() - at;
   };
   await sleep(200); // A's welcome
-  const warmTimes = [];
-  for (let i = 0; i < warm; i++) warmTimes.push(await roundTrip());
-  const idleFrom = Date.now();
-  return {
-    async finish() {
-      await sleep(Math.max(0, idleFrom + idleMs - Date.now()));
-      const first = await roundTrip();
-      const stats = await (await fetch(`${http}/rooms/${room}`)).json();
-      socket.terminate();
-      return {
-        warmP50: percentile(warmTimes, 50),
-        warmP99: percentile(warmTimes, 99),
-        firstMs: first,
-        idleMs: Date.now() - idleFrom,
-        ratio: first / percentile(warmTimes, 50),
-        woke: Number(stats.instance_started_at) >= idleFrom,
-      };
-    },
-  };
+  return { room, socket, roundTrip };
 }

@@ -39,6 +39,8 @@ const WS = `ws://127.0.0.1:${PORT}`;
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const roundsArg = args.indexOf("--rounds");
+/** Workload 5's wake samples per round (BENCH_WAKE_SAMPLES), ~0.3 s each. */
+const wakeRooms = (fallback) => Number(process.env.BENCH_WAKE_SAMPLES ?? fallback);
 const settings = quick
   ? {
       rounds: 1,
@@ -46,7 +48,7 @@ const settings = quick
       w2: { clients: 8, frames: 20, capMs: 15_000 },
       w3: { count: 200, repeats: 3, capMs: 30_000 },
       w4: { target: 2_000, capMs: 20_000 },
-      w5: { warm: 20, idleMs: 12_000 },
+      w5: { warm: 20, idleMs: 12_000, rooms: wakeRooms(1) },
     }
   : {
       rounds: 3,
@@ -54,7 +56,7 @@ const settings = quick
       w2: { clients: 16, frames: 50, capMs: 30_000 },
       w3: { count: 1_000, repeats: 5, capMs: 75_000 },
       w4: { target: 10_000, capMs: 90_000 },
-      w5: { warm: 30, idleMs: 12_000 },
+      w5: { warm: 30, idleMs: 12_000, rooms: wakeRooms(5) },
     };
 if (roundsArg >= 0) settings.rounds = Number(args[roundsArg + 1]);
 
@@ -666,7 +668,7 @@ which the script keeps.`
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
 - Rounds: ${runs.length}, order ${variantKeys.join(" ")} in each; every variant gets a fresh \`wrangler dev\` on 127.0.0.1:${PORT}
-- Sizes: workload 1 ${settings.w1.clients} clients × ${settings.w1.frames} frames; workload 2 ${settings.w2.clients} clients × ${settings.w2.frames} \`say\` (${settings.w2.clients ** 2 * settings.w2.frames} deliveries); workload 3 ${settings.w3.count} sockets × ${settings.w3.repeats} frames; workload 4 up to ${settings.w4.target} sockets in ${settings.w4.capMs / 1000} s; workload 5 ${settings.w5.warm} warm round trips, then ${settings.w5.idleMs / 1000} s idle
+- Sizes: workload 1 ${settings.w1.clients} clients × ${settings.w1.frames} frames; workload 2 ${settings.w2.clients} clients × ${settings.w2.frames} \`say\` (${settings.w2.clients ** 2 * settings.w2.frames} deliveries); workload 3 ${settings.w3.count} sockets × ${settings.w3.repeats} frames; workload 4 up to ${settings.w4.target} sockets in ${settings.w4.capMs / 1000} s; workload 5 ${settings.w5.rooms} room(s) × ${settings.w5.warm} warm round trips, then ${settings.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median)
 
 Cells are the median with min–max over rounds; A/B and A/C are computed within each round, then summarised.
 

@@ -1,6 +1,6 @@
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { evict, freshRoom, join, stats } from "./room";
 import { connectObject, freshName } from "./socket";
 
@@ -56,5 +56,55 @@ describe("room hibernation", () => {
       count: 1,
       connections: [{ id: ada.id, name: "Ada" }],
     });
+  });
+
+  // The wake record is written after the event that created the instance has
+  // been answered (not in the constructor, where the write delayed the first
+  // reply after a wake), without holding later frames for its confirmation.
+  it("stores the wake record after the first reply of a wake", async () => {
+    const room = freshRoom();
+    const ada = await join(room, "Ada");
+    await evict(room);
+
+    ada.send({ type: "ping" });
+    expect(await ada.next()).toEqual({ type: "pong" });
+    const after = await stats(room);
+    expect(after.last_wake_at).toBe(after.instance_started_at);
+    const stub = env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
+    await vi.waitFor(async () => {
+      const stored = await runInDurableObject(stub, (_, state) => state.storage.kv.get("wakes"));
+      expect(stored).toEqual({ count: after.wakes, last_wake_at: after.last_wake_at });
+    });
+  });
+
+  it("counts every instance across consecutive wakes, the next one reading what the last stored", async () => {
+    const room = freshRoom();
+    const ada = await join(room, "Ada");
+    const before = await stats(room);
+    for (let i = 0; i < 3; i++) {
+      await evict(room);
+      ada.send({ type: "ping" });
+      expect(await ada.next()).toEqual({ type: "pong" });
+    }
+    const after = await stats(room);
+    expect(after.wakes).toBe(before.wakes + 3);
+    expect(after.last_wake_at).toBe(after.instance_started_at);
+
+    ada.send({ type: "who" });
+    expect(await ada.next()).toEqual({
+      type: "roster",
+      connections: [{ id: ada.id, name: "Ada" }],
+    });
+  });
+
+  it("counts an instance created by a stats request alone, with no socket to wake", async () => {
+    const room = freshRoom();
+    const first = await stats(room);
+    await evict(room);
+    const second = await stats(room);
+    await evict(room);
+    const third = await stats(room);
+    expect([second.wakes, third.wakes]).toEqual([first.wakes + 1, first.wakes + 2]);
+    expect(third).toMatchObject({ connections: 0, last_wake_at: null });
   });
 });
