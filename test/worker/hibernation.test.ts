@@ -93,6 +93,7 @@ describe("room hibernation", () => {
     ada.send({ type: "who" });
     expect(await ada.next()).toEqual({
       type: "roster",
+      count: 1,
       connections: [{ id: ada.id, name: "Ada" }],
     });
   });
