@@ -804,7 +804,7 @@ EMFILE and wrangler restarts it, dropping every socket (1006). A guard reads the
 workerd of the variant and the fronts (every 250 ms, every 50 ms past 80 % of the threshold) and
 stops the ramp, without counting an error, once one is within 256 of its limit; the notes above
 name it and give each process's first and peak count. A deployed object is subject to none of
-this; A's own limit is its O(n) join (see Findings).`;
+this.`;
 }
 
 // ---- main ----
