@@ -94,6 +94,9 @@ enum To {
     Member(Index),
     /// Any JSON value (or nothing).
     Raw(Option<Value>),
+    /// A `who` cursor (`{joined_at}.{id}`) at a member's id and any join
+    /// time, as a roster's `next` or one after its member left.
+    Cursor(u64, Index),
 }
 
 /// A client text frame: JSON shaped like each frame type with arbitrary
@@ -127,7 +130,9 @@ fn text_frame() -> BoxedStrategy<TextFrame> {
     ];
     let after = prop_oneof![
         2 => Just(To::Raw(None)),
-        3 => any::<Index>().prop_map(To::Member),
+        1 => any::<Index>().prop_map(To::Member),
+        2 => (prop_oneof![0u64..5_000, any::<u64>()], any::<Index>())
+            .prop_map(|(at, i)| To::Cursor(at, i)),
         1 => field().prop_map(To::Raw),
     ];
     prop_oneof![
@@ -186,6 +191,10 @@ impl TextFrame {
             To::Member(i) if !members.is_empty() => Some(Value::from(i.get(members).clone())),
             To::Member(_) => None,
             To::Raw(value) => value.clone(),
+            To::Cursor(at, i) => Some(Value::from(match members.is_empty() {
+                true => format!("{at}.gone"),
+                false => format!("{at}.{}", i.get(members)),
+            })),
         };
         if let Some(to) = member(to) {
             object.insert("to".into(), to);
@@ -468,8 +477,15 @@ fn check_presence(effects: &Effects, room: &Room) -> Result<(), TestCaseError> {
                 prop_assert_eq!(frame["count"].as_u64(), Some(count as u64), "{}", text);
                 if let Some(next) = frame.get("next") {
                     prop_assert_eq!(listed, limit, "next before a full page: {}", text);
-                    let last = &frame["connections"][listed - 1]["id"];
-                    prop_assert_eq!(next, last, "next is not the last id: {}", text);
+                    let last = frame["connections"][listed - 1]["id"]
+                        .as_str()
+                        .unwrap_or("");
+                    let cursor = next.as_str().unwrap_or("");
+                    prop_assert!(
+                        cursor.ends_with(&format!(".{last}")),
+                        "next is not a cursor at the last id: {}",
+                        text
+                    );
                 }
             }
             Some("joined" | "left") => {

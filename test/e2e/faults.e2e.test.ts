@@ -153,6 +153,22 @@ describe("faults", () => {
     expect(first.map((f) => (f.type === "joined" ? f.count : 0))).toEqual(
       Array.from({ length: 99 }, (_, i) => i + 2),
     );
+
+    // A rename above the limit is confirmed to the renamer alone; the
+    // others learn the name from its next message.
+    const renamer = stayers[STAYING - 1];
+    renamer.ws.send(JSON.stringify({ type: "hello", name: "renamed" }));
+    renamer.ws.send(JSON.stringify({ type: "say", text: "after the rename" }));
+    const marker = (s: Stayer) =>
+      s.frames.findIndex((f) => f.type === "message" && f.text === "after the rename");
+    await until("the message after the rename", () => stayers.every((s) => marker(s) >= 0));
+    for (const s of stayers) {
+      const renamed = s.frames.slice(0, marker(s)).filter((f) => f.type === "renamed");
+      expect(renamed).toEqual(
+        s === renamer ? [{ type: "renamed", id: renamer.id, name: "renamed" }] : [],
+      );
+      expect(s.frames[marker(s)]).toMatchObject({ id: renamer.id, name: "renamed" });
+    }
     expect(uncaughtErrors(server.output())).toEqual([]);
     for (const s of stayers) s.ws.close(1000);
   }, 180_000);
