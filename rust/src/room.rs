@@ -925,7 +925,8 @@ mod tests {
             effects.0.as_slice(),
             [Effect::Close { .. }, Effect::Send { text, skip_self: true, .. }] if text.contains(r#""type":"left""#)
         ));
-        assert_eq!(room.on_close(&ids[1], 1006), Effects::default());
+        // Announced once; the socket is still closed (releasing it).
+        assert_eq!(room.on_close(&ids[1], 1006), seed::on_close(1006));
         assert_eq!(room.len(), 1);
     }
 
@@ -1389,7 +1390,7 @@ mod tests {
     #[test]
     fn left_is_sent_only_once_the_room_is_back_within_the_limit() {
         let (mut room, ids) = limited(2, &["Ada", "Bob", "Cy", "Dee"]);
-        assert_eq!(room.on_close(&ids[3], 1006), Effects::default());
+        assert_eq!(room.on_close(&ids[3], 1006), seed::on_close(1006));
         assert_eq!(
             room.leave(&ids[2]),
             Effects(vec![Effect::broadcast(
