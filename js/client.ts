@@ -231,8 +231,9 @@ export class RoomClient {
   /**
    * Pages through the whole room with `who` (each page at most the presence
    * limit, the next asked `after` the last) and makes `presence` complete.
-   * A page whose cursor member left meanwhile (`unknown_cursor`) starts the
-   * listing again, up to 3 times. Rejects if the connection is not open or
+   * A cursor refused with `unknown_cursor` (a server that changed its cursor
+   * format, e.g. a deploy mid-listing) starts the listing again, up to 3 times;
+   * members leaving meanwhile do not invalidate it. Rejects if the connection is not open or
    * drops, or the server answers `rate_limited` or `internal`. One listing at a
    * time: a second call while one runs gets the same promise.
    */

@@ -20,8 +20,8 @@ pub enum ErrorCode {
     InvalidField,
     /// A whisper names an id that is not in the room (or the sender itself).
     UnknownRecipient,
-    /// A `who` page was asked `after` an id that is not in the room (its
-    /// member left): start again without `after`.
+    /// A `who` page was asked `after` something that is not a cursor from a
+    /// roster's `next`: start again without `after`.
     UnknownCursor,
     /// The frame is not allowed for this connection.
     Forbidden,
@@ -60,7 +60,7 @@ pub enum Error {
     UnknownRecipient { to: String },
     /// A whisper to oneself.
     WhisperToSelf,
-    /// A `who` with an `after` that is no member's id.
+    /// A `who` whose `after` is not a cursor from a roster's `next`.
     UnknownCursor { after: String },
     /// The connection may not do this (e.g. rename when the name comes from a token).
     Forbidden { why: &'static str },
@@ -120,7 +120,7 @@ impl fmt::Display for Error {
             Error::WhisperToSelf => f.write_str("cannot whisper to yourself"),
             Error::UnknownCursor { after } => write!(
                 f,
-                "no connection with id {after:?} in this room to page after; \
+                "{after:?} is not a cursor from a roster's \"next\"; \
                  ask who again without \"after\""
             ),
             Error::Forbidden { why } => f.write_str(why),

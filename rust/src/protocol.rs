@@ -33,8 +33,9 @@ pub enum ClientFrame {
     Whisper { to: String, text: String },
     /// Change one's display name.
     Hello { name: String },
-    /// Ask for a page of the roster: the first, or the one `after` a
-    /// member id (a roster's `next`).
+    /// Ask for a page of the roster: the first, or the one `after` the
+    /// cursor a roster gave as `next` (opaque; still valid after its member
+    /// left).
     Who {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[tsify(optional)]

@@ -263,14 +263,16 @@ impl Room {
     }
 
     /// A page of the roster: the first `PRESENCE_LIMIT` members in join
-    /// order, or the ones after member `after`; `next` is the cursor of the
-    /// following page. O(limit + log n).
+    /// order, or the ones after the cursor `after` (a roster's `next`);
+    /// `next` is the cursor of the following page. A cursor is a place in
+    /// the join order, not a member: it stays valid when its member leaves,
+    /// so paging through a busy room never starts over. O(limit + log n).
     pub fn who(&self, after: Option<&str>) -> Result<ServerFrame, Error> {
         let limit = self.presence_limit();
         let (connections, next) = match after {
             None => page(self.members.iter(), limit),
-            Some(after) => match self.members.after(after) {
-                Some(rest) => page(rest, limit),
+            Some(after) => match Cursor::parse(after) {
+                Some(cursor) => page(self.members.after(cursor), limit),
                 None => {
                     return Err(Error::UnknownCursor {
                         after: after.chars().take(64).collect(),
@@ -578,15 +580,40 @@ impl Members {
         self.ordered.values()
     }
 
-    /// The members who joined after member `id`, in join order; `None` if
-    /// `id` is not a member.
-    fn after(&self, id: &str) -> Option<impl Iterator<Item = &Attachment>> {
-        let key = self.key(id)?;
-        Some(
-            self.ordered
-                .range((Bound::Excluded(key), Bound::Unbounded))
-                .map(|(_, member)| member),
-        )
+    /// The members after the place `cursor`, in join order.
+    fn after(&self, cursor: Cursor) -> impl Iterator<Item = &Attachment> {
+        self.ordered
+            .range((
+                Bound::Excluded((cursor.joined_at, cursor.id)),
+                Bound::Unbounded,
+            ))
+            .map(|(_, member)| member)
+    }
+}
+
+/// A place in the join order: a roster's `next`, written `{joined_at}.{id}`
+/// (ids are base64url, so they hold no `.`). Clients treat it as opaque.
+struct Cursor {
+    joined_at: u64,
+    id: String,
+}
+
+impl Cursor {
+    /// Just after `member`.
+    fn at(member: &Attachment) -> String {
+        format!("{}.{}", member.joined_at, member.id)
+    }
+
+    /// A cursor this server wrote, or `None` for anything else.
+    fn parse(text: &str) -> Option<Cursor> {
+        let (joined_at, id) = text.split_once('.')?;
+        if joined_at.is_empty() || !joined_at.bytes().all(|b| b.is_ascii_digit()) || id.is_empty() {
+            return None;
+        }
+        Some(Cursor {
+            joined_at: joined_at.parse().ok()?,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -597,15 +624,21 @@ fn peer(member: &Attachment) -> Peer {
     }
 }
 
-/// The first `limit` of `members`, and the id of the last one if more follow.
+/// The first `limit` of `members`, and the cursor just after the last one
+/// if more follow.
 fn page<'a>(
     members: impl Iterator<Item = &'a Attachment>,
     limit: usize,
 ) -> (Vec<Peer>, Option<String>) {
     let mut members = members.peekable();
-    let connections: Vec<Peer> = members.by_ref().take(limit).map(peer).collect();
+    let mut connections = Vec::new();
+    let mut last = None;
+    for member in members.by_ref().take(limit) {
+        connections.push(peer(member));
+        last = Some(member);
+    }
     let next = match members.peek() {
-        Some(_) => connections.last().map(|last| last.id.clone()),
+        Some(_) => last.map(Cursor::at),
         None => None,
     };
     (connections, next)
@@ -892,7 +925,8 @@ mod tests {
             effects.0.as_slice(),
             [Effect::Close { .. }, Effect::Send { text, skip_self: true, .. }] if text.contains(r#""type":"left""#)
         ));
-        assert_eq!(room.on_close(&ids[1], 1006), Effects::default());
+        // Announced once; the socket is still closed (releasing it).
+        assert_eq!(room.on_close(&ids[1], 1006), seed::on_close(1006));
         assert_eq!(room.len(), 1);
     }
 
@@ -1356,7 +1390,7 @@ mod tests {
     #[test]
     fn left_is_sent_only_once_the_room_is_back_within_the_limit() {
         let (mut room, ids) = limited(2, &["Ada", "Bob", "Cy", "Dee"]);
-        assert_eq!(room.on_close(&ids[3], 1006), Effects::default());
+        assert_eq!(room.on_close(&ids[3], 1006), seed::on_close(1006));
         assert_eq!(
             room.leave(&ids[2]),
             Effects(vec![Effect::broadcast(
@@ -1403,27 +1437,27 @@ mod tests {
         let (mut room, ids) = limited(2, &names);
         let who = |after: Option<&String>| match after {
             None => r#"{"type":"who"}"#.to_owned(),
-            Some(id) => format!(r#"{{"type":"who","after":"{id}"}}"#),
+            Some(cursor) => format!(r#"{{"type":"who","after":"{cursor}"}}"#),
         };
         let first = frame(&mut room, &ids[4], &who(None));
+        let next = roster_next(&first).expect("a first page with next");
         assert_eq!(
             reply_text(&first),
             format!(
-                r#"{{"type":"roster","count":5,"connections":[{}],"next":"{}"}}"#,
+                r#"{{"type":"roster","count":5,"connections":[{}],"next":"{next}"}}"#,
                 peers(&[&ids[0], &ids[1]], &names[..2]),
-                ids[1]
             )
         );
-        let second = frame(&mut room, &ids[4], &who(Some(&ids[1])));
+        let second = frame(&mut room, &ids[4], &who(Some(&next)));
+        let next = roster_next(&second).expect("a second page with next");
         assert_eq!(
             reply_text(&second),
             format!(
-                r#"{{"type":"roster","count":5,"connections":[{}],"next":"{}"}}"#,
+                r#"{{"type":"roster","count":5,"connections":[{}],"next":"{next}"}}"#,
                 peers(&[&ids[2], &ids[3]], &names[2..4]),
-                ids[3]
             )
         );
-        let last = frame(&mut room, &ids[4], &who(Some(&ids[3])));
+        let last = frame(&mut room, &ids[4], &who(Some(&next)));
         assert_eq!(
             reply_text(&last),
             format!(
@@ -1442,26 +1476,68 @@ mod tests {
         for attachment in attachments {
             woken.restore(attachment);
         }
-        let mut seen = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let Ok(ServerFrame::Roster {
-                count,
-                connections,
-                next,
-            }) = woken.who(after.as_deref())
-            else {
-                panic!("expected a roster");
-            };
-            assert_eq!(count, 3);
-            assert!(connections.len() <= 2);
-            seen.extend(connections.into_iter().map(|p| p.id));
-            match next {
-                Some(next) => after = Some(next),
-                None => break,
+        assert_eq!(
+            listing(&woken, |_| {}),
+            [ids[0].clone(), ids[3].clone(), ids[4].clone()]
+        );
+    }
+
+    #[test]
+    fn a_cursor_outlives_its_member_so_paging_never_starts_over() {
+        let names = ["Ada", "Bob", "Cy", "Dee", "Eve"];
+        let (mut room, ids) = limited(2, &names);
+        let first = frame(&mut room, &ids[0], r#"{"type":"who"}"#);
+        let next = roster_next(&first).expect("a first page with next");
+        // Bob, the last of the first page (the cursor's member), and Cy, the
+        // first of the next, leave; Fay joins.
+        room.leave(&ids[1]);
+        room.leave(&ids[2]);
+        let fay = join_at(&mut room, "Fay", 5).id;
+        let text = format!(r#"{{"type":"who","after":"{next}"}}"#);
+        let second = frame(&mut room, &ids[0], &text);
+        let next = roster_next(&second).expect("a second page with next");
+        assert_eq!(
+            reply_text(&second),
+            format!(
+                r#"{{"type":"roster","count":4,"connections":[{}],"next":"{next}"}}"#,
+                peers(&[&ids[3], &ids[4]], &names[3..5]),
+            )
+        );
+        let text = format!(r#"{{"type":"who","after":"{next}"}}"#);
+        assert_eq!(
+            reply_text(&frame(&mut room, &ids[0], &text)),
+            format!(
+                r#"{{"type":"roster","count":4,"connections":[{}]}}"#,
+                peers(&[&fay], &["Fay"]),
+            )
+        );
+    }
+
+    #[test]
+    fn a_listing_under_churn_sees_everyone_who_stayed_exactly_once() {
+        // Between every two pages the oldest remaining member leaves and a
+        // new one joins: those present throughout are all listed, once each.
+        let names: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (mut room, ids) = limited(3, &names);
+        let mut gone = Vec::new();
+        let mut joined = 0;
+        let seen = listing_with(&mut room, |room| {
+            let oldest = room.members.iter().next().map(|m| m.id.clone());
+            if let Some(oldest) = oldest {
+                room.leave(&oldest);
+                gone.push(oldest);
             }
+            join_at(room, &format!("new{joined}"), 50 + joined);
+            joined += 1;
+        });
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "listed twice: {seen:?}");
+        for id in ids.iter().filter(|id| !gone.contains(id)) {
+            assert!(seen.contains(id), "{id} stayed but was not listed");
         }
-        assert_eq!(seen, [ids[0].clone(), ids[3].clone(), ids[4].clone()]);
     }
 
     #[test]
@@ -1474,25 +1550,32 @@ mod tests {
                 peers(&[&ids[0], &ids[1]], &["Ada", "Bob"])
             )
         );
-        let after_last = format!(r#"{{"type":"who","after":"{}"}}"#, ids[1]);
-        assert_eq!(
-            reply_text(&frame(&mut room, &ids[0], &after_last)),
-            r#"{"type":"roster","count":2,"connections":[]}"#
-        );
     }
 
     #[test]
-    fn who_after_an_id_not_in_the_room_is_unknown_cursor() {
+    fn who_after_anything_but_a_cursor_is_unknown_cursor() {
         let (mut room, ids) = limited(2, &["Ada", "Bob", "Cy"]);
-        room.leave(&ids[1]);
-        let text = format!(r#"{{"type":"who","after":"{}"}}"#, ids[1]);
-        assert_eq!(
-            reply_text(&frame(&mut room, &ids[0], &text)),
-            format!(
-                r#"{{"type":"error","code":"unknown_cursor","message":"no connection with id \"{}\" in this room to page after; ask who again without \"after\""}}"#,
-                ids[1]
-            )
-        );
+        // A member id is not a cursor; nor are cursors with a part missing
+        // or a join time that is not a number.
+        for after in [
+            ids[1].as_str(),
+            "",
+            ".",
+            "12.",
+            ".abc",
+            "-1.abc",
+            "1e3.abc",
+            "99999999999999999999999.abc",
+        ] {
+            let text = format!(r#"{{"type":"who","after":"{after}"}}"#);
+            assert_eq!(
+                reply_text(&frame(&mut room, &ids[0], &text)),
+                format!(
+                    r#"{{"type":"error","code":"unknown_cursor","message":"\"{after}\" is not a cursor from a roster's \"next\"; ask who again without \"after\""}}"#,
+                ),
+                "{after}"
+            );
+        }
         let long = format!(r#"{{"type":"who","after":"{}"}}"#, "x".repeat(500));
         assert_eq!(
             room.who(Some(&"x".repeat(500))),
@@ -1504,5 +1587,52 @@ mod tests {
             error_code(&frame(&mut room, &ids[0], &long)).as_deref(),
             Some("unknown_cursor")
         );
+        // A well-formed cursor past everyone is the empty last page.
+        assert_eq!(
+            room.who(Some(&format!("{}.zzz", u64::MAX))),
+            Ok(ServerFrame::Roster {
+                count: 3,
+                connections: Vec::new(),
+                next: None
+            })
+        );
+    }
+
+    fn roster_next(effects: &Effects) -> Option<String> {
+        match serde_json::from_str::<ServerFrame>(reply_text(effects)) {
+            Ok(ServerFrame::Roster { next, .. }) => next,
+            _ => None,
+        }
+    }
+
+    /// The ids a listing that follows `next` from the start sees.
+    fn listing(room: &Room, mut between: impl FnMut(&Room)) -> Vec<String> {
+        let mut room = room.clone();
+        listing_with(&mut room, |room| between(room))
+    }
+
+    /// The same, calling `between` before each page after the first.
+    fn listing_with(room: &mut Room, mut between: impl FnMut(&mut Room)) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        for page in 0.. {
+            assert!(page < 100, "the listing does not end");
+            if page > 0 {
+                between(room);
+            }
+            let Ok(ServerFrame::Roster {
+                connections, next, ..
+            }) = room.who(after.as_deref())
+            else {
+                panic!("expected a roster");
+            };
+            assert!(connections.len() <= room.presence_limit());
+            seen.extend(connections.into_iter().map(|p| p.id));
+            match next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        seen
     }
 }

@@ -3,6 +3,7 @@
 // must get every message and an exact roster: within PRESENCE_LIMIT (100 by
 // default) a `joined` and a `left` for each vanished one; above it neither,
 // and `who` pages give the roster.
+import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerFrame } from "../../pkg/core.js";
 import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
@@ -102,6 +103,46 @@ const dropNames = (dropping: number) =>
   new Set(Array.from({ length: dropping }, (_, i) => `drop-${i}`));
 
 describe("faults", () => {
+  it.skipIf(!existsSync("/proc/self/fd"))(
+    "lets go of dropped connections while the object stays busy: the runtime's descriptors come back",
+    async () => {
+      const room = `drop-${crypto.randomUUID()}`;
+      // One live client in each object keeps it busy (never idle, so never
+      // evicted, which would release everything at once).
+      const live = [
+        await connect(`${server.ws}/rooms/${room}/websocket?name=live`),
+        await connect(`${server.ws}/websocket`),
+      ];
+      const busy = setInterval(() => {
+        for (const client of live) client.ws.send(JSON.stringify({ type: "ping" }));
+      }, 200);
+      try {
+        const before = server.descriptors() ?? 0;
+        const drops = [];
+        for (let i = 0; i < 60; i++) {
+          drops.push(await rawConnect(PORT, `/rooms/${room}/websocket?name=drop-${i}`));
+          drops.push(await rawConnect(PORT, "/websocket"));
+        }
+        // 120 sockets hold ~4 descriptors each in the dev proxy and runtime.
+        expect((server.descriptors() ?? 0) - before).toBeGreaterThan(240);
+        for (const socket of drops) socket.destroy();
+        // Each is reported closed with 1006 and the object closes it in turn:
+        // only that releases the runtime's side (left open, they stayed until
+        // the object was evicted).
+        const deadline = Date.now() + 10_000;
+        while ((server.descriptors() ?? 0) > before + 24 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        expect(server.descriptors() ?? 0).toBeLessThanOrEqual(before + 24);
+      } finally {
+        clearInterval(busy);
+        for (const client of live) client.ws.close(1000);
+      }
+      expect(uncaughtErrors(server.output())).toEqual([]);
+    },
+    60_000,
+  );
+
   it("keeps 60 clients whole while 20 drop mid-burst: within PRESENCE_LIMIT, every joined and left", async () => {
     const [STAYING, DROPPING] = [60, 20];
     const { stayers, drops } = await crowd(STAYING, DROPPING);
@@ -153,6 +194,22 @@ describe("faults", () => {
     expect(first.map((f) => (f.type === "joined" ? f.count : 0))).toEqual(
       Array.from({ length: 99 }, (_, i) => i + 2),
     );
+
+    // A rename above the limit is confirmed to the renamer alone; the
+    // others learn the name from its next message.
+    const renamer = stayers[STAYING - 1];
+    renamer.ws.send(JSON.stringify({ type: "hello", name: "renamed" }));
+    renamer.ws.send(JSON.stringify({ type: "say", text: "after the rename" }));
+    const marker = (s: Stayer) =>
+      s.frames.findIndex((f) => f.type === "message" && f.text === "after the rename");
+    await until("the message after the rename", () => stayers.every((s) => marker(s) >= 0));
+    for (const s of stayers) {
+      const renamed = s.frames.slice(0, marker(s)).filter((f) => f.type === "renamed");
+      expect(renamed).toEqual(
+        s === renamer ? [{ type: "renamed", id: renamer.id, name: "renamed" }] : [],
+      );
+      expect(s.frames[marker(s)]).toMatchObject({ id: renamer.id, name: "renamed" });
+    }
     expect(uncaughtErrors(server.output())).toEqual([]);
     for (const s of stayers) s.ws.close(1000);
   }, 180_000);

@@ -526,7 +526,7 @@ describe("RoomClient presence", () => {
       next: "b",
     });
     expect(sent(last()).at(-1)).toEqual({ type: "who", after: "b" });
-    // B left before the second page was asked: the listing starts over.
+    // The server refused the cursor (say, a deploy changed its format): the listing starts over.
     last().deliver({ type: "error", code: "unknown_cursor", message: "gone" });
     expect(sent(last()).at(-1)).toEqual({ type: "who" });
     last().deliver({
