@@ -35,7 +35,7 @@ export async function boundary({ calls = 20_000 } = {}) {
   const room = new core.Room(undefined, Date.now(), 0, BENCH_VARS);
   const ids = [];
   for (let i = 0; i < 99; i++) {
-    const opening = room.open(
+    room.open(
       `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
       Date.now(),
       crypto.getRandomValues(new Uint8Array(9)),
@@ -106,7 +106,7 @@ export async function boundary({ calls = 20_000 } = {}) {
   // lists the newcomer and the first 99 others, and nobody is sent `joined`
   // (nor `left` when it goes). `who` pages the roster 100 at a time.
   for (let i = 99; i < 1_000; i++) {
-    const opening = room.open(
+    room.open(
       `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
       Date.now(),
       crypto.getRandomValues(new Uint8Array(9)),
@@ -122,7 +122,9 @@ export async function boundary({ calls = 20_000 } = {}) {
   };
   let after;
   for (let page = 0; page < 5; page++) {
-    after = roster(JSON.stringify(after === undefined ? { type: "who" } : { type: "who", after })).next;
+    after = roster(
+      JSON.stringify(after === undefined ? { type: "who" } : { type: "who", after }),
+    ).next;
   }
   const whoLater = JSON.stringify({ type: "who", after });
   roster(whoLater);
