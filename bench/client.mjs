@@ -379,12 +379,18 @@ export async function wake(ws, http, { frame, match, warm, idleMs, rooms = 1 }) 
   };
 }
 
-/** One room of workload 5: a socket, its welcome read, and a timed round trip. */
-async function wakeRoom(ws, room, frame, match) {
+/**
+ * One room of workload 5 (and of bench/wake.mjs): a socket, its welcome read
+ * (A sends one; B and C send nothing on join, so at most 300 ms are waited),
+ * and `roundTrip()`, which sends `frame` and times the first reply holding `match`.
+ */
+export async function wakeRoom(ws, room, frame, match) {
   const socket = await connect(`${ws}/rooms/${room}/websocket?name=w`);
   let waiting;
+  let first = true;
   socket.on("message", (data) => {
-    if (waiting && data.includes(match)) {
+    first = false;
+    if (waiting && String(data).includes(match)) {
       const done = waiting;
       waiting = undefined;
       done();
@@ -395,10 +401,11 @@ async function wakeRoom(ws, room, frame, match) {
     await new Promise((resolve, reject) => {
       waiting = resolve;
       socket.send(frame);
-      setTimeout(() => reject(new Error("no reply in 15 s")), 15_000).unref();
+      setTimeout(() => reject(new Error(`${room}: no reply in 15 s`)), 15_000).unref();
     });
     return performance.now() - at;
   };
-  await sleep(200); // A's welcome
+  const until = performance.now() + 300;
+  while (first && performance.now() < until) await sleep(10);
   return { room, socket, roundTrip };
 }

@@ -11,22 +11,15 @@
 // BENCH_W4_FRONTS=N (default 2) spreads workload 4 over N pass-through front
 // Workers (bench/front/); 0 connects to the variant's `wrangler dev` directly.
 import { execFileSync, spawn } from "node:child_process";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
 import { BENCH_VARS, boundary } from "./boundary.mjs";
 import { connect, fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./client.mjs";
 import { descriptorGuard } from "./descriptors.mjs";
+import { registryEnv, startServer, stopGroup } from "./server.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bench = join(root, "bench");
@@ -124,70 +117,14 @@ function prepareConfig(key) {
   return path;
 }
 
-const wrangler = join(root, "node_modules/.bin/wrangler");
-
 /**
- * Starts `wrangler dev` for a config; resolves with a stop function. Its dev
- * registry is a private directory (`registry`), where the fronts of workload 4
- * find it and no other `wrangler dev` on the machine does.
+ * Starts `wrangler dev` for a variant's config. Its dev registry is a private
+ * directory (`server.registry`), where the fronts of workload 4 find it and no
+ * other `wrangler dev` on the machine does; its descriptor limit is raised as
+ * far as the shell may (workload 4).
  */
-function startServer(config) {
-  const persist = mkdtempSync(join(tmpdir(), "bench-"));
-  const registry = mkdtempSync(join(tmpdir(), "bench-registry-"));
-  // The shell raises the descriptor limit as far as it may for workerd (workload 4).
-  const command = [
-    "ulimit -n $(ulimit -Hn) 2>/dev/null;",
-    "exec",
-    JSON.stringify(wrangler),
-    "dev --config",
-    JSON.stringify(config),
-    `--ip 127.0.0.1 --port ${PORT} --inspector-port ${INSPECTOR}`,
-    `--persist-to ${JSON.stringify(persist)}`,
-    "--show-interactive-dev-session=false --log-level warn",
-  ].join(" ");
-  const child = spawn("bash", ["-c", command], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...registryEnv(registry), CI: "1" },
-  });
-  let output = "";
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-20_000);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  const stop = async () => {
-    await stopGroup(child);
-    rmSync(persist, { recursive: true, force: true });
-    rmSync(registry, { recursive: true, force: true });
-    await sleep(500); // let the ports go
-  };
-  return { child, stop, output: () => output, registry };
-}
-
-/** wrangler reads the first, miniflare the second (which wins). */
-const registryEnv = (registry) => ({
-  WRANGLER_REGISTRY_PATH: registry,
-  CLOUDFLARE_DEV_REGISTRY_PATH: registry,
-});
-
-/** Ends a detached child's process group: SIGTERM, SIGKILL after 5 s. */
-async function stopGroup(child) {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const signal = (name) => {
-    try {
-      process.kill(-child.pid, name);
-    } catch {
-      // gone
-    }
-  };
-  signal("SIGTERM");
-  const timer = setTimeout(() => signal("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
+const serve = (config) =>
+  startServer(config, { port: PORT, inspector: INSPECTOR, registry: true, raiseLimit: true });
 
 /**
  * Workload 4's fronts: `count` processes of bench/front/serve.mjs, each a
@@ -293,7 +230,7 @@ async function coldStart(server) {
 
 /** One variant, one round: every selected workload against a fresh `wrangler dev`. */
 async function runVariant(key, config) {
-  const server = startServer(config);
+  const server = serve(config);
   const result = {};
   try {
     // The first reply also tells the server is up, so it runs even if w6 is not selected.
@@ -480,22 +417,17 @@ function verdicts(runs, size) {
     .map((round) => round.A?.w4?.stoppedBy)
     .filter(Boolean)
     .map((reason) => `; stopped by the ${reason}`);
+  /** Workload `n`'s A/`other` throughput ratio against its target `min`. */
+  const throughputAtLeast = (n, other, min) =>
+    ran(`w${n}`, "A", other) &&
+    line(
+      r("A", other, `w${n}`, "throughput") >= Number(min),
+      `workload ${n} A/${other} throughput ≥ ${min}: ${fmt(r("A", other, `w${n}`, "throughput"), 2)}`,
+    );
   const lines = [
-    ran("w1", "A", "B") &&
-      line(
-        r("A", "B", "w1", "throughput") >= 1,
-        `workload 1 A/B throughput ≥ 1.0: ${fmt(r("A", "B", "w1", "throughput"), 2)}`,
-      ),
-    ran("w1", "A", "C") &&
-      line(
-        r("A", "C", "w1", "throughput") >= 0.95,
-        `workload 1 A/C throughput ≥ 0.95: ${fmt(r("A", "C", "w1", "throughput"), 2)}`,
-      ),
-    ran("w2", "A", "C") &&
-      line(
-        r("A", "C", "w2", "throughput") >= 0.9,
-        `workload 2 A/C throughput ≥ 0.9: ${fmt(r("A", "C", "w2", "throughput"), 2)}`,
-      ),
+    throughputAtLeast(1, "B", "1.0"),
+    throughputAtLeast(1, "C", "0.95"),
+    throughputAtLeast(2, "C", "0.9"),
     ran("w3", "A", "C") &&
       line(
         r("A", "C", "w3", "lastMs") <= 2,

@@ -23,19 +23,19 @@
 // with one constructor step removed or changed; a suffix `@before` takes the
 // source and build saved in bench/out/wake/before/ (index.ts, pkg/) instead:
 // the `A-x` steps match the constructor as it was before the wake record was
-// deferred (commit 5bd3250), so use them as `A-x@before`. P (--separate only)
-// is the project with its own wrangler.jsonc, exactly as the bench serves A.
+// deferred (commit 5bd3250), so use them as `A-x@before` (only `A-noauto` also
+// applies to the current source). P (--separate only) is the project with its
+// own wrangler.jsonc, exactly as the bench serves A.
 // B and C are bench/ts-reference and bench/raw-echo; `C-x` is C with one
 // storage step added to its constructor, to price that step alone.
 //
 // Each `wrangler dev` is started under `flock /tmp/wrangler.lock` (one dev
 // server on the machine at a time); traffic goes to 127.0.0.1 only.
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
-import { connect, percentile, pingPong, roomBroadcast, sleep } from "./client.mjs";
+import { percentile, pingPong, roomBroadcast, sleep, wakeRoom } from "./client.mjs";
+import { startServer } from "./server.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const out = join(root, "bench/out/wake");
@@ -57,7 +57,7 @@ const idleMs = Number(option("idle", 12_000));
 const label = option("label", "wake");
 const separate = args.includes("--separate");
 const load = args.includes("--load");
-const chosen = option("variants", "A,A-noput,A-nostore,A-noauto,B,C,C-get,C-getput").split(",");
+const chosen = option("variants", "A,A-noauto,B,C,C-get,C-getput").split(",");
 
 // ---- variants ----
 
@@ -202,55 +202,6 @@ export default {
 
 // ---- the dev server ----
 
-const wrangler = join(root, "node_modules/.bin/wrangler");
-
-function startServer(config) {
-  const persist = mkdtempSync(join(tmpdir(), "bench-wake-"));
-  const command = [
-    "exec flock /tmp/wrangler.lock",
-    JSON.stringify(wrangler),
-    "dev --config",
-    JSON.stringify(config),
-    `--ip 127.0.0.1 --port ${PORT} --inspector-port ${INSPECTOR}`,
-    `--persist-to ${JSON.stringify(persist)}`,
-    "--show-interactive-dev-session=false --log-level warn",
-  ].join(" ");
-  const child = spawn("bash", ["-c", command], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CI: "1" },
-  });
-  let output = "";
-  const keep = (chunk) => {
-    output = (output + chunk).slice(-20_000);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  const stop = async () => {
-    if (child.exitCode === null && child.pid !== undefined) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        // gone
-      }
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }, 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(persist, { recursive: true, force: true });
-    await sleep(500);
-  };
-  return { child, stop, output: () => output };
-}
-
 /** Waits for the server (and for the lock, while another dev server runs). */
 async function ready(server) {
   const start = performance.now();
@@ -272,32 +223,7 @@ async function ready(server) {
 // ---- one round ----
 
 /** A room with one socket; `roundTrip()` sends a `say` and times its echo. */
-async function openRoom(room) {
-  const socket = await connect(`${WS}/rooms/${room}/websocket?name=w`);
-  let waiting;
-  let first = true;
-  socket.on("message", (data) => {
-    first = false;
-    if (waiting && String(data).includes('"wake"')) {
-      const done = waiting;
-      waiting = undefined;
-      done();
-    }
-  });
-  const roundTrip = async () => {
-    const at = performance.now();
-    await new Promise((resolve, reject) => {
-      waiting = resolve;
-      socket.send('{"type":"say","text":"wake"}');
-      setTimeout(() => reject(new Error(`${room}: no reply in 15 s`)), 15_000).unref();
-    });
-    return performance.now() - at;
-  };
-  // A's welcome comes first; B and C send nothing on join.
-  const until = performance.now() + 300;
-  while (first && performance.now() < until) await sleep(10);
-  return { room, socket, roundTrip };
-}
+const openRoom = (room) => wakeRoom(WS, room, '{"type":"say","text":"wake"}', '"wake"');
 
 async function round(r, variants) {
   const rooms = [];
@@ -376,7 +302,7 @@ const samples = [];
 const isolate = [];
 for (let r = 1; r <= rounds; r++) {
   for (const { variants, config } of [...servers].sort(() => Math.random() - 0.5)) {
-    const server = startServer(config);
+    const server = startServer(config, { port: PORT, inspector: INSPECTOR, lock: true });
     try {
       const hits = await ready(server);
       console.error(`[wake] round ${r}/${rounds} ${variants.join(",")}: server ready`);
