@@ -53,6 +53,16 @@ export function fdCount(pid) {
   }
 }
 
+/**
+ * Open descriptors of the workerd processes under `root`, summed (also used by
+ * test/e2e/devServer.ts); undefined where there is no /proc.
+ */
+export function workerdDescriptors(root) {
+  const table = processTable();
+  if (table.size === 0) return undefined;
+  return workerdUnder(root, table).reduce((sum, pid) => sum + (fdCount(pid) || 0), 0);
+}
+
 /** The soft "Max open files" limit of `pid` (what EMFILE is measured against). */
 function fdLimit(pid) {
   try {

@@ -2,11 +2,11 @@
 // (test/configured/vars.ts), so a room of 3 is above it. Welcomes and roster
 // pages list at most 2, joins and renames are not pushed, `who` pages with
 // `next`, and all of it holds across an eviction.
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type Connect, type Presence, RoomClient } from "../../js/client";
+import { type Presence, RoomClient } from "../../js/client";
 import { withTimeout } from "../shared/client";
 import { evict, freshRoom, joinAt, type Member } from "../worker/room";
+import { workerConnect } from "../worker/socket";
 import { claims, mint } from "./token";
 
 async function joinAs(room: string, name: string): Promise<Member> {
@@ -130,15 +130,7 @@ describe("presence above PRESENCE_LIMIT (2 here)", () => {
     const room = freshRoom();
     const a = await joinAs(room, "A");
     const b = await joinAs(room, "B");
-    const connect: Connect = async (url) => {
-      const response = await exports.default.fetch(url.replace(/^ws/, "http"), {
-        headers: { Upgrade: "websocket" },
-      });
-      const ws = response.webSocket;
-      if (response.status !== 101 || !ws) throw new Error(`no upgrade: ${response.status}`);
-      ws.accept();
-      return ws;
-    };
+    const { connect } = workerConnect();
     const url = `ws://example.com/rooms/${room}/websocket?token=${await mint(claims("D", room))}`;
     const client = new RoomClient({ url, connect });
     const seen: Presence[] = [];

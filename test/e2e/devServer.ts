@@ -1,9 +1,10 @@
 // Runs `wrangler dev` on 127.0.0.1 for end-to-end tests: start, wait until it
 // answers, collect its output, stop it (and its workerd) again.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { workerdDescriptors } from "../../bench/descriptors.mjs";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -93,44 +94,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   }
   await server.stop();
   throw new Error(`wrangler dev did not become ready in time:\n${output}`);
-}
-
-/** The summed descriptor counts of the workerd processes below `root`. */
-function workerdDescriptors(root: number): number | undefined {
-  let pids: string[];
-  try {
-    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
-  } catch {
-    return undefined;
-  }
-  const children = new Map<number, Array<{ pid: number; comm: string }>>();
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const end = stat.lastIndexOf(")");
-      const ppid = Number(stat.slice(end + 2).split(" ")[1]);
-      const list = children.get(ppid) ?? [];
-      list.push({ pid: Number(pid), comm: stat.slice(stat.indexOf("(") + 1, end) });
-      children.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  let total = 0;
-  const walk = (parent: number) => {
-    for (const { pid, comm } of children.get(parent) ?? []) {
-      if (comm === "workerd") {
-        try {
-          total += readdirSync(`/proc/${pid}/fd`).length;
-        } catch {
-          // exited meanwhile
-        }
-      }
-      walk(pid);
-    }
-  };
-  walk(root);
-  return total;
 }
 
 /** Ends wrangler and the workerd it started (one process group). */
