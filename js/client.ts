@@ -230,12 +230,12 @@ export class RoomClient {
 
   /**
    * Pages through the whole room with `who` (each page at most the presence
-   * limit, the next asked `after` the last) and makes `presence` complete.
-   * A cursor refused with `unknown_cursor` (a server that changed its cursor
-   * format, e.g. a deploy mid-listing) starts the listing again, up to 3 times;
-   * members leaving meanwhile do not invalidate it. Rejects if the connection is not open or
-   * drops, or the server answers `rate_limited` or `internal`. One listing at a
-   * time: a second call while one runs gets the same promise.
+   * limit, the next asked `after` the previous page's `next`) and makes
+   * `presence` complete. Members leaving meanwhile do not disturb it (a cursor
+   * is a place in the join order), and a listing cannot outlive its connection,
+   * so it never starts over. Rejects if the connection is not open or drops, or
+   * the server answers an error (`rate_limited`, `internal`, `unknown_cursor`).
+   * One listing at a time: a second call while one runs gets the same promise.
    */
   loadPresence(): Promise<Presence> {
     if (this.listing) return this.listing.promise;
@@ -247,7 +247,7 @@ export class RoomClient {
       settle = { resolve, reject };
     });
     if (!settle) throw new Error("unreachable: the executor runs at once");
-    this.listing = { promise, ...settle, seen: new Map(), restarts: 0 };
+    this.listing = { promise, ...settle, seen: new Map() };
     this.sendNow({ type: "who" });
     return promise;
   }
@@ -447,15 +447,9 @@ export class RoomClient {
     return true;
   }
 
-  /** An error frame while a listing runs: restart, give up, or (not ours) ignore. */
+  /** An error frame that answers a listing's `who` ends it; others are not the listing's. */
   private listingError(code: string): void {
-    const listing = this.listing;
-    if (listing === null) return;
-    if (code === "unknown_cursor" && listing.restarts < 3) {
-      listing.restarts++;
-      listing.seen.clear();
-      this.sendNow({ type: "who" });
-    } else if (code === "unknown_cursor" || code === "rate_limited" || code === "internal") {
+    if (code === "unknown_cursor" || code === "rate_limited" || code === "internal") {
       this.endListing(new Error(`loadPresence: the server answered ${code}`));
     }
   }
@@ -554,8 +548,6 @@ interface Listing {
   reject(error: Error): void;
   /** Members of the pages so far: id → name. */
   seen: Map<string, string>;
-  /** Times an `unknown_cursor` made it start again. */
-  restarts: number;
 }
 
 function defaultConnect(ctor?: new (url: string) => SocketLike): Connect {
