@@ -138,10 +138,15 @@ export function isFinalCloseCode(code: number): boolean {
   return [1002, 1003, 1007, 1008, 1009, 1010].includes(code) || (code >= 4000 && code <= 4499);
 }
 
+/** The path of a room (its stats; its socket is this + `/websocket`). */
+export function roomPath(room: string): string {
+  return `/rooms/${encodeURIComponent(room)}`;
+}
+
 /** The URL of a room's socket. */
 export function roomUrl(base: string, room: string, name?: string): string {
   const query = name === undefined ? "" : `?name=${encodeURIComponent(name)}`;
-  return `${base.replace(/\/+$/, "")}/rooms/${encodeURIComponent(room)}/websocket${query}`;
+  return `${base.replace(/\/+$/, "")}${roomPath(room)}/websocket${query}`;
 }
 
 /**

@@ -3,7 +3,15 @@
 // public/demo.js by `npm run build`. Every piece of user text goes through
 // textContent, never innerHTML.
 
-import { type Peer, type Presence, RoomClient, type ServerFrame, type Status } from "../js/client";
+import {
+  type Peer,
+  type Presence,
+  RoomClient,
+  roomPath,
+  type ServerFrame,
+  type Status,
+} from "../js/client";
+import type { Stats } from "../pkg/core.js";
 
 /** How often the panel may ask for stats by itself: well past the ~10 s idle threshold. */
 const AUTO_REFRESH_MS = 60_000;
@@ -276,14 +284,6 @@ function renderStatus(status: Status): void {
 
 // --- hibernation panel -----------------------------------------------------
 
-interface RoomStats {
-  room: string;
-  connections: number;
-  wakes: number;
-  instance_started_at: number;
-  last_wake_at: number | null;
-}
-
 ui.refresh.addEventListener("click", () => void refreshStats());
 ui.auto.addEventListener("change", () => {
   if (autoRefresh !== null) clearInterval(autoRefresh);
@@ -295,9 +295,9 @@ async function refreshStats(): Promise<void> {
   if (!room) return;
   const asked = room;
   try {
-    const response = await fetch(`/rooms/${encodeURIComponent(asked)}`);
+    const response = await fetch(roomPath(asked));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const stats = (await response.json()) as RoomStats;
+    const stats = (await response.json()) as Stats;
     if (asked !== room) return;
     ui.wakes.textContent = String(stats.wakes);
     ui.started.textContent = clock(stats.instance_started_at);

@@ -1,12 +1,16 @@
-//! The one error type of the protocol: what a client is told when a frame is refused.
+//! Everything the server refuses, with what the client is told:
+//! [`Error`] for a refused frame (an error frame, the socket stays open),
+//! [`CloseReason`] for a socket the server closes (a close code and reason),
+//! [`HttpError`] for a refused request (a status and a JSON body), and
+//! [`TokenError`] for why a token did not pass.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
+use crate::close::CloseCode;
 use crate::limit::Rate;
-use crate::token::TokenError;
 
 /// The machine-readable code of an error frame (`{"type":"error","code":…}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
@@ -266,6 +270,97 @@ impl fmt::Display for HttpError {
                 "the server's configuration variable {name} is invalid; its log says why"
             ),
             HttpError::Internal => f.write_str("the server failed to handle the request"),
+        }
+    }
+}
+
+/// Why a token was refused; [`reason`](Self::reason) is what the client sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// No `?token=`, or an empty one.
+    Missing,
+    /// Not two base64url parts, or claims that are not valid JSON claims.
+    Malformed(&'static str),
+    /// The signature does not match: another secret, or altered claims.
+    BadSignature,
+    /// `exp` has passed.
+    Expired { exp: u64 },
+    /// The token names another room, or the endpoint is not a room.
+    WrongRoom,
+}
+
+impl TokenError {
+    /// The machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::Missing => "missing",
+            TokenError::Malformed(_) => "malformed",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired { .. } => "expired",
+            TokenError::WrongRoom => "wrong_room",
+        }
+    }
+
+    /// The human explanation.
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::Missing => "this server needs ?token= on every upgrade".into(),
+            TokenError::Malformed(why) => format!("token is malformed: {why}"),
+            TokenError::BadSignature => "token signature does not match".into(),
+            TokenError::Expired { exp } => format!("token expired at {exp} (Unix seconds)"),
+            TokenError::WrongRoom => "token is not valid for this room".into(),
+        }
+    }
+}
+
+/// Why the server closes a socket: one close code and one reason each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A frame over `MAX_MESSAGE_BYTES`: 1009, "message too big" (RFC 6455 §7.4.1).
+    TooBig { bytes: usize, max: u32 },
+    /// A client that kept sending after `rate_limited` errors: 1008, policy.
+    RateLimit,
+    /// A binary frame on `/websocket`, which speaks text only: 1003
+    /// (RFC 6455 §7.4.1: "an endpoint that understands only text data MAY
+    /// send this if it receives a binary message").
+    BinaryOnEcho,
+    /// The object's configuration is invalid: 1011 (the log says why).
+    Misconfigured,
+    /// A room socket the room does not know (its attachment was lost or
+    /// unreadable): 1011, and the client reconnects.
+    UnknownConnection,
+}
+
+impl CloseReason {
+    /// The close code the client sees.
+    pub fn code(&self) -> CloseCode {
+        match self {
+            CloseReason::TooBig { .. } => CloseCode::TOO_BIG,
+            CloseReason::RateLimit => CloseCode::POLICY,
+            CloseReason::BinaryOnEcho => CloseCode::UNSUPPORTED_DATA,
+            CloseReason::Misconfigured | CloseReason::UnknownConnection => CloseCode::INTERNAL,
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::TooBig { bytes, max } => {
+                write!(f, "frame of {bytes} bytes is over the limit of {max}")
+            }
+            CloseReason::RateLimit => {
+                f.write_str("rate limit exceeded: kept sending after rate_limited errors")
+            }
+            CloseReason::BinaryOnEcho => {
+                f.write_str("binary frames are not supported on /websocket")
+            }
+            CloseReason::Misconfigured => {
+                f.write_str("server configuration is invalid; see the server log")
+            }
+            CloseReason::UnknownConnection => {
+                f.write_str("connection unknown to the room; reconnect")
+            }
         }
     }
 }

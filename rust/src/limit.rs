@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::record::Record;
+use crate::records::Record;
 use tsify::Tsify;
 
 /// How many times the burst a client may keep sending into a dry bucket
@@ -110,7 +110,7 @@ impl Default for Bucket {
 }
 
 impl Bucket {
-    /// The bucket as an attachment stored it (see [`crate::record`]).
+    /// The bucket as an attachment stored it (see [`crate::records`]).
     pub fn read(record: Record<'_>) -> Option<Bucket> {
         Some(Bucket {
             milli_tokens: record.u32("milli_tokens")?,

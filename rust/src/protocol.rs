@@ -1,20 +1,62 @@
-//! The room protocol: JSON text frames, defined once here.
+//! The wire: a data frame as it arrives ([`Frame`]), and the room
+//! protocol's JSON text frames, defined once here.
 //!
 //! TypeScript gets [`ClientFrame`] and [`ServerFrame`] from tsify (in
 //! `pkg/core.d.ts`), so the client in `js/client.ts` and every test are
-//! checked against these definitions.
+//! checked against these definitions. [`parse`] reads a client frame with
+//! the same tags and field names serde writes (a property test in
+//! `rust/tests/properties.rs` serialises every `ClientFrame` and parses it
+//! back), but validates each field and answers with a precise [`Error`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tsify::Tsify;
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{CloseReason, Error, ErrorCode, Result};
+use crate::limit;
 
 /// Longest `text` of `say` and `whisper`, in characters, unless
 /// `MAX_TEXT_CHARS` says otherwise (see [`crate::config`]).
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// Longest display name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 32;
+
+/// A data frame as the runtime hands it to `webSocketMessage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A text frame (the runtime has already checked it is UTF-8).
+    Text(&'a str),
+    /// A binary frame of this many bytes (its content is never needed to
+    /// decide, so it does not cross the wasm boundary).
+    Binary(usize),
+}
+
+impl Frame<'_> {
+    /// The frame's size in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(len) => *len,
+        }
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Refuses a frame over `max_message_bytes` (`MAX_MESSAGE_BYTES`).
+    pub fn check_size(&self, max_message_bytes: u32) -> Result<(), CloseReason> {
+        let bytes = self.len();
+        match limit::too_large(bytes, max_message_bytes) {
+            true => Err(CloseReason::TooBig {
+                bytes,
+                max: max_message_bytes,
+            }),
+            false => Ok(()),
+        }
+    }
+}
 
 /// A connection as others see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]

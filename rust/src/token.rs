@@ -12,8 +12,9 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
+use crate::error::TokenError;
 use crate::protocol;
-use crate::record::{self, Record};
+use crate::records::{self, Record};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -35,7 +36,7 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// The claims a token's payload holds (see [`crate::record`]).
+    /// The claims a token's payload holds (see [`crate::records`]).
     pub fn read(record: Record<'_>) -> Option<Claims> {
         Some(Claims {
             sub: record.str("sub")?.to_owned(),
@@ -43,45 +44,6 @@ impl Claims {
             room: record.optional("room", |value| value.as_str().map(str::to_owned))?,
             exp: record.u64("exp")?,
         })
-    }
-}
-
-/// Why a token was refused; [`reason`](Self::reason) is what the client sees.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenError {
-    /// No `?token=`, or an empty one.
-    Missing,
-    /// Not two base64url parts, or claims that are not valid JSON claims.
-    Malformed(&'static str),
-    /// The signature does not match: another secret, or altered claims.
-    BadSignature,
-    /// `exp` has passed.
-    Expired { exp: u64 },
-    /// The token names another room, or the endpoint is not a room.
-    WrongRoom,
-}
-
-impl TokenError {
-    /// The machine-readable reason.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            TokenError::Missing => "missing",
-            TokenError::Malformed(_) => "malformed",
-            TokenError::BadSignature => "bad_signature",
-            TokenError::Expired { .. } => "expired",
-            TokenError::WrongRoom => "wrong_room",
-        }
-    }
-
-    /// The human explanation.
-    pub fn message(&self) -> String {
-        match self {
-            TokenError::Missing => "this server needs ?token= on every upgrade".into(),
-            TokenError::Malformed(why) => format!("token is malformed: {why}"),
-            TokenError::BadSignature => "token signature does not match".into(),
-            TokenError::Expired { exp } => format!("token expired at {exp} (Unix seconds)"),
-            TokenError::WrongRoom => "token is not valid for this room".into(),
-        }
     }
 }
 
@@ -113,7 +75,7 @@ pub fn verify(
         .verify_slice(&signature)
         .map_err(|_| TokenError::BadSignature)?;
     let json = decode(payload).ok_or(TokenError::Malformed("claims are not base64url"))?;
-    let claims = record::parse(&json, Claims::read).ok_or(TokenError::Malformed(
+    let claims = records::parse(&json, Claims::read).ok_or(TokenError::Malformed(
         "claims must be JSON {sub, name, room?, exp}",
     ))?;
     if protocol::name(&claims.name).as_deref() != Ok(claims.name.as_str()) {

@@ -11,13 +11,48 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, ConfigError};
-use crate::effect::Effects;
-use crate::error::{Error, HttpError};
-use crate::protocol::ServerFrame;
-use crate::record::{self, Record};
-use crate::room::{self, Attachment, Opening, Wakes};
-use crate::route::{self, HttpResponse, RequestHead, Route};
-use crate::seed::{self, Frame};
+use crate::error::HttpError;
+use crate::http::route::{self, RequestHead};
+use crate::object::{ObjectState, Wakes};
+use crate::outcome::{Effects, HttpResponse, Opening, Route};
+use crate::protocol::Frame;
+use crate::records::{self, Record};
+use crate::socket::Attachment;
+
+/// Runs when the module is instantiated (and again after every reset):
+/// a panic's message goes to the log before the instance traps, since the
+/// standard library's hook has no stderr to write to in Wasm.
+#[wasm_bindgen(start, private)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| log_error(&info.to_string())));
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn log_error(message: &str);
+}
+
+/// Asks wasm-bindgen to replace this Wasm instance at the start of the next
+/// call into the module (`wasm_bindgen::handler::schedule_reinit`). The
+/// shim calls it after a call trapped (a panic aborts the instance; a stack
+/// overflow leaves its shadow stack where the overflow left it), and then
+/// [`settle`] at once. Using it makes the glue tag every wrapper object
+/// with the instance it was made in: a call on a wrapper from an older
+/// instance throws before reaching Wasm, and its finalizer frees nothing
+/// (see js/index.ts).
+#[wasm_bindgen(js_name = scheduleReset)]
+pub fn schedule_reset() {
+    wasm_bindgen::handler::schedule_reinit();
+}
+
+/// Does nothing. Calling it passes the glue's call guard, which replaces an
+/// instance scheduled for reset. It takes no arguments on purpose: the glue
+/// copies a call's arguments into Wasm memory *before* its guard runs, so
+/// the first call after [`schedule_reset`] must have none, or they would be
+/// copied into the old instance and read from the new one.
+#[wasm_bindgen]
+pub fn settle() {}
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
     Ts::from_rust(value).map_err(|error| JsError::new(&error.to_string()))
@@ -72,10 +107,11 @@ fn read_config(env: &JsValue) -> Result<Config, ConfigError> {
     })
 }
 
-/// The error frame for a frame the server failed to handle.
-#[wasm_bindgen(js_name = internalError)]
-pub fn internal_error() -> String {
-    ServerFrame::error(&Error::Internal).to_json()
+/// The answer to a frame the server failed to handle, on a socket with
+/// `tags`: see [`ObjectState::failed`].
+#[wasm_bindgen(js_name = failedFrame)]
+pub fn failed_frame(tags: Vec<String>) -> Result<Ts<Effects>, JsError> {
+    to_js(&ObjectState::failed(&tags))
 }
 
 /// The answer to a request the server failed to handle: `500` JSON `internal`.
@@ -84,105 +120,119 @@ pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
     to_js(&HttpResponse::error(&HttpError::Internal))
 }
 
-/// Answers a close reported by `webSocketClose`: see [`seed::on_close`].
-#[wasm_bindgen(js_name = seedClose)]
-pub fn seed_close(code: u16) -> Result<Ts<Effects>, JsError> {
-    to_js(&seed::on_close(code))
+/// One Durable Object's state: see [`ObjectState`]. Each object holds its
+/// own; it is rebuilt from the sockets' tags and attachments after every
+/// wake. `tags` are a socket's tags as `ctx.getTags(ws)` returns them.
+#[wasm_bindgen(js_name = ObjectState)]
+pub struct ObjectHandle {
+    state: ObjectState,
 }
 
-/// One Durable Object's room: see [`room::Room`]. Each object holds its own
-/// instance; it is rebuilt from socket attachments after every wake.
-#[wasm_bindgen(js_name = Room)]
-pub struct RoomHandle {
-    room: room::Room,
-}
-
-#[wasm_bindgen(js_class = Room)]
-impl RoomHandle {
-    /// The room of an instance created at `now` (ms) with `sockets` open,
+#[wasm_bindgen(js_class = ObjectState)]
+impl ObjectHandle {
+    /// The state of an instance created at `now` (ms) with `sockets` open,
     /// the stored wake record `previous` (anything unreadable counts as
     /// none) and the object's `env`.
     #[wasm_bindgen(constructor)]
-    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> RoomHandle {
+    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> ObjectHandle {
         let previous = read(&previous, Wakes::read);
-        RoomHandle {
-            room: room::Room::start(previous, millis(now), sockets as usize, read_config(env)),
+        ObjectHandle {
+            state: ObjectState::start(previous, millis(now), sockets as usize, read_config(env)),
         }
     }
 
-    /// The room of an object whose Wasm instance was replaced after a trap:
-    /// same wake record, same start time; members come back with `restore`.
-    pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> RoomHandle {
+    /// The state of an object whose Wasm instance was replaced after a
+    /// trap: same wake record, same start time; sockets come back with
+    /// `adopt`.
+    pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> ObjectHandle {
         let wakes = read(&wakes, Wakes::read).unwrap_or_default();
-        RoomHandle {
-            room: room::Room::resume(wakes, millis(started_at), read_config(env)),
+        ObjectHandle {
+            state: ObjectState::resume(wakes, millis(started_at), read_config(env)),
         }
     }
 
     /// The configuration error the object runs with, for the log; `undefined` if none.
     #[wasm_bindgen(js_name = configError)]
     pub fn config_error(&self) -> Option<String> {
-        self.room.config_error().map(ToString::to_string)
-    }
-
-    /// Answers a frame on the seed endpoint: see [`room::Room::on_seed_frame`].
-    /// `message` is what `webSocketMessage` received: a string or an ArrayBuffer.
-    pub fn seed(&self, message: JsValue, connections: u32) -> Result<Ts<Effects>, JsError> {
-        to_js(
-            &self
-                .room
-                .on_seed_frame(frame_of(&message).as_frame(), connections),
-        )
+        self.state.config_error().map(ToString::to_string)
     }
 
     /// The wake record to store.
     pub fn wakes(&self) -> Result<Ts<Wakes>, JsError> {
-        to_js(self.room.wakes())
+        to_js(self.state.wakes())
     }
 
-    /// Takes back a socket's attachment after a wake; the member's id, or
-    /// `undefined` for a socket that is not a room member (a seed socket).
-    pub fn restore(&mut self, attachment: JsValue) -> Option<String> {
-        let attachment = read(&attachment, Attachment::read)?;
-        let id = attachment.id.clone();
-        self.room.restore(attachment);
-        Some(id)
-    }
-
-    /// Decides what a request to the object gets: see [`room::Room::open`].
+    /// Decides what a request to the object gets: see [`ObjectState::open`].
     pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
-        to_js(&self.room.open(url, millis(now), entropy))
+        to_js(&self.state.open(url, millis(now), entropy))
     }
 
-    /// A frame from member `id`: see [`room::Room::on_frame`].
-    pub fn frame(&mut self, id: &str, message: JsValue, now: f64) -> Result<Ts<Effects>, JsError> {
+    /// Takes back a socket found open after a wake: see [`ObjectState::adopt`].
+    pub fn adopt(
+        &mut self,
+        tags: Vec<String>,
+        attachment: JsValue,
+    ) -> Result<Ts<Effects>, JsError> {
+        let attachment = read(&attachment, Attachment::read);
+        to_js(&self.state.adopt(&tags, attachment))
+    }
+
+    /// A frame on a socket: see [`ObjectState::message`]. `message` is what
+    /// `webSocketMessage` received: a string or an ArrayBuffer;
+    /// `connections()` returns the number of sockets the object holds.
+    pub fn message(
+        &mut self,
+        tags: Vec<String>,
+        message: JsValue,
+        now: f64,
+        connections: &js_sys::Function,
+    ) -> Result<Ts<Effects>, JsError> {
+        let frame = frame_of(&message);
+        let count = || {
+            connections
+                .call0(&JsValue::UNDEFINED)
+                .ok()
+                .and_then(|n| n.as_f64())
+                .map_or(0, |n| n as u32)
+        };
         to_js(
             &self
-                .room
-                .on_frame(id, frame_of(&message).as_frame(), millis(now)),
+                .state
+                .message(&tags, frame.as_frame(), millis(now), count),
         )
     }
 
-    /// Member `id`'s socket closed: see [`room::Room::on_close`].
-    pub fn close(&mut self, id: &str, code: u16) -> Result<Ts<Effects>, JsError> {
-        to_js(&self.room.on_close(id, code))
+    /// A socket closed: see [`ObjectState::close`].
+    pub fn close(
+        &mut self,
+        tags: Vec<String>,
+        code: u16,
+        attachment: JsValue,
+    ) -> Result<Ts<Effects>, JsError> {
+        let attachment = read(&attachment, Attachment::read);
+        to_js(&self.state.close(&tags, code, attachment))
     }
 
-    /// Member `id`'s socket failed: see [`room::Room::leave`].
-    pub fn leave(&mut self, id: &str) -> Result<Ts<Effects>, JsError> {
-        to_js(&self.room.leave(id))
+    /// A socket failed: see [`ObjectState::error`].
+    pub fn error(
+        &mut self,
+        tags: Vec<String>,
+        attachment: JsValue,
+    ) -> Result<Ts<Effects>, JsError> {
+        let attachment = read(&attachment, Attachment::read);
+        to_js(&self.state.error(&tags, attachment))
     }
 }
 
 /// A record the object stored (an attachment, the wake record), read back
-/// through its JSON text: see [`crate::record`]. `undefined`, `null` and
+/// through its JSON text: see [`crate::records`]. `undefined`, `null` and
 /// anything unreadable are `None`.
 fn read<T>(value: &JsValue, read: impl FnOnce(Record<'_>) -> Option<T>) -> Option<T> {
     if value.is_undefined() || value.is_null() {
         return None;
     }
     let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
-    record::parse(text.as_bytes(), read)
+    records::parse(text.as_bytes(), read)
 }
 
 /// A JS timestamp (ms, a double) as whole ms; NaN and negatives become 0.

@@ -63,11 +63,11 @@ describe("bad input (configured: test/configured/vars.ts)", () => {
     ada.client.send(new Uint8Array(MAX_BYTES + 1).buffer);
     expect((await ada.client.closed()).code).toBe(1009);
     expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada", count: 1 });
-    const seed = await connectWorker(`/websocket?token=${await mint(claims("Seed"))}`);
-    seed.send("s".repeat(MAX_BYTES));
-    expect(await seed.next()).toMatch(/^\[Durable Object\] message: s+, connections: \d+$/);
-    seed.send("s".repeat(MAX_BYTES + 1));
-    expect((await seed.closed()).code).toBe(1009);
+    const echo = await connectWorker(`/websocket?token=${await mint(claims("Echo"))}`);
+    echo.send("s".repeat(MAX_BYTES));
+    expect(await echo.next()).toMatch(/^\[Durable Object\] message: s+, connections: \d+$/);
+    echo.send("s".repeat(MAX_BYTES + 1));
+    expect((await echo.closed()).code).toBe(1009);
   });
 
   it("B15 a client that keeps sending past 5 x the burst is closed with 1008, across an eviction", async () => {

@@ -1,7 +1,7 @@
 // README's "What the server answers to bad input" table, row by row, with the
 // default configuration (no vars set). Each test's title starts with its row's
 // id; rows that need vars set are in test/configured/, the invalid-UTF-8 row
-// in test/e2e/. test/e2e/docs.e2e.test.ts checks that every row has a test.
+// in test/e2e/. test/docs/readme.test.ts checks that every row has a test.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../js/index";
@@ -35,9 +35,9 @@ describe("bad input (default configuration)", () => {
   });
 
   it("B2 binary frame on /websocket: closed with 1003", async () => {
-    const seed = await connectObject(freshName());
-    seed.send(new Uint8Array([1]).buffer);
-    expect((await seed.closed()).code).toBe(1003);
+    const echo = await connectObject(freshName());
+    echo.send(new Uint8Array([1]).buffer);
+    expect((await echo.closed()).code).toBe(1003);
   });
 
   it("B4 B5 B6 B7 malformed frames: bad_json, unknown_type, invalid_field; the socket stays", async () => {
@@ -162,12 +162,12 @@ describe("bad input (default configuration)", () => {
     expect(closed.code).toBe(1009);
     expect(closed.reason).toContain("65537 bytes");
     expect(await bob.next()).toEqual({ type: "left", id: ada.id, name: "Ada", count: 1 });
-    // The seed endpoint has the same limit.
-    const seed = await connectObject(freshName());
-    seed.send("s".repeat(DEFAULT_MAX_MESSAGE_BYTES));
-    expect(await seed.next()).toMatch(/connections: 1$/);
-    seed.send("s".repeat(DEFAULT_MAX_MESSAGE_BYTES + 1));
-    expect((await seed.closed()).code).toBe(1009);
+    // `/websocket` has the same limit.
+    const echo = await connectObject(freshName());
+    echo.send("s".repeat(DEFAULT_MAX_MESSAGE_BYTES));
+    expect(await echo.next()).toMatch(/connections: 1$/);
+    echo.send("s".repeat(DEFAULT_MAX_MESSAGE_BYTES + 1));
+    expect((await echo.closed()).code).toBe(1009);
   });
 
   it("B15 past the burst (40) frames are dropped with rate_limited; the socket stays", async () => {

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { evict, freshRoom, join, stats } from "./room";
+import { evict, freshRoom, join, joinAll, stats } from "./room";
 import { connectObject, freshName } from "./socket";
 
 describe("hibernation", () => {
@@ -107,5 +107,35 @@ describe("room hibernation", () => {
     const third = await stats(room);
     expect([second.wakes, third.wakes]).toEqual([first.wakes + 1, first.wakes + 2]);
     expect(third).toMatchObject({ connections: 0, last_wake_at: null });
+  });
+});
+
+describe("a socket the room cannot read", () => {
+  it("is closed with 1011 when the object wakes: no echoes, no broadcasts", async () => {
+    const room = freshRoom();
+    const [ada, bob] = await joinAll(room, ["Ada", "Bob"]);
+    const stub = env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
+    // Damage Bob's attachment (a sound object never has one like it); its
+    // tags still say it is a room socket.
+    await runInDurableObject(stub, (_instance, state) => {
+      for (const ws of state.getWebSockets(bob.id)) ws.serializeAttachment({ not: "a member" });
+    });
+    await evict(room);
+
+    ada.send({ type: "say", text: "anyone?" });
+    expect(await ada.next()).toMatchObject({ type: "message", id: ada.id, text: "anyone?" });
+    const closed = await bob.client.closed();
+    expect(closed).toMatchObject({
+      code: 1011,
+      reason: "connection unknown to the room; reconnect",
+    });
+    // Bob heard nothing: not the say, not an echo of the `/websocket` kind.
+    await expect(bob.next(200)).rejects.toThrow();
+    ada.send({ type: "who" });
+    expect(await ada.next()).toEqual({
+      type: "roster",
+      count: 1,
+      connections: [{ id: ada.id, name: "Ada" }],
+    });
   });
 });

@@ -1,7 +1,7 @@
 // Helpers for room tests: join a room through the Worker and read JSON frames.
 import { evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import type { ClientFrame, ServerFrame } from "../../pkg/core.js";
+import type { ClientFrame, ServerFrame, Stats } from "../../pkg/core.js";
 import { type Client, connectWorker, freshName } from "./socket";
 
 export interface Member {
@@ -58,14 +58,6 @@ export async function joinAll(room: string, names: string[]): Promise<Member[]> 
 /** Evicts the room's object; its hibernatable sockets stay open. */
 export function evict(room: string): Promise<void> {
   return evictDurableObject(env.WEBSOCKET_HIBERNATION_SERVER.getByName(room));
-}
-
-export interface Stats {
-  room: string;
-  connections: number;
-  wakes: number;
-  instance_started_at: number;
-  last_wake_at: number | null;
 }
 
 export async function stats(room: string): Promise<Stats> {

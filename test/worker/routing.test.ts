@@ -2,7 +2,7 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 
 describe("routing", () => {
-  it("answers 426 with the seed's body when /websocket lacks Upgrade", async () => {
+  it("answers 426 with the example's body when /websocket lacks Upgrade", async () => {
     const response = await exports.default.fetch("http://example.com/websocket");
     expect(response.status).toBe(426);
     expect(await response.text()).toBe("Durable Object expected Upgrade: websocket");
@@ -75,7 +75,7 @@ describe("room routing", () => {
     }
   });
 
-  it("resolves dot segments before routing: /rooms/%2E%2E/websocket is the seed endpoint", async () => {
+  it("resolves dot segments before routing: /rooms/%2E%2E/websocket is /websocket", async () => {
     const response = await exports.default.fetch("http://example.com/rooms/%2E%2E/websocket");
     expect(response.status).toBe(426);
     expect(await response.text()).toBe("Durable Object expected Upgrade: websocket");

@@ -15,7 +15,7 @@ export async function connectWorker(path: string, init: RequestInit = {}): Promi
   return open(response);
 }
 
-/** Opens a socket on the seed Durable Object class under a name of the test's own. */
+/** Opens a `/websocket` socket on the Durable Object class under a name of the test's own. */
 export async function connectObject(name: string): Promise<Client> {
   const response = await env.WEBSOCKET_HIBERNATION_SERVER.getByName(name).fetch(
     "http://example.com/websocket",

@@ -1,4 +1,4 @@
-// The seed endpoint's behaviour, kept exactly: replies, counts, close handshake.
+// `/websocket`, Cloudflare's hibernation example kept exactly: replies, counts, close handshake.
 import { describe, expect, it } from "vitest";
 import { type Client, connectObject, connectWorker, freshName } from "./socket";
 
@@ -12,7 +12,7 @@ async function clients(count: number): Promise<Client[]> {
   return list;
 }
 
-describe("seed endpoint", () => {
+describe("/websocket (the example's echo)", () => {
   it("answers through the Worker on the object named foo", async () => {
     const client = await connectWorker("/websocket");
     client.send("hello");
@@ -41,7 +41,7 @@ describe("seed endpoint", () => {
     expect(await a.next()).toBe(reply("after", 1));
   });
 
-  it("completes the close with the client's code and the seed's reason", async () => {
+  it("completes the close with the client's code and the example's reason", async () => {
     const [client] = await clients(1);
     client.close(4001, "my reason");
     const event = await client.closed();

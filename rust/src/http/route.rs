@@ -1,18 +1,17 @@
 //! Request → what it gets: the Worker's routing table, decided before any
 //! Durable Object is touched.
 
-use serde::Serialize;
-use tsify::Tsify;
-
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::HttpError;
+use crate::http::url::{is_websocket_upgrade, query_param, split_url};
 use crate::origin;
+use crate::outcome::{HttpResponse, Route};
 use crate::token::{self, Claims};
 
-/// The Durable Object that serves the seed endpoint `/websocket`.
-pub const SEED_OBJECT: &str = "foo";
+/// The Durable Object that serves `/websocket` (the example's name for it).
+pub const ECHO_OBJECT: &str = "foo";
 
-/// The body of the 426 answer, word for word the seed's.
+/// The body of the 426 answer on `/websocket`, word for word the example's.
 pub const EXPECTED_UPGRADE: &str = "Durable Object expected Upgrade: websocket";
 
 /// What the Worker reads of a request to route it.
@@ -26,87 +25,6 @@ pub struct RequestHead<'a> {
     pub upgrade: Option<&'a str>,
     /// The `Origin` header, if present.
     pub origin: Option<&'a str>,
-}
-
-/// What the Worker does with a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
-#[serde(
-    tag = "kind",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
-pub enum Route {
-    /// Hand the request to the Durable Object `idFromName(object)`.
-    Forward { object: String },
-    /// Answer directly.
-    Respond(HttpResponse),
-}
-
-/// An HTTP answer decided in Rust, built into a `Response` by TypeScript.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpResponse {
-    pub status: u16,
-    pub status_text: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
-    /// A line for the operator's log (`console.error`), if the answer
-    /// comes from a fault on the server's side.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[tsify(optional)]
-    pub log: Option<String>,
-}
-
-impl Route {
-    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
-    pub fn error(error: &HttpError) -> Self {
-        Route::Respond(HttpResponse::error(error))
-    }
-}
-
-impl HttpResponse {
-    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
-    pub fn error(error: &HttpError) -> Self {
-        let mut headers = vec![(
-            "Content-Type".to_owned(),
-            "application/json;charset=UTF-8".to_owned(),
-        )];
-        headers.extend(
-            error
-                .headers()
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        HttpResponse {
-            status: error.status(),
-            status_text: error.status_text().into(),
-            headers,
-            body: Some(error.to_json()),
-            log: None,
-        }
-    }
-
-    /// `500` JSON `bad_config`, with the full explanation for the log.
-    pub fn bad_config(error: &ConfigError) -> Self {
-        HttpResponse {
-            log: Some(error.to_string()),
-            ..HttpResponse::error(&HttpError::BadConfig { name: error.name })
-        }
-    }
-
-    /// A `200` JSON answer.
-    pub fn json(body: String) -> Self {
-        HttpResponse {
-            status: 200,
-            status_text: "OK".into(),
-            headers: vec![(
-                "Content-Type".into(),
-                "application/json;charset=UTF-8".into(),
-            )],
-            body: Some(body),
-            log: None,
-        }
-    }
 }
 
 /// What a path under `/rooms/` asks for.
@@ -194,40 +112,37 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
     }
     if path.ends_with("/websocket") {
         if !is_websocket_upgrade(head.upgrade) {
-            return Route::Respond(HttpResponse {
-                status: 426,
-                status_text: "Upgrade Required".into(),
-                // RFC 9110 §15.5.22: a 426 response MUST carry the Upgrade it wants.
-                headers: vec![
-                    ("Upgrade".into(), "websocket".into()),
-                    ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
+            // RFC 9110 §15.5.22: a 426 response MUST carry the Upgrade it wants.
+            return Route::Respond(HttpResponse::text(
+                426,
+                "Upgrade Required",
+                &[
+                    ("Upgrade", "websocket"),
+                    ("Content-Type", "text/plain;charset=UTF-8"),
                 ],
-                body: Some(EXPECTED_UPGRADE.into()),
-                log: None,
-            });
+                Some(EXPECTED_UPGRADE),
+            ));
         }
         if head.method != "GET" {
             // RFC 6455 §4.1: the opening handshake is a GET.
-            return Route::Respond(HttpResponse {
-                status: 405,
-                status_text: "Method Not Allowed".into(),
-                headers: vec![
-                    ("Allow".into(), "GET".into()),
-                    ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
+            return Route::Respond(HttpResponse::text(
+                405,
+                "Method Not Allowed",
+                &[
+                    ("Allow", "GET"),
+                    ("Content-Type", "text/plain;charset=UTF-8"),
                 ],
-                body: Some("WebSocket upgrades must use GET".into()),
-                log: None,
-            });
+                Some("WebSocket upgrades must use GET"),
+            ));
         }
-        return upgrade(None, SEED_OBJECT);
+        return upgrade(None, ECHO_OBJECT);
     }
-    Route::Respond(HttpResponse {
-        status: 400,
-        status_text: "Bad Request".into(),
-        headers: vec![("Content-Type".into(), "text/plain".into())],
-        body: None,
-        log: None,
-    })
+    Route::Respond(HttpResponse::text(
+        400,
+        "Bad Request",
+        &[("Content-Type", "text/plain")],
+        None,
+    ))
 }
 
 /// Who opens a socket: `Ok(None)` when the server is open (no
@@ -246,75 +161,6 @@ pub fn authenticate(
     token::verify(secret.bytes(), token.as_deref(), room, now / 1000)
         .map(Some)
         .map_err(HttpError::Unauthorized)
-}
-
-/// The value of `key` in a query string, percent-decoded (`+` is a space).
-/// `None` when absent; a value that does not decode to UTF-8 comes back with
-/// U+FFFD in place of the bad bytes, and name validation then refuses it.
-pub fn query_param(query: &str, key: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(k, _)| percent_decode(k) == key)
-        .map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                // Two hex digits exactly: `from_str_radix` alone would also
-                // take a sign ("%+1" as byte 1), which URLSearchParams keeps.
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Whether the `Upgrade` header asks for WebSocket.
-///
-/// The seed compared the header to `websocket` exactly. RFC 6455 §4.2.1 asks
-/// for the token compared case-insensitively, so `WebSocket` and ` websocket `
-/// are accepted too. A list such as `h2c, websocket` is refused with 426:
-/// the Workers runtime will not return a WebSocket for it (it answers 500).
-pub fn is_websocket_upgrade(upgrade: Option<&str>) -> bool {
-    upgrade.is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"))
-}
-
-/// Splits an absolute URL into its path and its query (without `?`), dropping
-/// any fragment. A URL without a path has the path `/`.
-pub fn split_url(url: &str) -> (&str, &str) {
-    let after_scheme = match url.find("://") {
-        Some(i) => &url[i + 3..],
-        None => url,
-    };
-    let from_path = match after_scheme.find(['/', '?', '#']) {
-        Some(i) => &after_scheme[i..],
-        None => "",
-    };
-    let without_fragment = from_path.split('#').next().unwrap_or("");
-    let (path, query) = without_fragment
-        .split_once('?')
-        .unwrap_or((without_fragment, ""));
-    (if path.is_empty() { "/" } else { path }, query)
 }
 
 #[cfg(test)]
@@ -388,34 +234,6 @@ mod tests {
                 log: None,
             })
         );
-    }
-
-    #[test]
-    fn upgrade_header_tolerance() {
-        let table: &[(Option<&str>, bool)] = &[
-            (Some("websocket"), true),
-            (Some("WebSocket"), true),
-            (Some(" websocket "), true),
-            (Some("\twebsocket"), true),
-            (Some("h2c, websocket"), false),
-            (Some("websocket, h2c"), false),
-            (Some("web socket"), false),
-            (Some("websocketx"), false),
-            (Some(""), false),
-            (None, false),
-        ];
-        for &(value, want) in table {
-            assert_eq!(is_websocket_upgrade(value), want, "{value:?}");
-        }
-    }
-
-    #[test]
-    fn splits_urls() {
-        assert_eq!(split_url("https://h:1/a/b?c=d#e"), ("/a/b", "c=d"));
-        assert_eq!(split_url("https://h?c"), ("/", "c"));
-        assert_eq!(split_url("https://h"), ("/", ""));
-        assert_eq!(split_url("/p?q"), ("/p", "q"));
-        assert_eq!(split_url(""), ("/", ""));
     }
 
     fn route_method(method: &str, url: &str, upgrade: Option<&str>) -> Route {
@@ -628,21 +446,5 @@ mod tests {
             status(&route_method("POST", "http://h/websocket", None)),
             426
         );
-    }
-
-    #[test]
-    fn query_params() {
-        assert_eq!(query_param("name=Ada", "name").as_deref(), Some("Ada"));
-        assert_eq!(
-            query_param("a=1&name=Ada+L%C3%B6", "name").as_deref(),
-            Some("Ada Lö")
-        );
-        assert_eq!(query_param("name", "name").as_deref(), Some(""));
-        assert_eq!(query_param("x=1", "name"), None);
-        assert_eq!(query_param("name=%zz%", "name").as_deref(), Some("%zz%"));
-        assert_eq!(query_param("name=%FF", "name").as_deref(), Some("\u{fffd}"));
-        // Found by rust/tests/no_panic.rs: a sign is not a hex digit.
-        assert_eq!(query_param("name=%+A", "name").as_deref(), Some("% A"));
-        assert_eq!(query_param("name=%+1%2B", "name").as_deref(), Some("% 1+"));
     }
 }

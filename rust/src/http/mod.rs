@@ -1,0 +1,4 @@
+//! HTTP: what the Worker does with a request, before any Durable Object wakes.
+
+pub mod route;
+pub mod url;
