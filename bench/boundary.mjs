@@ -35,7 +35,7 @@ export async function boundary({ calls = 20_000 } = {}) {
   const room = new core.Room(undefined, Date.now(), 0, BENCH_VARS);
   const ids = [];
   for (let i = 0; i < 99; i++) {
-    room.open(
+    const opening = room.open(
       `http://127.0.0.1/rooms/bench/websocket?name=m${i}`,
       Date.now(),
       crypto.getRandomValues(new Uint8Array(9)),

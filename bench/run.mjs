@@ -19,7 +19,7 @@ import { gzipSync } from "node:zlib";
 import { BENCH_VARS, boundary } from "./boundary.mjs";
 import { connect, fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./client.mjs";
 import { descriptorGuard } from "./descriptors.mjs";
-import { registryEnv, startServer, stopGroup } from "./server.mjs";
+import { registryEnv, startServer, stopGroup, wrangler } from "./server.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bench = join(root, "bench");

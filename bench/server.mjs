@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { sleep } from "./client.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
-const wrangler = join(root, "node_modules/.bin/wrangler");
+export const wrangler = join(root, "node_modules/.bin/wrangler");
 
 /**
  * Starts `wrangler dev --config config` on 127.0.0.1:`port`. Options:
