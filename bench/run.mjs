@@ -58,7 +58,7 @@ const settings = opt.smoke
       w2: { clients: 4, frames: 5, capMs: 10_000 },
       w3: { count: 50, repeats: 2, capMs: 15_000 },
       w4: { target: 200, capMs: 20_000, fronts: int("fronts", 1, 0, 16) },
-      w5: { warm: 5, idleMs: 12_000, rooms: int("wakes", 1, 1, 50) },
+      w5: { warm: 5, idleMs: 15_000, rooms: int("wakes", 1, 1, 50) },
     }
   : {
       w1: { clients: 32, frames: 300, capMs: 30_000 },
@@ -139,6 +139,7 @@ async function runVariant(key, config) {
     await step("w2", () => roomBroadcast(WS, settings.w2));
     await step("w3", () => fanout(WS, settings.w3));
     if (only.includes("w4") && settings.w4.fronts > 0) {
+      log(key, `w4: starting ${settings.w4.fronts} front(s)`);
       const { name } = JSON.parse(readFileSync(config, "utf8"));
       fronts = await startFronts(settings.w4.fronts, name, server.registry);
     }
