@@ -14,22 +14,26 @@ import { BENCH_VARS, root } from "./lib/server.mjs";
 async function core() {
   const pkg = await import(`${root}pkg/core.js`);
   pkg.initSync({ module: new WebAssembly.Module(readFileSync(`${root}pkg/core_bg.wasm`)) });
-  const state = new pkg.Room(undefined, Date.now(), 0, BENCH_VARS);
+  const state = new pkg.ObjectState(undefined, Date.now(), 0, BENCH_VARS);
+  const one = () => 1;
+  /** Every member's tags, as the object accepted its socket. */
+  const tags = new Map();
   return {
     /** A frame on `/websocket`, one socket connected. */
-    echo: (text) => state.seed(text, 1),
+    echo: (text) => state.message([], text, Date.now(), one),
     /** The close of a `/websocket` socket. */
-    echoClose: (code) => pkg.seedClose(code),
-    internalError: () => pkg.internalError(),
+    echoClose: (code) => state.close([], code, undefined),
+    internalError: () => pkg.failedFrame(["bench-member", "room"]),
     /** A member joins room "bench"; returns its id. */
     join(name) {
       const url = `http://127.0.0.1/rooms/bench/websocket?name=${name}`;
       const opening = state.open(url, Date.now(), crypto.getRandomValues(new Uint8Array(9)));
       if (opening.kind !== "join") throw new Error(`join answered ${JSON.stringify(opening)}`);
+      tags.set(opening.id, opening.tags);
       return opening.id;
     },
-    leave: (id) => state.leave(id),
-    frame: (id, text) => state.frame(id, text, Date.now()),
+    leave: (id) => state.error(tags.get(id), undefined),
+    frame: (id, text) => state.message(tags.get(id), text, Date.now(), one),
     /** The text of the reply among a frame's effects. */
     reply: (effects) => effects.find((effect) => effect.kind === "reply")?.text,
     free: () => state.free(),
@@ -69,7 +73,7 @@ export async function boundary({ calls = 20_000 } = {}) {
       ),
     ],
     ["/websocket frame (4 KB)", time(() => c.echo("x".repeat(4096)), calls / 4)],
-    ["internalError() → string, no serde", time(() => c.internalError(), calls)],
+    ["failedFrame(tags) → Effects [reply internal]", time(() => c.internalError(), calls)],
     ["/websocket close(1000) → Effects [close] via serde", time(() => c.echoClose(1000), calls)],
     [
       'room frame {"type":"ping"} → Effects [reply]',
