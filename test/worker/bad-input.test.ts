@@ -5,7 +5,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../js/index";
-import { freshRoom, join, joinAll } from "./room";
+import { expectRoster, freshRoom, join, joinAll } from "./room";
 import { connectObject, connectWorker, freshName } from "./socket";
 
 /** The JSON error of a refused request: its status, code and message. */
@@ -89,12 +89,7 @@ describe("bad input (default configuration)", () => {
       );
       expect(await refusal(response)).toEqual({ status: 400, code: "invalid_field" });
     }
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
   it("B10 whisper to oneself or to an unknown id: unknown_recipient", async () => {
@@ -194,12 +189,7 @@ describe("bad input (default configuration)", () => {
       expect(error, after).toMatchObject({ type: "error", code: "unknown_cursor" });
       if (error.type === "error") expect(error.message).toContain(after.slice(0, 64));
     }
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
   it("B20 an invalid configuration value: 500 bad_config naming the variable, for every request", async () => {

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { evict, freshRoom, join, joinAll, stats } from "./room";
+import { evict, expectRoster, freshRoom, join, joinAll, stats } from "./room";
 import { connectObject, freshName } from "./socket";
 
 describe("hibernation", () => {
@@ -50,12 +50,7 @@ describe("room hibernation", () => {
     // not re-create the object, so its handlers did not run.
     await expect(evict(room)).rejects.toThrow();
 
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
   // The wake record is written after the event that created the instance has
@@ -90,12 +85,7 @@ describe("room hibernation", () => {
     expect(after.wakes).toBe(before.wakes + 3);
     expect(after.last_wake_at).toBe(after.instance_started_at);
 
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
   it("counts an instance created by a stats request alone, with no socket to wake", async () => {
@@ -131,11 +121,6 @@ describe("a socket the room cannot read", () => {
     });
     // Bob heard nothing: not the say, not an echo of the `/websocket` kind.
     await expect(bob.next(200)).rejects.toThrow();
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 });

@@ -1,7 +1,8 @@
 // Helpers for room tests: join a room through the Worker and read JSON frames.
 import { evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import type { ClientFrame, ServerFrame, Stats } from "../../pkg/core.js";
+import { expect } from "vitest";
+import type { ClientFrame, Peer, ServerFrame, Stats } from "../../pkg/core.js";
 import { type Client, connectWorker, freshName } from "./socket";
 
 export interface Member {
@@ -65,4 +66,13 @@ export async function stats(room: string): Promise<Stats> {
   if (response.status !== 200)
     throw new Error(`stats: ${response.status} ${await response.text()}`);
   return response.json();
+}
+
+/**
+ * Asks `who` as `asker` and expects the whole room on one page, in join
+ * order: exactly `peers` (ids and names), and a `count` of as many.
+ */
+export async function expectRoster(asker: Member, peers: Peer[]): Promise<void> {
+  asker.send({ type: "who" });
+  expect(await asker.next()).toEqual({ type: "roster", count: peers.length, connections: peers });
 }
