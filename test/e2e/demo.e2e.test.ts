@@ -7,12 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumPath } from "../../scripts/toolchain.mjs";
 import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
 import { connect } from "./net";
 
 const PORT = 8820;
 const INSPECTOR_PORT = 9320;
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = chromiumPath();
 const SCREENSHOTS = new URL("../../test-results/e2e/", import.meta.url).pathname;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
