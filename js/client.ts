@@ -5,6 +5,7 @@
 // frames. The frame types come from the Rust core (pkg/core.d.ts) as types
 // only, so this file needs no Wasm at run time.
 import type { ClientFrame, Peer, ServerFrame } from "../pkg/core.js";
+import { unhandled } from "./unhandled";
 
 export type { ClientFrame, Peer, ServerFrame };
 
@@ -603,8 +604,12 @@ export class RoomClient {
       case "error":
         this.listingError(frame.code);
         return false;
-      default:
+      case "message":
+      case "whisper":
+      case "pong":
         return false;
+      default:
+        return unhandled(frame);
     }
   }
 

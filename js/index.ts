@@ -17,6 +17,7 @@ import {
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
+import { unhandled } from "./unhandled";
 
 // Workers may not compile Wasm from bytes at run time: wrangler hands us the
 // module compiled at upload, and the glue instantiates it once per isolate.
@@ -269,16 +270,6 @@ function attach(ws: WebSocket, attachment: unknown): void {
   } catch (error) {
     console.warn("WebSocketHibernationServer.attach:", error);
   }
-}
-
-/**
- * The `default` of every switch over a Rust enum: `value` is `never` while
- * the switch handles every variant, so a variant added in Rust fails `tsc`
- * here. At run time (a pkg/ newer than this file) it throws, and the hook's
- * guard logs it.
- */
-function unhandled(value: never): never {
-  throw new Error(`unhandled variant from the Rust core: ${JSON.stringify(value)}`);
 }
 
 /** Builds Rust's answer; a server-side fault it reports goes to the log. */

@@ -11,6 +11,7 @@ import {
   type ServerFrame,
   type Status,
 } from "../js/client";
+import { unhandled } from "../js/unhandled";
 import type { Stats } from "../pkg/core.js";
 
 /** How often the panel may ask for stats by itself: well past the ~10 s idle threshold. */
@@ -139,6 +140,8 @@ function onFrame(frame: ServerFrame): void {
       break;
     case "pong":
       break;
+    default:
+      unhandled(frame);
   }
 }
 
