@@ -5,6 +5,7 @@
 // carries out what it returns.
 import { DurableObject } from "cloudflare:workers";
 import {
+  type Effect,
   type Effects,
   failedFrame,
   type HttpResponse,
@@ -17,6 +18,7 @@ import {
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
+import { SqlHistory } from "./history";
 import { unhandled } from "./unhandled";
 
 // Workers may not compile Wasm from bytes at run time: wrangler hands us the
@@ -96,6 +98,8 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   private readonly wakes: Wakes;
   /** How many sockets the object holds; Rust asks only when a reply needs it. */
   private readonly connections = () => this.ctx.getWebSockets().length;
+  /** The room's history in SQLite; Rust reads it only when an event needs it. */
+  private readonly history = new SqlHistory(this.ctx.storage.sql);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -123,7 +127,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   private open(request: Request): Response {
     const entropy = crypto.getRandomValues(new Uint8Array(9));
-    const opening = this.state.open(request.url, Date.now(), entropy);
+    const opening = this.state.open(request.url, Date.now(), entropy, this.history);
     switch (opening.kind) {
       case "respond":
         return toResponse(opening);
@@ -142,7 +146,16 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           this.state.error(opening.tags, undefined);
           throw error;
         }
-        this.perform(server, opening.effects);
+        try {
+          this.perform(server, opening.effects);
+        } catch (error) {
+          // (e.g. a history write) Its member never joined for anyone: the
+          // socket loses any attachment, and the rebuilt state closes it as
+          // one it cannot read. The request gets a 500.
+          attach(server, null);
+          this.rebuild();
+          throw error;
+        }
         return new Response(null, { status: 101, webSocket: client });
       }
       default:
@@ -155,7 +168,10 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       "webSocketMessage",
       () => {
         const tags = this.ctx.getTags(ws);
-        this.perform(ws, this.state.message(tags, message, Date.now(), this.connections));
+        this.perform(
+          ws,
+          this.state.message(tags, message, Date.now(), this.connections, this.history),
+        );
       },
       // The failing frame is answered; the socket and the room carry on.
       () => this.perform(ws, failedFrame(this.ctx.getTags(ws))),
@@ -197,15 +213,21 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     }
   }
 
-  /** The object's state, rebuilt first if a trap replaced the Wasm instance it lived in. */
+  /**
+   * The object's state, rebuilt first if a trap replaced the Wasm instance it
+   * lived in, or if carrying out its effects failed (see `perform`).
+   */
   private get state(): ObjectState {
-    if (this.built !== generation) {
-      // The stale wrapper is dropped, never freed: see `generation`.
-      this.current = ObjectState.resume(this.wakes, this.startedAt, this.env);
-      this.built = generation;
-      this.adopt(this.ctx.getWebSockets());
-    }
+    if (this.built !== generation) this.rebuild();
     return this.current;
+  }
+
+  /** Builds the state afresh from the sockets; the room's history is read again when needed. */
+  private rebuild(): void {
+    // The stale wrapper is dropped, never freed: see `generation`.
+    this.current = ObjectState.resume(this.wakes, this.startedAt, this.env);
+    this.built = generation;
+    this.adopt(this.ctx.getWebSockets());
   }
 
   /** Hands every open socket back to the state: room members rejoin from their attachments. */
@@ -217,30 +239,53 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     }
   }
 
-  /** Carries out Rust's decision; `ws` is the socket that raised the event. */
+  /**
+   * Carries out Rust's decision; `ws` is the socket that raised the event. If
+   * an effect throws (a storage write), the rest are not carried out and the
+   * state is rebuilt before its next use: what Rust remembers of the stored
+   * history may be ahead of what was stored.
+   */
   private perform(ws: WebSocket, effects: Effects): void {
-    for (const effect of effects) {
-      switch (effect.kind) {
-        case "reply":
-          send(ws, effect.text);
-          break;
-        case "send":
-          for (const peer of this.ctx.getWebSockets(effect.tag)) {
-            if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
-          }
-          break;
-        case "attach":
-          attach(ws, effect.attachment);
-          break;
-        case "detach":
-          attach(ws, null);
-          break;
-        case "close":
-          close(ws, effect.code, effect.reason);
-          break;
-        default:
-          unhandled(effect);
-      }
+    try {
+      for (const effect of effects) this.carryOut(ws, effect);
+    } catch (error) {
+      this.built = -1;
+      throw error;
+    }
+  }
+
+  private carryOut(ws: WebSocket, effect: Effect): void {
+    switch (effect.kind) {
+      case "reply":
+        send(ws, effect.text);
+        break;
+      case "send":
+        for (const peer of this.ctx.getWebSockets(effect.tag)) {
+          if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
+        }
+        break;
+      case "attach":
+        attach(ws, effect.attachment);
+        break;
+      case "detach":
+        attach(ws, null);
+        break;
+      case "close":
+        close(ws, effect.code, effect.reason);
+        break;
+      case "epoch":
+        this.history.epoch(effect.epoch);
+        break;
+      case "append":
+        // Written in the event that sends it, before the sends that follow
+        // this effect. The output gate holds every frame the object sends
+        // until its writes are durable, and discards them if a write fails
+        // (the object then restarts): no one gets a message that is not
+        // stored, and the write needs no await.
+        this.history.append(effect.seq, effect.text, effect.forget);
+        break;
+      default:
+        unhandled(effect);
     }
   }
 }

@@ -19,6 +19,8 @@ pub const VARIABLES: &[&str] = &[
     "RATE_LIMIT_BURST",
     "MAX_TEXT_CHARS",
     "PRESENCE_LIMIT",
+    "HISTORY_LIMIT",
+    "HISTORY_ON_JOIN",
     "ALLOWED_ORIGINS",
     "AUTH_SECRET",
 ];
@@ -30,6 +32,10 @@ pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
 /// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
 /// already ~40 KB of JSON, and presence above it is what `who` paging is for.
 pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
+/// The largest `HISTORY_LIMIT` and `HISTORY_ON_JOIN`: one `history` frame
+/// carries every message a resume missed, so this bounds its size (about
+/// 1,000 × `MAX_TEXT_CHARS` characters).
+pub const MAX_HISTORY: u32 = 1_000;
 /// The shortest `AUTH_SECRET` accepted: 32 bytes, HMAC-SHA256's output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -50,6 +56,12 @@ pub struct Config {
     /// while a room holds at most this many members; a welcome and a
     /// roster page list at most this many. Keeps a join O(limit), not O(n).
     pub presence_limit: u32,
+    /// Messages a room keeps in its SQLite history, the latest first to
+    /// stay; 0 turns history off (no writes, no `history` frame, no `seq`).
+    pub history_limit: u32,
+    /// The most kept messages a `history` frame replays to a joiner that
+    /// does not resume (at most `history_limit` of them).
+    pub history_on_join: u32,
     /// Origins allowed to open a socket, normalised; empty allows any.
     pub allowed_origins: Vec<String>,
     /// When set, every upgrade needs a token signed with it.
@@ -82,6 +94,8 @@ impl Default for Config {
             rate_limit_burst: 40,
             max_text_chars: 4_096,
             presence_limit: 100,
+            history_limit: 100,
+            history_on_join: 50,
             allowed_origins: Vec::new(),
             auth_secret: None,
         }
@@ -152,6 +166,20 @@ impl Config {
                 defaults.presence_limit,
                 1,
                 MAX_PRESENCE_LIMIT,
+            )?,
+            history_limit: integer(
+                &get,
+                "HISTORY_LIMIT",
+                defaults.history_limit,
+                0,
+                MAX_HISTORY,
+            )?,
+            history_on_join: integer(
+                &get,
+                "HISTORY_ON_JOIN",
+                defaults.history_on_join,
+                0,
+                MAX_HISTORY,
             )?,
             allowed_origins: origins(&get)?,
             auth_secret: secret(&get)?,
@@ -267,6 +295,8 @@ mod tests {
             ("RATE_LIMIT_BURST", "3"),
             ("MAX_TEXT_CHARS", "10"),
             ("PRESENCE_LIMIT", "1000"),
+            ("HISTORY_LIMIT", "0"),
+            ("HISTORY_ON_JOIN", "1000"),
             (
                 "ALLOWED_ORIGINS",
                 "https://Example.com/, http://localhost:8787",
@@ -282,6 +312,8 @@ mod tests {
                 rate_limit_burst: 3,
                 max_text_chars: 10,
                 presence_limit: 1_000,
+                history_limit: 0,
+                history_on_join: 1_000,
                 allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],
                 auth_secret: Some(Secret(secret.into_bytes())),
             })
@@ -307,6 +339,11 @@ mod tests {
             ("PRESENCE_LIMIT", "1001"),
             ("PRESENCE_LIMIT", "-5"),
             ("PRESENCE_LIMIT", "ten"),
+            ("HISTORY_LIMIT", "1001"),
+            ("HISTORY_LIMIT", "-1"),
+            ("HISTORY_LIMIT", ""),
+            ("HISTORY_ON_JOIN", "1001"),
+            ("HISTORY_ON_JOIN", "fifty"),
             ("ALLOWED_ORIGINS", "example.com"),
             ("ALLOWED_ORIGINS", "https://a.com/path"),
             ("AUTH_SECRET", "short"),

@@ -22,7 +22,8 @@ use crate::http::url::{query_param, split_url};
 use crate::outcome::{Effect, Effects, HttpResponse, Opening};
 use crate::protocol::{Frame, ServerFrame};
 use crate::records::Record;
-use crate::room::Room;
+use crate::room::history::{Log, Resume};
+use crate::room::{Joiner, Room};
 use crate::socket::{Attachment, Kind};
 
 /// How often this object was created, kept in Durable Object storage.
@@ -73,6 +74,9 @@ pub struct Stats {
     /// When an instance was last created while sockets were open, or `null`.
     #[tsify(type = "number | null")]
     pub last_wake_at: Option<u64>,
+    /// SQLite rows the running instance has written for the room's history,
+    /// the storage's billed unit (see [`crate::room::history`]).
+    pub history_rows_written: u64,
 }
 
 impl Stats {
@@ -136,8 +140,9 @@ impl ObjectState {
         &self.room
     }
 
-    /// Decides what a request to this object gets, from its URL.
-    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8]) -> Opening {
+    /// Decides what a request to this object gets, from its URL; `log`
+    /// reads the room's stored history if a join needs it.
+    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8], log: &mut impl Log) -> Opening {
         if let Some(error) = &self.broken {
             return Opening::Respond(HttpResponse::bad_config(error));
         }
@@ -154,9 +159,15 @@ impl ObjectState {
             }
             Some(Ok(RoomTarget::Socket(room))) => {
                 let name = query_param(query, "name");
-                match authenticate(config, query, Some(room), now)
-                    .and_then(|claims| self.room.join(room, name.as_deref(), claims, now, entropy))
-                {
+                let joined = authenticate(config, query, Some(room), now).and_then(|claims| {
+                    let joiner = Joiner {
+                        name: name.as_deref(),
+                        claims,
+                        resume: Resume::from_query(query)?,
+                    };
+                    self.room.join(room, joiner, now, entropy, log)
+                });
+                match joined {
                     Ok(admission) => Opening::Join(admission),
                     Err(error) => Opening::Respond(HttpResponse::error(&error)),
                 }
@@ -172,6 +183,7 @@ impl ObjectState {
             wakes: self.wakes.count,
             instance_started_at: self.started_at,
             last_wake_at: self.wakes.last_wake_at,
+            history_rows_written: self.room.history().rows_written(),
         }
     }
 
@@ -193,19 +205,21 @@ impl ObjectState {
 
     /// A frame on a socket with `tags`, at `now`. `connections` counts the
     /// sockets the object holds, for the `/websocket` reply; it is asked
-    /// only there (the runtime lists every socket to count them).
+    /// only there (the runtime lists every socket to count them). `log`
+    /// reads the room's stored history if a `say` needs it.
     pub fn message(
         &mut self,
         tags: &[String],
         frame: Frame<'_>,
         now: u64,
         connections: impl FnOnce() -> u32,
+        log: &mut impl Log,
     ) -> Effects {
         let max_message_bytes = self.room.config().max_message_bytes;
         match (Kind::of(tags), &self.broken) {
             (_, Some(_)) => Effect::close(&CloseReason::Misconfigured).into(),
             (Kind::Echo, None) => echo::on_message(frame, connections(), max_message_bytes),
-            (Kind::Member(id), None) => self.room.on_frame(id, frame, now),
+            (Kind::Member(id), None) => self.room.on_frame(id, frame, now, log),
         }
     }
 
@@ -256,7 +270,7 @@ mod tests {
 
     /// A text frame from member `id` at t=5, minus the final attachment update.
     fn frame_of(object: &mut ObjectState, id: &str, text: &str) -> Effects {
-        strip_attach(object.message(&member(id), Frame::Text(text), 5, || 1))
+        strip_attach(object.message(&member(id), Frame::Text(text), 5, || 1, &mut log()))
     }
 
     #[test]
@@ -276,14 +290,23 @@ mod tests {
             Opening::Respond(r) => Some((r.status, r.body.unwrap_or_default())),
             _ => None,
         };
-        let (status, body) = refused(object.open(&url("name=x"), 1_000, &[1; 9])).expect("refused");
+        let (status, body) =
+            refused(object.open(&url("name=x"), 1_000, &[1; 9], &mut log())).expect("refused");
         assert_eq!(status, 401);
         assert!(body.contains(r#""reason":"missing""#), "{body}");
-        let expired = object.open(&url(&format!("token={token}")), 2_000_000, &[1; 9]);
+        let expired = object.open(
+            &url(&format!("token={token}")),
+            2_000_000,
+            &[1; 9],
+            &mut log(),
+        );
         assert!(refused(expired).is_some_and(|(_, body)| body.contains("expired")));
-        let Opening::Join(admission) =
-            object.open(&url(&format!("token={token}&name=Eve")), 1_000, &[1; 9])
-        else {
+        let Opening::Join(admission) = object.open(
+            &url(&format!("token={token}&name=Eve")),
+            1_000,
+            &[1; 9],
+            &mut log(),
+        ) else {
             panic!("expected a join");
         };
         let (attachment, _, _) = parts(&admission);
@@ -302,10 +325,13 @@ mod tests {
         );
         assert_eq!(object.room().roster()[0].name, "Token Ada");
         // `/websocket` needs a token without a room.
-        assert!(
-            refused(object.open(&format!("http://h/websocket?token={token}"), 1_000, &[]))
-                .is_some()
-        );
+        assert!(refused(object.open(
+            &format!("http://h/websocket?token={token}"),
+            1_000,
+            &[],
+            &mut log()
+        ))
+        .is_some());
     }
 
     #[test]
@@ -313,7 +339,8 @@ mod tests {
         let error = Config::from_vars(|n| (n == "RATE_LIMIT_BURST").then(|| "lots".to_owned()))
             .expect_err("invalid");
         let mut object = ObjectState::start(None, 0, 0, Err(error));
-        let Opening::Respond(response) = object.open("http://h/rooms/r/websocket", 0, &[1; 9])
+        let Opening::Respond(response) =
+            object.open("http://h/rooms/r/websocket", 0, &[1; 9], &mut log())
         else {
             panic!("expected a refusal");
         };
@@ -324,11 +351,11 @@ mod tests {
             .unwrap_or_default()
             .contains("RATE_LIMIT_BURST = lots"));
         assert_eq!(
-            close_code(&object.message(&member("x"), Frame::Text("{}"), 0, || 1)),
+            close_code(&object.message(&member("x"), Frame::Text("{}"), 0, || 1, &mut log())),
             Some(1011)
         );
         assert_eq!(
-            close_code(&object.message(&[], Frame::Text("hi"), 0, || 1)),
+            close_code(&object.message(&[], Frame::Text("hi"), 0, || 1, &mut log())),
             Some(1011)
         );
     }
@@ -336,27 +363,37 @@ mod tests {
     #[test]
     fn open_decides_echo_join_stats_and_refusals() {
         let mut object = ObjectState::start(None, 100, 0, Ok(Config::default()));
-        assert_eq!(object.open("http://h/websocket", 1, &[1; 9]), Opening::Echo);
-        let Opening::Join(admission) =
-            object.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9])
-        else {
+        assert_eq!(
+            object.open("http://h/websocket", 1, &[1; 9], &mut log()),
+            Opening::Echo
+        );
+        let Opening::Join(admission) = object.open(
+            "http://h/rooms/lobby/websocket?name=Ada",
+            2,
+            &[2; 9],
+            &mut log(),
+        ) else {
             panic!("expected a join");
         };
         let (attachment, _, _) = parts(&admission);
         assert_eq!(attachment.name, "Ada");
         assert_eq!(attachment.joined_at, 2);
-        let Opening::Respond(stats) = object.open("http://h/rooms/lobby", 3, &[]) else {
+        let Opening::Respond(stats) = object.open("http://h/rooms/lobby", 3, &[], &mut log())
+        else {
             panic!("expected stats");
         };
         assert_eq!(
             stats.body.as_deref(),
             Some(
-                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null}"#
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"history_rows_written":1}"#
             )
         );
-        let Opening::Respond(bad) =
-            object.open("http://h/rooms/lobby/websocket?name=%07", 4, &[4; 9])
-        else {
+        let Opening::Respond(bad) = object.open(
+            "http://h/rooms/lobby/websocket?name=%07",
+            4,
+            &[4; 9],
+            &mut log(),
+        ) else {
             panic!("expected a refusal");
         };
         assert_eq!(bad.status, 400);
@@ -388,10 +425,11 @@ mod tests {
                 connections: 2,
                 wakes: 3,
                 instance_started_at: 7,
-                last_wake_at: None
+                last_wake_at: None,
+                history_rows_written: 0,
             }
             .to_json(),
-            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null}"#
+            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"history_rows_written":0}"#
         );
     }
 

@@ -43,6 +43,19 @@ pub enum Effect {
     /// Drop this socket's attachment (`serializeAttachment(null)`): its
     /// member has left, and neither its close nor a wake may bring it back.
     Detach,
+    /// Start the room's history under `epoch` (SQLite: `js/history.ts`).
+    Epoch { epoch: String },
+    /// Store `text` as message `seq` of the room's history, then forget
+    /// the messages up to `forget` (inclusive). It comes before the effects
+    /// that send the message, so no one gets a message that is not stored
+    /// (see `perform` in `js/index.ts`).
+    Append {
+        seq: u64,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        forget: Option<u64>,
+    },
     /// Close this socket with `code` and `reason`.
     Close {
         #[tsify(type = "number")]

@@ -17,6 +17,7 @@ use crate::object::{ObjectState, Wakes};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
+use crate::room::history::{Failure, Head, Log};
 use crate::socket::Attachment;
 
 /// Runs when the module is instantiated (and again after every reset):
@@ -53,6 +54,52 @@ pub fn schedule_reset() {
 /// copied into the old instance and read from the new one.
 #[wasm_bindgen]
 pub fn settle() {}
+
+#[wasm_bindgen(typescript_custom_section)]
+const HISTORY_STORE: &str = r#"
+/**
+ * A room's stored history, read by the core when an event needs it
+ * (js/history.ts runs the SQL). A method that fails throws; the core then
+ * refuses the event (error `internal`, or a 500 for a join).
+ */
+export interface HistoryStore {
+  /** The stored epoch (null: no history yet), and the lowest and highest seq kept (null: none). */
+  head(): [epoch: string | null, first: number | null, last: number | null];
+  /** The stored message frames with a seq above `after`, in order, at most `limit`. */
+  after(after: number, limit: number): string[];
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// See the TypeScript interface above.
+    #[wasm_bindgen(typescript_type = "HistoryStore")]
+    pub type HistoryStore;
+
+    #[wasm_bindgen(method, catch)]
+    fn head(this: &HistoryStore) -> Result<js_sys::Array, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn after(this: &HistoryStore, after: f64, limit: u32) -> Result<Vec<String>, JsValue>;
+}
+
+/// The room's history as the store reads it. An exception in the store is
+/// caught here (`catch`), never thrown through Wasm frames: that would leave
+/// the state borrowed and the shadow stack where it was.
+struct JsLog<'a>(&'a HistoryStore);
+
+impl Log for JsLog<'_> {
+    fn head(&mut self) -> Result<Head, Failure> {
+        let row = self.0.head().map_err(|_| Failure)?;
+        // `as` saturates: a stored seq is a whole number below 2^53.
+        let seq = |i| row.get(i).as_f64().map(|n| n as u64);
+        Ok(Head::from_row(row.get(0).as_string(), seq(1), seq(2)))
+    }
+
+    fn after(&mut self, after: u64, limit: u32) -> Result<Vec<String>, Failure> {
+        self.0.after(after as f64, limit).map_err(|_| Failure)
+    }
+}
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
     Ts::from_rust(value).map_err(|error| JsError::new(&error.to_string()))
@@ -163,8 +210,18 @@ impl ObjectHandle {
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
-    pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
-        to_js(&self.state.open(url, millis(now), entropy))
+    pub fn open(
+        &mut self,
+        url: &str,
+        now: f64,
+        entropy: &[u8],
+        history: &HistoryStore,
+    ) -> Result<Ts<Opening>, JsError> {
+        to_js(
+            &self
+                .state
+                .open(url, millis(now), entropy, &mut JsLog(history)),
+        )
     }
 
     /// Takes back a socket found open after a wake: see [`ObjectState::adopt`].
@@ -179,13 +236,15 @@ impl ObjectHandle {
 
     /// A frame on a socket: see [`ObjectState::message`]. `message` is what
     /// `webSocketMessage` received: a string or an ArrayBuffer;
-    /// `connections()` returns the number of sockets the object holds.
+    /// `connections()` returns the number of sockets the object holds;
+    /// `history` reads the room's stored history.
     pub fn message(
         &mut self,
         tags: Vec<String>,
         message: JsValue,
         now: f64,
         connections: &js_sys::Function,
+        history: &HistoryStore,
     ) -> Result<Ts<Effects>, JsError> {
         let frame = frame_of(&message);
         let count = || {
@@ -195,11 +254,13 @@ impl ObjectHandle {
                 .and_then(|n| n.as_f64())
                 .map_or(0, |n| n as u32)
         };
-        to_js(
-            &self
-                .state
-                .message(&tags, frame.as_frame(), millis(now), count),
-        )
+        to_js(&self.state.message(
+            &tags,
+            frame.as_frame(),
+            millis(now),
+            count,
+            &mut JsLog(history),
+        ))
     }
 
     /// A socket closed: see [`ObjectState::close`].

@@ -22,6 +22,7 @@ use websocket_hibernation_server::object::ObjectState;
 use websocket_hibernation_server::outcome::{Effect, Effects, Opening};
 use websocket_hibernation_server::protocol::{self, Frame, ServerFrame};
 use websocket_hibernation_server::records::Record;
+use websocket_hibernation_server::room::history::MemoryLog;
 use websocket_hibernation_server::room::Room;
 use websocket_hibernation_server::socket::{Attachment, ROOM_TAG};
 use websocket_hibernation_server::token::{self, Claims};
@@ -165,24 +166,29 @@ fn room_config() -> impl Strategy<Value = Config> {
         1u32..40,
         1u32..4,
         any::<bool>(),
+        (0u32..4, 0u32..4),
     )
-        .prop_map(|(bytes, connections, rate, burst, chars, presence, auth)| {
-            let vars = BTreeMap::from([
-                ("MAX_MESSAGE_BYTES", bytes.to_string()),
-                ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
-                ("RATE_LIMIT_PER_SECOND", rate),
-                ("RATE_LIMIT_BURST", burst.to_string()),
-                ("MAX_TEXT_CHARS", chars.to_string()),
-                ("PRESENCE_LIMIT", presence.to_string()),
-                ("AUTH_SECRET", SECRET.to_owned()),
-            ]);
-            Config::from_vars(|name| {
-                (auth || name != "AUTH_SECRET")
-                    .then(|| vars.get(name).cloned())
-                    .flatten()
-            })
-            .expect("generated configuration is valid")
-        })
+        .prop_map(
+            |(bytes, connections, rate, burst, chars, presence, auth, history)| {
+                let vars = BTreeMap::from([
+                    ("MAX_MESSAGE_BYTES", bytes.to_string()),
+                    ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
+                    ("RATE_LIMIT_PER_SECOND", rate),
+                    ("RATE_LIMIT_BURST", burst.to_string()),
+                    ("MAX_TEXT_CHARS", chars.to_string()),
+                    ("PRESENCE_LIMIT", presence.to_string()),
+                    ("HISTORY_LIMIT", history.0.to_string()),
+                    ("HISTORY_ON_JOIN", history.1.to_string()),
+                    ("AUTH_SECRET", SECRET.to_owned()),
+                ]);
+                Config::from_vars(|name| {
+                    (auth || name != "AUTH_SECRET")
+                        .then(|| vars.get(name).cloned())
+                        .flatten()
+                })
+                .expect("generated configuration is valid")
+            },
+        )
 }
 
 // ------------------------------------------------------------- invariants
@@ -201,8 +207,28 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
                 }
             }
             Effect::Detach => {}
+            Effect::Epoch { epoch } => {
+                prop_assert!(!epoch.is_empty() && epoch.len() <= 32, "epoch {:?}", epoch);
+            }
+            Effect::Append { text, .. } => {
+                check_server_frame(text)?;
+                prop_assert!(text.starts_with(r#"{"type":"message""#), "stored {}", text);
+            }
         }
     }
+    Ok(())
+}
+
+/// Stores the history writes among `effects`, as the shim does, checking
+/// that every message gets a seq above any used before, through evictions.
+fn store(log: &mut MemoryLog, last_seq: &mut u64, effects: &Effects) -> Result<(), TestCaseError> {
+    for effect in &effects.0 {
+        if let Effect::Append { seq, .. } = effect {
+            prop_assert!(*seq > *last_seq, "seq {} after {}", seq, last_seq);
+            *last_seq = *seq;
+        }
+    }
+    log.apply(effects);
     Ok(())
 }
 
@@ -379,6 +405,9 @@ fn check_departure(
 
 fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseError> {
     let mut object = ObjectState::start(None, start, 0, Ok(config.clone()));
+    // The object's storage: it outlives every eviction.
+    let mut log = MemoryLog::default();
+    let mut last_seq = 0;
     let mut model = Model {
         ids: Vec::new(),
         sockets: BTreeMap::new(),
@@ -411,8 +440,10 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     &format!("http://h/rooms/r/websocket?{query}"),
                     now,
                     &entropy,
+                    &mut log,
                 ) {
                     Opening::Join(admission) => {
+                        store(&mut log, &mut last_seq, &admission.effects)?;
                         prop_assert!(!full && name_ok, "admitted past a refusal");
                         prop_assert_eq!(&admission.tags, &tags(&admission.id));
                         check_effects(&admission.effects, Some(&admission.id))?;
@@ -454,13 +485,14 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 };
                 let url = format!("http://h{path}?{query}");
                 let before = object.room().len();
-                match object.open(&url, now, &entropy) {
+                match object.open(&url, now, &entropy, &mut log) {
                     Opening::Echo => prop_assert_eq!(object.room().len(), before),
                     Opening::Respond(response) => {
                         check_response(&response)?;
                         prop_assert_eq!(object.room().len(), before);
                     }
                     Opening::Join(admission) => {
+                        store(&mut log, &mut last_seq, &admission.effects)?;
                         check_effects(&admission.effects, Some(&admission.id))?;
                         check_presence(&admission.effects, object.room())?;
                         model.admit(&admission.id)?;
@@ -471,12 +503,13 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
             Op::Text { who, frame } => {
                 let id = model.pick(who);
                 let text = frame.render(&model.ids);
-                let effects = object.message(&tags(&id), Frame::Text(&text), now, || 1);
+                let effects = object.message(&tags(&id), Frame::Text(&text), now, || 1, &mut log);
+                store(&mut log, &mut last_seq, &effects)?;
                 after_frame(&mut model, &object, &id, &effects)?;
             }
             Op::Binary { who, len } => {
                 let id = model.pick(who);
-                let effects = object.message(&tags(&id), Frame::Binary(len), now, || 1);
+                let effects = object.message(&tags(&id), Frame::Binary(len), now, || 1, &mut log);
                 after_frame(&mut model, &object, &id, &effects)?;
                 if !closes(&effects) {
                     let refused = effects.0.iter().any(|e| {
@@ -573,7 +606,8 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 }
             }
             Op::Echo { text, connections } => {
-                let effects = object.message(&[], Frame::Text(&text), now, || connections);
+                let effects =
+                    object.message(&[], Frame::Text(&text), now, || connections, &mut log);
                 check_closes(&effects)?;
                 prop_assert_eq!(effects.0.len(), 1);
             }
@@ -636,17 +670,18 @@ proptest! {
             return Ok(());
         };
         let mut object = ObjectState::start(None, now, 0, Err(error));
+        let log = &mut MemoryLog::default();
         for effects in [
-            object.message(&tags("abcdefgh"), Frame::Text(&text), now, || 1),
-            object.message(&tags("abcdefgh"), Frame::Binary(len), now, || 1),
-            object.message(&[], Frame::Text(&text), now, || 1),
+            object.message(&tags("abcdefgh"), Frame::Text(&text), now, || 1, log),
+            object.message(&tags("abcdefgh"), Frame::Binary(len), now, || 1, log),
+            object.message(&[], Frame::Text(&text), now, || 1, log),
         ] {
             check_effects(&effects, None)?;
             let internal = matches!(effects.0.as_slice(),
                 [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL);
             prop_assert!(internal, "not closed with 1011: {:?}", effects);
         }
-        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9]) else {
+        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9], log) else {
             return Err(TestCaseError::fail("a misconfigured room opened a socket"));
         };
         prop_assert_eq!(response.status, 500);

@@ -154,7 +154,7 @@ describe("RoomClient against a real room", () => {
     await sees.frame("welcome");
     await sees.until("a pong", () => (sees.texts.includes("pong") ? true : undefined), 4_000);
     expect(ada.status.state).toBe("open");
-    expect(sees.frames.map((f) => f.type)).toEqual(["welcome"]);
+    expect(sees.frames.map((f) => f.type)).toEqual(["welcome", "history"]);
     ada.close();
   });
 });

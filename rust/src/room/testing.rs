@@ -5,7 +5,13 @@ use crate::outcome::{Admission, Effect, Effects};
 use crate::protocol::Frame;
 use crate::socket::{Attachment, ROOM_TAG};
 
-use super::Room;
+use super::history::MemoryLog;
+use super::{Joiner, Room};
+
+/// A store with nothing in it, for a call whose history does not matter.
+pub(crate) fn log() -> MemoryLog {
+    MemoryLog::default()
+}
 
 pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
     let mut room = Room::new();
@@ -13,9 +19,15 @@ pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            room.join("r", Some(name), None, 1000 + i as u64, &[i as u8; 9])
-                .map(|a| a.id)
-                .unwrap_or_default()
+            room.join(
+                "r",
+                Joiner::named(Some(name)),
+                1000 + i as u64,
+                &[i as u8; 9],
+                &mut log(),
+            )
+            .map(|a| a.id)
+            .unwrap_or_default()
         })
         .collect();
     (room, ids)
@@ -24,7 +36,7 @@ pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
 /// The effects of a text frame at t=5, minus the attachment update
 /// that ends every served frame (checked here).
 pub(crate) fn frame(room: &mut Room, id: &str, text: &str) -> Effects {
-    strip_attach(room.on_frame(id, Frame::Text(text), 5))
+    strip_attach(room.on_frame(id, Frame::Text(text), 5, &mut log()))
 }
 
 pub(crate) fn strip_attach(mut effects: Effects) -> Effects {
@@ -43,9 +55,21 @@ pub(crate) fn error_code(effects: &Effects) -> Option<String> {
     }
 }
 
-/// The attachment, welcome and joined frame (if any) of an admission.
+/// The attachment, welcome and joined frame (if any) of an admission,
+/// past its history effects (a new epoch, the `history` frame).
 pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String>) {
-    match admission.effects.0.as_slice() {
+    let effects: Vec<Effect> = admission
+        .effects
+        .0
+        .iter()
+        .filter(|effect| match effect {
+            Effect::Epoch { .. } => false,
+            Effect::Reply { text } => !text.starts_with(r#"{"type":"history""#),
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    match effects.as_slice() {
         [Effect::Attach { attachment }, Effect::Reply { text: welcome }] => {
             (attachment.clone(), welcome.clone(), None)
         }
