@@ -1,9 +1,10 @@
 // Tests that run inside the Workers runtime (workerd), against the Worker and
 // Durable Object that wrangler.jsonc describes. `npm run build` must have made pkg/.
 //
-// Two projects, one Worker each: `worker` runs with the defaults (no vars
+// Three projects, one Worker each: `worker` runs with the defaults (no vars
 // set), `configured` with every variable of the configuration table set, as
-// `wrangler.jsonc` vars or secrets would set them.
+// `wrangler.jsonc` vars or secrets would set them, and `history-off` with
+// HISTORY_LIMIT=0 (rooms without history).
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { CONFIGURED } from "./test/configured/vars";
@@ -23,6 +24,14 @@ export default defineConfig({
         test: {
           name: "configured",
           include: ["test/configured/**/*.test.ts"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler, miniflare: { bindings: { HISTORY_LIMIT: "0" } } })],
+        test: {
+          name: "history-off",
+          include: ["test/history-off/**/*.test.ts"],
           testTimeout: 20_000,
         },
       },
