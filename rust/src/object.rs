@@ -163,7 +163,10 @@ impl ObjectState {
                     let joiner = Joiner {
                         name: name.as_deref(),
                         claims,
-                        resume: Resume::from_query(query)?,
+                        resume: Resume::read(
+                            query_param(query, "since"),
+                            query_param(query, "epoch"),
+                        )?,
                     };
                     self.room.join(room, joiner, now, entropy, log)
                 });

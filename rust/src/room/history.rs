@@ -28,10 +28,9 @@ use base64::Engine;
 
 use crate::config::Config;
 use crate::error::HttpError;
-use crate::http::url::query_param;
 use crate::outcome::{Effect, Effects};
 
-/// Longest epoch a client may send back, in characters (minted ones have 16).
+/// Longest epoch a client may send back, in characters (minted ones have 11).
 pub const MAX_EPOCH_CHARS: usize = 32;
 
 /// The stored state of a room's history: enough to number a message and
@@ -68,6 +67,12 @@ impl Head {
             last,
         }
     }
+
+    /// The head once `stored` is (see [`sequence`]).
+    pub fn store(&mut self, stored: Sequenced) {
+        self.first = stored.first;
+        self.last = stored.seq;
+    }
 }
 
 /// What storing one more message does to a history (see [`sequence`]).
@@ -103,14 +108,6 @@ pub fn sequence(head: &Head, limit: u32) -> Sequenced {
     }
 }
 
-impl Head {
-    /// The head once `stored` is.
-    pub fn store(&mut self, stored: Sequenced) {
-        self.first = stored.first;
-        self.last = stored.seq;
-    }
-}
-
 /// What a client asks to resume from: `?since=S&epoch=E`, the last seq it
 /// saw under the epoch it saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,12 +117,11 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// Reads `since` and `epoch` from an upgrade's query: both or neither;
-    /// `since` a non-negative integer, `epoch` 1–32 characters of
-    /// `A–Z a–z 0–9 _ -`. Anything else is `400 invalid_field`.
-    pub fn from_query(query: &str) -> Result<Option<Resume>, HttpError> {
-        let since = query_param(query, "since");
-        let epoch = query_param(query, "epoch");
+    /// Reads an upgrade's `?since=` and `?epoch=` (decoded; `None` when
+    /// absent): both or neither; `since` a non-negative integer, `epoch`
+    /// 1–32 characters of `A–Z a–z 0–9 _ -`. Anything else is
+    /// `400 invalid_field`.
+    pub fn read(since: Option<String>, epoch: Option<String>) -> Result<Option<Resume>, HttpError> {
         if since.is_none() && epoch.is_none() {
             return Ok(None);
         }
@@ -595,7 +591,11 @@ mod tests {
 
     #[test]
     fn resume_parameters_are_both_or_neither_and_well_formed() {
-        let ok = |q: &str| Resume::from_query(q).expect(q);
+        let query = |q: &str| {
+            let param = |key| crate::http::url::query_param(q, key);
+            Resume::read(param("since"), param("epoch"))
+        };
+        let ok = |q: &str| query(q).expect(q);
         assert_eq!(ok(""), None);
         assert_eq!(ok("name=Ada"), None);
         assert_eq!(ok("since=7&epoch=Ab_-9"), Some(resume(7, "Ab_-9")));
@@ -618,7 +618,7 @@ mod tests {
             "since=1&epoch=%C3%A9",
             &format!("since=1&epoch={}", "e".repeat(33)),
         ] {
-            let error = Resume::from_query(bad).expect_err(bad);
+            let error = query(bad).expect_err(bad);
             assert_eq!(
                 (error.status(), error.code()),
                 (400, "invalid_field"),
