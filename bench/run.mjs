@@ -113,8 +113,13 @@ const variantKeys = pick(
 );
 const subset = only.length < WORKLOADS.length || variantKeys.length < Object.keys(VARIANTS).length;
 const mode = opt.smoke ? "smoke" : subset ? "subset" : "full";
+/** Workloads of A alone: workload 8 measures this project's history. */
+const A_ONLY = ["w8"];
 /** Whether variant `key` runs workload `w`. */
-const does = (key, w) => only.includes(w) && (VARIANTS[key].workloads?.includes(w) ?? true);
+const does = (key, w) =>
+  only.includes(w) &&
+  (VARIANTS[key].workloads?.includes(w) ?? true) &&
+  (key === "A" || !A_ONLY.includes(w));
 /** Whether workload `w` ran for A and for `other` (when given). */
 const ran = (w, other = "A") =>
   variantKeys.includes("A") && variantKeys.includes(other) && does("A", w) && does(other, w);

@@ -391,6 +391,22 @@ async function wakeRoom(ws, room) {
   return { room, socket, roundTrip };
 }
 
+/**
+ * Opens a socket that keeps its frames as parsed JSON from the start (a
+ * listener added once `open` resolves could miss the frames that came with
+ * the 101); `next(what, match)` awaits the next one `match` accepts.
+ */
+async function openReading(url) {
+  const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+  const reader = frames(socket);
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  socket.on("error", () => {});
+  return { socket, next: reader.next };
+}
+
 /** Frames of a `ws` socket as parsed JSON, awaited by a predicate with a timeout. */
 function frames(socket) {
   const seen = [];
@@ -439,11 +455,9 @@ async function rowsWritten(http, room) {
 export async function historyResume(ws, http, { fill, missed }) {
   const room = `w8-${Date.now()}`;
   const url = `${ws}/rooms/${room}/websocket`;
-  const speaker = await connect(`${url}?name=s`);
-  const said = frames(speaker);
+  const { socket: speaker, ...said } = await openReading(`${url}?name=s`);
   await said.next("a welcome", (f) => f.type === "welcome");
-  const listener = await connect(`${url}?name=l`);
-  const heard = frames(listener);
+  const { socket: listener, ...heard } = await openReading(`${url}?name=l`);
   const welcome = await heard.next("a welcome", (f) => f.type === "welcome");
   if (welcome.epoch === undefined) throw new Error("w8: the room keeps no history");
   const times = [];
@@ -466,10 +480,10 @@ export async function historyResume(ws, http, { fill, missed }) {
   for (let i = 0; i < missed; i++) await say(`missed ${i}`);
   const full = await rowsWritten(http, room);
   const at = performance.now();
-  const back = await connect(`${url}?name=l&since=${last.seq}&epoch=${welcome.epoch}`);
-  const history = await frames(back).next("a history", (f) => f.type === "history");
+  const back = await openReading(`${url}?name=l&since=${last.seq}&epoch=${welcome.epoch}`);
+  const history = await back.next("a history", (f) => f.type === "history");
   const resumeMs = performance.now() - at;
-  back.terminate();
+  back.socket.terminate();
   speaker.terminate();
   const exact = history.recovered && history.messages.length === missed;
   return {
