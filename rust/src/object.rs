@@ -407,12 +407,14 @@ mod tests {
                 updated_at: 1_764_300_000_500,
                 dropped: 3,
             },
+            typing_at: Some(1_764_300_000_200),
         };
-        let without_sub = Attachment {
+        let without_optionals = Attachment {
             sub: None,
+            typing_at: None,
             ..attachment.clone()
         };
-        for stored in [attachment, without_sub] {
+        for stored in [attachment, without_optionals] {
             let json = serde_json::to_string(&stored).expect("json");
             assert_eq!(
                 crate::records::parse(json.as_bytes(), Attachment::read),

@@ -27,7 +27,9 @@ use websocket_hibernation_server::outcome::{Effect, Route};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, MAX_NAME_CHARS};
 use websocket_hibernation_server::token::{self, Claims, MAX_TOKEN_BYTES};
 
-/// Any client frame that passes validation, as serde would write it.
+/// Any client frame that passes validation, as serde would write it. A new
+/// variant of `ClientFrame` must be added here by hand (the compiler stops at
+/// the `match` of `parse_accepts_only_valid_frames` below, not here).
 fn client_frame() -> impl Strategy<Value = ClientFrame> {
     let text = || any_text().prop_filter("not blank", |t| !t.trim().is_empty());
     let name = any_text().prop_filter_map("a valid name", |n| protocol::name(&n).ok());
@@ -37,6 +39,7 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         name.prop_map(|name| ClientFrame::Hello { name }),
         prop::option::of(any_text()).prop_map(|after| ClientFrame::Who { after }),
         Just(ClientFrame::Ping),
+        Just(ClientFrame::Typing),
     ]
 }
 
@@ -66,7 +69,8 @@ proptest! {
             Ok(ClientFrame::Hello { name }) => {
                 prop_assert_eq!(protocol::name(&name), Ok(name.clone()));
             }
-            Ok(ClientFrame::Who { .. } | ClientFrame::Ping) => {}
+            // A new ClientFrame variant: add it to `client_frame()` above too.
+            Ok(ClientFrame::Who { .. } | ClientFrame::Ping | ClientFrame::Typing) => {}
             Err(error) => {
                 let reply = protocol::ServerFrame::error(&error).to_json();
                 check_server_frame(&reply)?;

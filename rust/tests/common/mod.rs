@@ -101,7 +101,7 @@ pub enum TextFrame {
 /// the test thread's stack.
 pub fn text_frame() -> BoxedStrategy<TextFrame> {
     let kind = prop_oneof![
-        8 => prop::sample::select(vec!["say", "whisper", "hello", "who", "ping"]).prop_map(Value::from),
+        8 => prop::sample::select(vec!["say", "whisper", "hello", "who", "ping", "typing"]).prop_map(Value::from),
         1 => any_json(),
     ];
     let to = prop_oneof![
