@@ -341,6 +341,8 @@ function renderStatus(status: Status): void {
           ? `closed by the server (${status.code}${status.reason ? `: ${status.reason}` : ""})`
           : "closed";
       break;
+    default:
+      unhandled(status);
   }
 }
 
