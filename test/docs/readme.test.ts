@@ -40,10 +40,12 @@ function testedIds(): Map<string, string[]> {
 }
 
 describe("README bad-input table", () => {
-  it("has rows B1…Bn in order", () => {
+  it("has rows from B1 on, ids rising (blocks reserved per branch may leave gaps)", () => {
     const ids = tableIds();
     expect(ids.length).toBeGreaterThan(15);
-    expect(ids).toEqual(ids.map((_, i) => `B${i + 1}`));
+    const numbers = ids.map((id) => Number(id.slice(1)));
+    expect(numbers[0]).toBe(1);
+    expect(numbers.filter((n, i) => i > 0 && n <= numbers[i - 1])).toEqual([]);
   });
 
   it("has a test for every row, and no test for a row it lacks", () => {
