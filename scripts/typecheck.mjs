@@ -12,10 +12,14 @@ const PROJECTS = [".", "test/e2e", "web"];
 const failed = [];
 const lines = new Set();
 for (const project of PROJECTS) {
-  const tsc = spawnSync(join(root, "node_modules/.bin/tsc"), ["--noEmit", "--pretty", "false", "-p", project], {
-    cwd: root,
-    encoding: "utf8",
-  });
+  const tsc = spawnSync(
+    join(root, "node_modules/.bin/tsc"),
+    ["--noEmit", "--pretty", "false", "-p", project],
+    {
+      cwd: root,
+      encoding: "utf8",
+    },
+  );
   if (tsc.error) throw tsc.error;
   if (tsc.status !== 0) failed.push(project);
   for (const line of `${tsc.stdout}${tsc.stderr}`.split("\n")) if (line.trim()) lines.add(line);

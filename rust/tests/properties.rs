@@ -58,7 +58,11 @@ fn client_frames_of_every_kind_are_generated() {
     }
     let mut kinds: Vec<&str> = KINDS.to_vec();
     kinds.sort_unstable();
-    assert_eq!(seen.iter().map(String::as_str).collect::<Vec<_>>(), kinds);
+    assert_eq!(
+        seen.iter().map(String::as_str).collect::<Vec<_>>(),
+        kinds,
+        "client_frame() above and KINDS in rust/tests/common/mod.rs must list the same types"
+    );
 }
 
 proptest! {
