@@ -39,9 +39,10 @@ export class SqlHistory implements HistoryStore {
     });
   }
 
-  after(after: number, limit: number): string[] {
+  /** The frames after `after`, comma-separated: the core wraps them into a `history` frame. */
+  after(after: number, limit: number): string {
     return this.run("after", () =>
-      Array.from(this.sql.exec(AFTER, after, limit).raw(), ([frame]) => String(frame)),
+      Array.from(this.sql.exec(AFTER, after, limit).raw(), ([frame]) => String(frame)).join(","),
     );
   }
 

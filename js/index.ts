@@ -5,7 +5,6 @@
 // carries out what it returns.
 import { DurableObject } from "cloudflare:workers";
 import {
-  type Effect,
   type Effects,
   failedFrame,
   type HttpResponse,
@@ -247,45 +246,43 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    */
   private perform(ws: WebSocket, effects: Effects): void {
     try {
-      for (const effect of effects) this.carryOut(ws, effect);
+      for (const effect of effects) {
+        switch (effect.kind) {
+          case "reply":
+            send(ws, effect.text);
+            break;
+          case "send":
+            for (const peer of this.ctx.getWebSockets(effect.tag)) {
+              if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
+            }
+            break;
+          case "attach":
+            attach(ws, effect.attachment);
+            break;
+          case "detach":
+            attach(ws, null);
+            break;
+          case "close":
+            close(ws, effect.code, effect.reason);
+            break;
+          case "epoch":
+            this.history.epoch(effect.epoch);
+            break;
+          case "append":
+            // Written in the event that sends it, before the sends that follow
+            // this effect. The output gate holds every frame the object sends
+            // until its writes are durable, and discards them if a write fails
+            // (the object then restarts): no one gets a message that is not
+            // stored, and the write needs no await.
+            this.history.append(effect.seq, effect.text, effect.forget);
+            break;
+          default:
+            unhandled(effect);
+        }
+      }
     } catch (error) {
       this.built = -1;
       throw error;
-    }
-  }
-
-  private carryOut(ws: WebSocket, effect: Effect): void {
-    switch (effect.kind) {
-      case "reply":
-        send(ws, effect.text);
-        break;
-      case "send":
-        for (const peer of this.ctx.getWebSockets(effect.tag)) {
-          if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
-        }
-        break;
-      case "attach":
-        attach(ws, effect.attachment);
-        break;
-      case "detach":
-        attach(ws, null);
-        break;
-      case "close":
-        close(ws, effect.code, effect.reason);
-        break;
-      case "epoch":
-        this.history.epoch(effect.epoch);
-        break;
-      case "append":
-        // Written in the event that sends it, before the sends that follow
-        // this effect. The output gate holds every frame the object sends
-        // until its writes are durable, and discards them if a write fails
-        // (the object then restarts): no one gets a message that is not
-        // stored, and the write needs no await.
-        this.history.append(effect.seq, effect.text, effect.forget);
-        break;
-      default:
-        unhandled(effect);
     }
   }
 }

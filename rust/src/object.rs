@@ -23,7 +23,7 @@ use crate::outcome::{Effect, Effects, HttpResponse, Opening};
 use crate::protocol::{Frame, ServerFrame};
 use crate::records::Record;
 use crate::room::history::{Log, Resume};
-use crate::room::{Joiner, Room};
+use crate::room::Room;
 use crate::socket::{Attachment, Kind};
 
 /// How often this object was created, kept in Durable Object storage.
@@ -75,7 +75,8 @@ pub struct Stats {
     #[tsify(type = "number | null")]
     pub last_wake_at: Option<u64>,
     /// SQLite rows the running instance has written for the room's history,
-    /// the storage's billed unit (see [`crate::room::history`]).
+    /// as the runtime counts them: the storage's billed unit (see
+    /// [`crate::room::history`]).
     pub history_rows_written: u64,
 }
 
@@ -155,20 +156,17 @@ impl ObjectState {
             },
             Some(Err(error)) => Opening::Respond(HttpResponse::error(&error)),
             Some(Ok(RoomTarget::Stats(room))) => {
-                Opening::Respond(HttpResponse::json(self.stats(room).to_json()))
+                let stats = self.stats(room, log.rows_written());
+                Opening::Respond(HttpResponse::json(stats.to_json()))
             }
             Some(Ok(RoomTarget::Socket(room))) => {
                 let name = query_param(query, "name");
                 let joined = authenticate(config, query, Some(room), now).and_then(|claims| {
-                    let joiner = Joiner {
-                        name: name.as_deref(),
-                        claims,
-                        resume: Resume::read(
-                            query_param(query, "since"),
-                            query_param(query, "epoch"),
-                        )?,
-                    };
-                    self.room.join(room, joiner, now, entropy, log)
+                    let resume =
+                        Resume::read(query_param(query, "since"), query_param(query, "epoch"))?;
+                    let (name, resume) = (name.as_deref(), resume.as_ref());
+                    self.room
+                        .join(room, name, claims, resume, now, entropy, log)
                 });
                 match joined {
                     Ok(admission) => Opening::Join(admission),
@@ -178,15 +176,16 @@ impl ObjectState {
         }
     }
 
-    /// The stats of `room` as this object holds them.
-    pub fn stats(&self, room: &str) -> Stats {
+    /// The stats of `room` as this object holds them; `rows_written` is
+    /// what its history store counted.
+    pub fn stats(&self, room: &str, rows_written: u64) -> Stats {
         Stats {
             room: room.to_owned(),
             connections: self.room.len() as u64,
             wakes: self.wakes.count,
             instance_started_at: self.started_at,
             last_wake_at: self.wakes.last_wake_at,
-            history_rows_written: self.room.history().rows_written(),
+            history_rows_written: rows_written,
         }
     }
 
@@ -388,7 +387,7 @@ mod tests {
         assert_eq!(
             stats.body.as_deref(),
             Some(
-                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"history_rows_written":1}"#
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"history_rows_written":0}"#
             )
         );
         let Opening::Respond(bad) = object.open(
@@ -448,12 +447,14 @@ mod tests {
                 updated_at: 1_764_300_000_500,
                 dropped: 3,
             },
+            typing_at: Some(1_764_300_000_200),
         };
-        let without_sub = Attachment {
+        let without_optionals = Attachment {
             sub: None,
+            typing_at: None,
             ..attachment.clone()
         };
-        for stored in [attachment, without_sub] {
+        for stored in [attachment, without_optionals] {
             let json = serde_json::to_string(&stored).expect("json");
             assert_eq!(
                 crate::records::parse(json.as_bytes(), Attachment::read),

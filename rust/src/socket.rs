@@ -59,12 +59,19 @@ pub struct Attachment {
     /// The connection's rate limit bucket, here so that it survives
     /// hibernation (a client cannot refill it by waiting for an eviction).
     pub bucket: Bucket,
+    /// When a `typing` of this member was last relayed, ms since the epoch;
+    /// here so that an eviction does not reopen its 2 s window. Absent until
+    /// the first relay, and in attachments stored before typing existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub typing_at: Option<u64>,
 }
 
 impl Attachment {
     /// The attachment as `serializeAttachment` stored it (see
-    /// [`crate::records`]). `sub` may be absent; so may `bucket`, in an
-    /// attachment stored before buckets existed: it then gets a full one.
+    /// [`crate::records`]). `sub` and `typing_at` may be absent; so may
+    /// `bucket`, in an attachment stored before buckets existed: it then
+    /// gets a full one.
     pub fn read(record: Record<'_>) -> Option<Attachment> {
         Some(Attachment {
             id: record.str("id")?.to_owned(),
@@ -74,6 +81,7 @@ impl Attachment {
             bucket: record
                 .optional("bucket", |value| Bucket::read(Record::of(value)?))?
                 .unwrap_or_default(),
+            typing_at: record.optional("typing_at", Value::as_u64)?,
         })
     }
 }
@@ -109,6 +117,8 @@ mod tests {
             r#"{"id":"abcdefgh","name":"Ada","joined_at":-1}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1.5}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"sub":5}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"typing_at":"1"}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"typing_at":-1}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":1}}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":4294967296,"updated_at":0,"dropped":0}}"#,
             r#"["abcdefgh","Ada",1]"#,

@@ -65,8 +65,10 @@ const HISTORY_STORE: &str = r#"
 export interface HistoryStore {
   /** The stored epoch (null: no history yet), and the lowest and highest seq kept (null: none). */
   head(): [epoch: string | null, first: number | null, last: number | null];
-  /** The stored message frames with a seq above `after`, in order, at most `limit`. */
-  after(after: number, limit: number): string[];
+  /** The stored message frames with a seq above `after`, in order, at most `limit`, comma-separated. */
+  after(after: number, limit: number): string;
+  /** Rows the history's writes changed in this instance, as the runtime counts them. */
+  readonly rowsWritten: number;
 }
 "#;
 
@@ -80,7 +82,10 @@ extern "C" {
     fn head(this: &HistoryStore) -> Result<js_sys::Array, JsValue>;
 
     #[wasm_bindgen(method, catch)]
-    fn after(this: &HistoryStore, after: f64, limit: u32) -> Result<Vec<String>, JsValue>;
+    fn after(this: &HistoryStore, after: f64, limit: u32) -> Result<String, JsValue>;
+
+    #[wasm_bindgen(method, getter, js_name = rowsWritten)]
+    fn rows_written(this: &HistoryStore) -> f64;
 }
 
 /// The room's history as the store reads it. An exception in the store is
@@ -96,8 +101,12 @@ impl Log for JsLog<'_> {
         Ok(Head::from_row(row.get(0).as_string(), seq(1), seq(2)))
     }
 
-    fn after(&mut self, after: u64, limit: u32) -> Result<Vec<String>, Failure> {
+    fn after(&mut self, after: u64, limit: u32) -> Result<String, Failure> {
         self.0.after(after as f64, limit).map_err(|_| Failure)
+    }
+
+    fn rows_written(&mut self) -> u64 {
+        self.0.rows_written() as u64
     }
 }
 

@@ -84,8 +84,6 @@ pub struct Sequenced {
     pub forget: Option<u64>,
     /// The lowest seq kept once the message is stored.
     pub first: u64,
-    /// Rows the write costs: the message, and each one forgotten.
-    pub rows: u64,
 }
 
 /// Numbers the next message of a history keeping `limit` (≥ 1) messages:
@@ -104,7 +102,6 @@ pub fn sequence(head: &Head, limit: u32) -> Sequenced {
         seq,
         forget,
         first: first.max(keep_from),
-        rows: 1 + forget.map_or(0, |to| to - first + 1),
     }
 }
 
@@ -207,18 +204,13 @@ fn count(n: u64) -> u32 {
 }
 
 /// The `history` frame (a [`ServerFrame::History`](crate::protocol::ServerFrame::History))
-/// around the stored `messages`, replayed as they were sent: each is the
-/// text of a `message` frame.
-pub fn frame(recovered: bool, messages: &[String]) -> String {
+/// around the stored `messages`, replayed as they were sent: the texts of
+/// `message` frames, comma-separated as [`Log::after`] reads them.
+pub fn frame(recovered: bool, messages: &str) -> String {
     let mut text = String::from(r#"{"type":"history","recovered":"#);
     text.push_str(if recovered { "true" } else { "false" });
     text.push_str(r#","messages":["#);
-    for (i, message) in messages.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        text.push_str(message);
-    }
+    text.push_str(messages);
     text.push_str("]}");
     text
 }
@@ -232,8 +224,12 @@ pub struct Failure;
 pub trait Log {
     /// The stored head (its epoch empty when the room has none yet).
     fn head(&mut self) -> Result<Head, Failure>;
-    /// The stored messages with a seq above `after`, in order, at most `limit`.
-    fn after(&mut self, after: u64, limit: u32) -> Result<Vec<String>, Failure>;
+    /// The stored messages with a seq above `after`, in order, at most
+    /// `limit`, comma-separated (each is a `message` frame's JSON text).
+    fn after(&mut self, after: u64, limit: u32) -> Result<String, Failure>;
+    /// Rows the history's writes changed in this instance, as the runtime
+    /// counts them: the unit storage is billed in.
+    fn rows_written(&mut self) -> u64;
 }
 
 /// What a join gets from the history (see [`History::join`]).
@@ -255,8 +251,6 @@ pub struct History {
     on_join: u32,
     /// The stored head, read once per instance when first needed.
     head: Option<Head>,
-    /// Rows this instance had written (the storage's billed unit).
-    rows_written: u64,
 }
 
 impl History {
@@ -274,32 +268,12 @@ impl History {
         self.limit > 0
     }
 
-    /// Rows this instance had written for the history.
-    pub fn rows_written(&self) -> u64 {
-        self.rows_written
-    }
-
-    /// The stored head, read from `log` if this instance has not yet; a
-    /// room whose storage has no epoch gets a new one, minted at `now`,
-    /// and its write is pushed to `effects`. The seqs come from storage
-    /// either way.
-    fn load(
-        &mut self,
-        log: &mut impl Log,
-        now: u64,
-        effects: &mut Effects,
-    ) -> Result<&mut Head, Failure> {
-        let mut head = match self.head.take() {
+    /// The stored head, read from `log` if this instance has not yet.
+    fn load(&mut self, log: &mut impl Log) -> Result<&mut Head, Failure> {
+        let head = match self.head.take() {
             Some(head) => head,
             None => log.head()?,
         };
-        if head.epoch.is_empty() {
-            head.epoch = mint(now);
-            effects.push(Effect::Epoch {
-                epoch: head.epoch.clone(),
-            });
-            self.rows_written += 1;
-        }
         Ok(self.head.insert(head))
     }
 
@@ -315,12 +289,11 @@ impl History {
         if !self.is_on() {
             return Ok(Effect::broadcast(message(None), false).into());
         }
-        let mut effects = Effects::default();
         let limit = self.limit;
-        let head = self.load(log, now, &mut effects)?;
+        let head = self.load(log)?;
+        let mut effects = begin(head, now);
         let stored = sequence(head, limit);
         head.store(stored);
-        self.rows_written += stored.rows;
         let text = message(Some(stored.seq));
         effects.push(Effect::Append {
             seq: stored.seq,
@@ -332,7 +305,7 @@ impl History {
     }
 
     /// A join at `now` that asks to `resume` (or not): `None` with history
-    /// off. Nothing is kept from a join whose read fails.
+    /// off. Its reads come first: nothing is minted for a join that fails.
     pub fn join(
         &mut self,
         log: &mut impl Log,
@@ -343,24 +316,33 @@ impl History {
             return Ok(None);
         }
         let (limit, on_join) = (self.limit, self.on_join);
-        let mut store = Effects::default();
-        let head = self.load(log, now, &mut store)?;
+        let head = self.load(log)?;
         let replay = replay(head, resume, limit, on_join);
-        let (epoch, seq) = (head.epoch.clone(), head.last);
         let messages = match replay.count {
-            0 => Vec::new(),
-            count => log.after(replay.after, count).inspect_err(|_| {
-                // An epoch minted above is not stored: read again next time.
-                self.head = None;
-            })?,
+            0 => String::new(),
+            count => log.after(replay.after, count)?,
         };
         Ok(Some(Joining {
-            epoch,
-            seq,
-            store,
+            store: begin(head, now),
+            epoch: head.epoch.clone(),
+            seq: head.last,
             frame: frame(replay.recovered, &messages),
         }))
     }
+}
+
+/// Names a history whose storage has no epoch (a new room, or one whose
+/// storage lost it) with one minted at `now`: the write to carry out before
+/// anyone is told of it. The seqs come from storage either way.
+fn begin(head: &mut Head, now: u64) -> Effects {
+    if !head.epoch.is_empty() {
+        return Effects::default();
+    }
+    head.epoch = mint(now);
+    Effect::Epoch {
+        epoch: head.epoch.clone(),
+    }
+    .into()
 }
 
 /// A history kept in memory as `js/history.ts` keeps it in SQLite: the
@@ -418,17 +400,22 @@ impl Log for MemoryLog {
         ))
     }
 
-    fn after(&mut self, after: u64, limit: u32) -> Result<Vec<String>, Failure> {
+    fn rows_written(&mut self) -> u64 {
+        self.rows_written
+    }
+
+    fn after(&mut self, after: u64, limit: u32) -> Result<String, Failure> {
         self.reads += 1;
         if self.failing || self.failing_after {
             return Err(Failure);
         }
-        Ok(self
+        let rows: Vec<&str> = self
             .rows
             .range((Bound::Excluded(after), Bound::Unbounded))
             .take(limit as usize)
-            .map(|(_, text)| text.clone())
-            .collect())
+            .map(|(_, text)| text.as_str())
+            .collect();
+        Ok(rows.join(","))
     }
 }
 
@@ -464,21 +451,17 @@ mod tests {
     fn sequence_numbers_from_one_and_forgets_past_the_limit() {
         let mut h = Head::new("E".into());
         let mut forgotten = Vec::new();
-        let mut rows = 0;
         for _ in 0..5 {
             let s = sequence(&h, 3);
             assert_eq!(s.seq, h.last + 1);
             forgotten.push(s.forget);
-            rows += s.rows;
             h.store(s);
         }
         assert_eq!(forgotten, [None, None, None, Some(1), Some(2)]);
         assert_eq!((h.first, h.last), (3, 5));
-        // One row per message, one more per message forgotten.
-        assert_eq!(rows, 5 + 2);
         // A lowered limit forgets the surplus at once, once.
         let s = sequence(&h, 1);
-        assert_eq!((s.seq, s.forget, s.first, s.rows), (6, Some(5), 6, 1 + 3));
+        assert_eq!((s.seq, s.forget, s.first), (6, Some(5), 6));
         // With a limit of one the last message is still kept.
         assert_eq!(sequence(&head(6, 6), 1).forget, Some(6));
         assert_eq!(sequence(&head(6, 6), 1).first, 7);
@@ -638,7 +621,7 @@ mod tests {
         };
         let stored: Vec<String> = (3..=4).map(|seq| message(seq).to_json()).collect();
         for (recovered, messages) in [(true, &stored[..]), (false, &[][..])] {
-            let text = frame(recovered, messages);
+            let text = frame(recovered, &messages.join(","));
             let parsed: ServerFrame = serde_json::from_str(&text).expect("a server frame");
             let want = ServerFrame::History {
                 recovered,
@@ -689,7 +672,8 @@ mod tests {
         }
         assert_eq!(store.reads, 1, "one read per instance");
         assert_eq!(store.rows.keys().copied().collect::<Vec<_>>(), [2, 3, 4]);
-        assert_eq!(first.rows_written(), store.rows_written);
+        // The epoch, 4 messages, 1 forgotten with the last.
+        assert_eq!(store.rows_written, 1 + 4 + 1);
         // A new instance: nothing read until an event needs it.
         let mut woken = history(3, 2);
         assert_eq!(store.reads, 1);
@@ -758,6 +742,6 @@ mod tests {
             .say(&mut untouched, 1, |seq| format!("{seq:?}"))
             .expect("say");
         assert_eq!(said, Effect::broadcast("None".into(), false).into());
-        assert_eq!((untouched.reads, off.rows_written()), (0, 0));
+        assert_eq!((untouched.reads, untouched.rows_written), (0, 0));
     }
 }

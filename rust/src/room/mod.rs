@@ -8,14 +8,16 @@
 //!
 //! | file | decides |
 //! |---|---|
-//! | `mod.rs` | joining, a frame from a member (size, rate, parse, then say/whisper/hello/who/ping), leaving |
+//! | `mod.rs` | joining, a frame from a member (size, rate, parse, then say/whisper/hello/who/ping/typing), leaving |
 //! | [`members`] | the members in join order, ids, and `who` cursors |
 //! | [`presence`] | what a welcome lists, who hears of joins and leaves, `who` pages |
+//! | [`typing`] | whether a `typing` is relayed (once per member per 2 s, not above the presence limit) |
 //! | [`history`] | the latest messages in SQLite: numbering, trimming, what a joiner is replayed |
 
 pub mod history;
 pub mod members;
 pub mod presence;
+pub mod typing;
 
 use crate::config::Config;
 use crate::error::{CloseReason, Error, HttpError};
@@ -36,27 +38,6 @@ pub const TEST_PANIC_FRAME: &str = "__test_panic__";
 /// recurse until the Wasm stack overflows (a `RangeError`, not a panic).
 #[cfg(feature = "test-hooks")]
 pub const TEST_STACK_OVERFLOW_FRAME: &str = "__test_stack_overflow__";
-
-/// Who asks to join a room, as its upgrade says.
-#[derive(Clone, Debug, Default)]
-pub struct Joiner<'a> {
-    /// The raw `?name=` value.
-    pub name: Option<&'a str>,
-    /// The verified token (whose name wins) when `AUTH_SECRET` is set.
-    pub claims: Option<Claims>,
-    /// What it asks to resume (`?since=&epoch=`, see [`history`]).
-    pub resume: Option<Resume>,
-}
-
-impl<'a> Joiner<'a> {
-    /// A joiner called `name`, without token or resume.
-    pub fn named(name: Option<&'a str>) -> Self {
-        Joiner {
-            name,
-            ..Self::default()
-        }
-    }
-}
 
 /// A room's members, its history, and the limits it enforces.
 #[derive(Clone, Debug, Default)]
@@ -133,22 +114,24 @@ impl Room {
         presence::pushes(self.len(), self.presence_limit())
     }
 
-    /// Admits `joiner` to `room`. `entropy` is random bytes from the
-    /// runtime (the core has no RNG); `log` reads the stored history, when
-    /// the join needs it.
+    /// Admits a new connection to `room`. `name` is the raw `?name=` value,
+    /// `claims` the verified token (whose name wins) when `AUTH_SECRET` is
+    /// set, `resume` what it asks to resume (`?since=&epoch=`, see
+    /// [`history`]); `entropy` is random bytes from the runtime (the core
+    /// has no RNG); `log` reads the stored history, when the join needs it.
+    // One argument per thing the upgrade says: a struct of them cost the
+    // Wasm module about 100 bytes, which its size budget does not have.
+    #[allow(clippy::too_many_arguments)]
     pub fn join(
         &mut self,
         room: &str,
-        joiner: Joiner<'_>,
+        name: Option<&str>,
+        claims: Option<Claims>,
+        resume: Option<&Resume>,
         now: u64,
         entropy: &[u8],
         log: &mut impl Log,
     ) -> Result<Admission, HttpError> {
-        let Joiner {
-            name,
-            claims,
-            resume,
-        } = joiner;
         let max = self.config.max_connections_per_room;
         if self.len() >= max as usize {
             return Err(HttpError::RoomFull { max });
@@ -165,7 +148,7 @@ impl Room {
         // Read last, after every check that may refuse the join.
         let history = self
             .history
-            .join(log, resume.as_ref(), now)
+            .join(log, resume, now)
             .map_err(|_| HttpError::Internal)?;
         let attachment = Attachment {
             id: id.clone(),
@@ -173,6 +156,7 @@ impl Room {
             joined_at: now,
             sub,
             bucket: Bucket::full(self.config.rate_limit_burst, now),
+            typing_at: None,
         };
         self.members.insert(attachment.clone());
         let count = count(self.len());
@@ -335,6 +319,21 @@ impl Room {
                 text: ServerFrame::Pong.to_json(),
             }
             .into(),
+            ClientFrame::Typing => self.typing(&id, now),
+        }
+    }
+
+    /// Member `id` is typing: the others are told, unless [`typing::relay`]
+    /// coalesces it. The sender gets nothing either way.
+    fn typing(&mut self, id: &str, now: u64) -> Effects {
+        let pushes = self.pushes_presence();
+        let relayed = self
+            .members
+            .get_mut(id)
+            .and_then(|member| typing::relay(member, now, pushes));
+        match relayed {
+            Some(frame) => Effect::broadcast(frame.to_json(), true).into(),
+            None => Effects::default(),
         }
     }
 
@@ -467,10 +466,10 @@ mod tests {
     fn join_welcomes_with_roster_and_announces() {
         let mut room = Room::new();
         let first = room
-            .join("lobby", Joiner::named(Some("Ada")), 1, &[1; 9], &mut log())
+            .join("lobby", Some("Ada"), None, None, 1, &[1; 9], &mut log())
             .expect("join");
         let second = room
-            .join("lobby", Joiner::named(None), 2, &[2; 9], &mut log())
+            .join("lobby", None, None, None, 2, &[2; 9], &mut log())
             .expect("join");
         assert_eq!(first.tags, vec![first.id.clone(), "room".into()]);
         let (attachment, welcome, joined) = parts(&second);
@@ -495,7 +494,7 @@ mod tests {
     #[test]
     fn join_refuses_a_bad_name() {
         let mut room = Room::new();
-        let refused = room.join("r", Joiner::named(Some("a\u{1}b")), 1, &[0; 9], &mut log());
+        let refused = room.join("r", Some("a\u{1}b"), None, None, 1, &[0; 9], &mut log());
         assert!(matches!(
             refused,
             Err(HttpError::BadName(Error::ControlCharacter { .. }))
@@ -531,7 +530,7 @@ mod tests {
     fn with_history_off_say_is_only_broadcast_without_seq() {
         let mut room = Room::with_config(config(|c| c.history_limit = 0));
         let id = room
-            .join("r", Joiner::named(Some("Ada")), 1, &[1; 9], &mut log())
+            .join("r", Some("Ada"), None, None, 1, &[1; 9], &mut log())
             .expect("join")
             .id;
         assert_eq!(
@@ -549,7 +548,7 @@ mod tests {
             let mut room = Room::new();
             let mut store = log();
             let id = room
-                .join("r", Joiner::named(None), 1, &[1; 9], &mut store)
+                .join("r", None, None, None, 1, &[1; 9], &mut store)
                 .expect("join")
                 .id;
             (room, vec![id])
@@ -647,6 +646,75 @@ mod tests {
     }
 
     #[test]
+    fn typing_goes_to_the_others_once_per_interval_across_a_wake() {
+        let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        let typing = Frame::Text(r#"{"type":"typing"}"#);
+        let relayed = Effect::broadcast(
+            format!(r#"{{"type":"typing","id":"{}","name":"Ada"}}"#, ids[0]),
+            true,
+        );
+        let effects = room.on_frame(&ids[0], typing, 10_000, &mut log());
+        let [sent, Effect::Attach { attachment }] = effects.0.as_slice() else {
+            panic!("expected a relay and an attach, got {effects:?}");
+        };
+        assert_eq!(*sent, relayed);
+        assert_eq!(attachment.typing_at, Some(10_000));
+        // Coalesced, in this room and in one rebuilt from the attachments
+        // (as after an eviction): nothing is sent, not even to the sender.
+        assert_eq!(
+            strip_attach(room.on_frame(&ids[0], typing, 11_000, &mut log())),
+            Effects::default()
+        );
+        // Ada's attachment as the runtime stored it, read back.
+        let stored = serde_json::to_string(attachment).expect("json");
+        let ada = crate::records::parse(stored.as_bytes(), Attachment::read).expect("readable");
+        let mut woken = Room::new();
+        woken.restore(ada);
+        woken.restore(room.members.get(&ids[1]).expect("Bob").clone());
+        assert_eq!(
+            strip_attach(woken.on_frame(&ids[0], typing, 11_999, &mut log())),
+            Effects::default()
+        );
+        assert_eq!(
+            strip_attach(woken.on_frame(&ids[0], typing, 12_000, &mut log())),
+            Effects(vec![relayed])
+        );
+        // Each member has its own window.
+        assert!(matches!(
+            strip_attach(woken.on_frame(&ids[1], typing, 12_001, &mut log())).0.as_slice(),
+            [Effect::Send { text, skip_self: true, .. }] if text.contains(&ids[1])
+        ));
+    }
+
+    #[test]
+    fn typing_is_not_relayed_above_the_presence_limit() {
+        let mut room = Room::with_config(config(|c| c.presence_limit = 2));
+        let ids: Vec<String> = (0..3)
+            .map(|i| {
+                room.join("r", None, None, None, i, &[i as u8; 9], &mut log())
+                    .expect("join")
+                    .id
+            })
+            .collect();
+        let effects = room.on_frame(
+            &ids[0],
+            Frame::Text(r#"{"type":"typing"}"#),
+            10_000,
+            &mut log(),
+        );
+        let [Effect::Attach { attachment }] = effects.0.as_slice() else {
+            panic!("expected only an attach, got {effects:?}");
+        };
+        assert_eq!(attachment.typing_at, None);
+        // Back at the limit, it is.
+        room.leave(&ids[2]);
+        assert!(matches!(
+            strip_attach(room.on_frame(&ids[0], Frame::Text(r#"{"type":"typing"}"#), 10_001, &mut log())).0.as_slice(),
+            [Effect::Send { text, skip_self: true, .. }] if text.starts_with(r#"{"type":"typing""#)
+        ));
+    }
+
+    #[test]
     fn close_completes_handshake_and_announces_once() {
         let (mut room, ids) = room_with(&["Ada", "Bob"]);
         let effects = room.on_close(&ids[1], 1000, None);
@@ -682,11 +750,11 @@ mod tests {
     fn frames_over_the_size_limit_close_with_1009_and_leave() {
         let mut room = Room::with_config(config(|c| c.max_message_bytes = 30));
         let a = room
-            .join("r", Joiner::named(Some("Ada")), 1, &[1; 9], &mut log())
+            .join("r", Some("Ada"), None, None, 1, &[1; 9], &mut log())
             .expect("join")
             .id;
         let b = room
-            .join("r", Joiner::named(Some("Bob")), 1, &[2; 9], &mut log())
+            .join("r", Some("Bob"), None, None, 1, &[2; 9], &mut log())
             .expect("join")
             .id;
         let at_limit = r#"{"type":"say","text":"123456"}"#; // 30 bytes
@@ -714,7 +782,7 @@ mod tests {
             c.rate_limit_per_second = crate::limit::Rate::per_second(1);
         }));
         let id = room
-            .join("r", Joiner::named(None), 0, &[1; 9], &mut log())
+            .join("r", None, None, None, 0, &[1; 9], &mut log())
             .expect("join")
             .id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);
@@ -753,7 +821,7 @@ mod tests {
             c.rate_limit_per_second = crate::limit::Rate::per_second(10);
         }));
         let id = room
-            .join("r", Joiner::named(None), 0, &[1; 9], &mut log())
+            .join("r", None, None, None, 0, &[1; 9], &mut log())
             .expect("join")
             .id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);
@@ -776,7 +844,7 @@ mod tests {
         let (mut room, ids) = {
             let mut room = Room::with_config(config(|c| c.max_text_chars = 3));
             let id = room
-                .join("r", Joiner::named(None), 0, &[1; 9], &mut log())
+                .join("r", None, None, None, 0, &[1; 9], &mut log())
                 .expect("join")
                 .id;
             (room, vec![id])
@@ -797,11 +865,11 @@ mod tests {
     fn room_full_refuses_with_503() {
         let mut room = Room::with_config(config(|c| c.max_connections_per_room = 2));
         for i in 0..2 {
-            room.join("r", Joiner::named(None), 0, &[i; 9], &mut log())
+            room.join("r", None, None, None, 0, &[i; 9], &mut log())
                 .expect("join");
         }
         let refused = room
-            .join("r", Joiner::named(None), 0, &[9; 9], &mut log())
+            .join("r", None, None, None, 0, &[9; 9], &mut log())
             .expect_err("full");
         assert_eq!((refused.status(), refused.code()), (503, "room_full"));
         assert_eq!(room.len(), 2);

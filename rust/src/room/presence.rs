@@ -89,7 +89,7 @@ fn page<'a>(
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
-    use super::super::{Joiner, Room};
+    use super::super::Room;
     use crate::error::Error;
     use crate::outcome::{Admission, Effect, Effects};
     use crate::protocol::ServerFrame;
@@ -113,7 +113,9 @@ mod tests {
     fn join_at(room: &mut Room, name: &str, i: usize) -> Admission {
         room.join(
             "r",
-            Joiner::named(Some(name)),
+            Some(name),
+            None,
+            None,
             1000 + i as u64,
             &[i as u8; 9],
             &mut log(),

@@ -6,7 +6,7 @@ use crate::protocol::Frame;
 use crate::socket::{Attachment, ROOM_TAG};
 
 use super::history::MemoryLog;
-use super::{Joiner, Room};
+use super::Room;
 
 /// A store with nothing in it, for a call whose history does not matter.
 pub(crate) fn log() -> MemoryLog {
@@ -21,7 +21,9 @@ pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
         .map(|(i, name)| {
             room.join(
                 "r",
-                Joiner::named(Some(name)),
+                Some(name),
+                None,
+                None,
                 1000 + i as u64,
                 &[i as u8; 9],
                 &mut log(),
