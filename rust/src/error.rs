@@ -24,8 +24,9 @@ pub enum ErrorCode {
     InvalidField,
     /// A whisper names an id that is not in the room (or the sender itself).
     UnknownRecipient,
-    /// A `who` page was asked `after` something that is not a cursor from a
-    /// roster's `next`: start again without `after`.
+    /// A `who` page was asked `after` something not written as a cursor
+    /// (`{joined_at}.{id}`, what a roster's `next` holds): start again
+    /// without `after`.
     UnknownCursor,
     /// The frame is not allowed for this connection.
     Forbidden,
@@ -60,11 +61,15 @@ pub enum Error {
     Empty { field: &'static str },
     /// A name holds a control character.
     ControlCharacter { field: &'static str },
+    /// A name holds a character a reader cannot see, or one that reorders
+    /// the text around it (see [`crate::invisible`]).
+    InvisibleCharacter { field: &'static str, ch: char },
     /// A whisper to an id that is not in the room.
     UnknownRecipient { to: String },
     /// A whisper to oneself.
     WhisperToSelf,
-    /// A `who` whose `after` is not a cursor from a roster's `next`.
+    /// A `who` whose `after` is not written as a cursor. (A well-formed
+    /// one is a place in the join order, whoever wrote it.)
     UnknownCursor { after: String },
     /// The connection may not do this (e.g. rename when the name comes from a token).
     Forbidden { why: &'static str },
@@ -89,7 +94,8 @@ impl Error {
             Error::InvalidField { .. }
             | Error::TooLong { .. }
             | Error::Empty { .. }
-            | Error::ControlCharacter { .. } => ErrorCode::InvalidField,
+            | Error::ControlCharacter { .. }
+            | Error::InvisibleCharacter { .. } => ErrorCode::InvalidField,
             Error::UnknownRecipient { .. } | Error::WhisperToSelf => ErrorCode::UnknownRecipient,
             Error::UnknownCursor { .. } => ErrorCode::UnknownCursor,
             Error::Forbidden { .. } => ErrorCode::Forbidden,
@@ -118,6 +124,11 @@ impl fmt::Display for Error {
             Error::ControlCharacter { field } => {
                 write!(f, "field {field:?} must not contain control characters")
             }
+            Error::InvisibleCharacter { field, ch } => write!(
+                f,
+                "field {field:?} must not contain U+{:04X}, a character that is invisible or reorders text",
+                u32::from(*ch)
+            ),
             Error::UnknownRecipient { to } => {
                 write!(f, "no connection with id {to:?} in this room")
             }

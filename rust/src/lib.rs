@@ -23,6 +23,7 @@
 //! | [`token`] | signed tokens: mint and verify |
 //! | [`config`] | the limits and secrets, read from `env` and validated |
 //! | [`origin`] | which `Origin` may open a socket |
+//! | [`invisible`] | which characters a display name may not hold |
 //! | [`error`] | every refusal: error frames, close reasons, HTTP errors, token errors |
 //! | [`limit`] | the per-socket rate limit bucket and the frame size limit |
 //! | [`close`] | which close codes may be sent; the close handshake's answer |
@@ -33,6 +34,7 @@ pub mod config;
 pub mod echo;
 pub mod error;
 pub mod http;
+pub mod invisible;
 pub mod limit;
 pub mod object;
 pub mod origin;

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use tsify::Tsify;
 
 use crate::error::{CloseReason, Error, ErrorCode, Result};
+use crate::invisible;
 use crate::limit;
 
 /// Longest `text` of `say` and `whisper`, in characters, unless
@@ -243,7 +244,9 @@ fn text_field(object: &Map<String, Value>, field: &'static str, max: usize) -> R
     Ok(text.to_owned())
 }
 
-/// Validates a display name: trimmed, 1–32 characters, no control characters.
+/// Validates a display name: trimmed, 1–32 characters, no control
+/// characters and nothing a reader cannot see (see [`crate::invisible`]):
+/// `Ada\u{200B}` must not pass for `Ada`.
 pub fn name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() {
@@ -259,6 +262,9 @@ pub fn name(raw: &str) -> Result<String> {
     }
     if name.chars().any(char::is_control) {
         return Err(Error::ControlCharacter { field: "name" });
+    }
+    if let Some(ch) = name.chars().find(|&ch| invisible::is_invisible(ch)) {
+        return Err(Error::InvisibleCharacter { field: "name", ch });
     }
     Ok(name.to_owned())
 }
@@ -384,6 +390,30 @@ mod tests {
             name("a\u{7f}"),
             Err(Error::ControlCharacter { field: "name" })
         );
+        // The review's look-alikes: zero width space, right-to-left
+        // override, left-to-right isolate, BOM, line separator.
+        for (raw, ch) in [
+            ("Ada\u{200B}", '\u{200B}'),
+            ("\u{202E}adA", '\u{202E}'),
+            ("A\u{2066}da", '\u{2066}'),
+            ("\u{FEFF}Ada", '\u{FEFF}'),
+            ("Ada\u{2028}Bob", '\u{2028}'),
+        ] {
+            assert_eq!(
+                name(raw),
+                Err(Error::InvisibleCharacter { field: "name", ch }),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            Error::InvisibleCharacter {
+                field: "name",
+                ch: '\u{200B}'
+            }
+            .to_string(),
+            "field \"name\" must not contain U+200B, a character that is invisible or reorders text"
+        );
+        assert_eq!(name("Zoë 👋🏽").as_deref(), Ok("Zoë 👋🏽"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use websocket_hibernation_server::config::{self, Config};
 use websocket_hibernation_server::echo;
 use websocket_hibernation_server::http::route::{self, check_room, room_target, RequestHead};
 use websocket_hibernation_server::http::url::{is_websocket_upgrade, query_param, split_url};
+use websocket_hibernation_server::invisible::is_invisible;
 use websocket_hibernation_server::limit::{too_large, Bucket, Rate, Verdict, STRIKE_BURSTS};
 use websocket_hibernation_server::outcome::{Effect, Route};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, MAX_NAME_CHARS};
@@ -81,8 +82,29 @@ proptest! {
             let len = name.chars().count();
             prop_assert!((1..=MAX_NAME_CHARS).contains(&len));
             prop_assert!(!name.chars().any(char::is_control));
+            prop_assert!(!name.chars().any(is_invisible));
             prop_assert_eq!(protocol::name(&name), Ok(name.clone()));
         }
+    }
+
+    /// The review's look-alikes (and the rest of the table's kinds), put
+    /// inside a valid name, make it invalid: `Ad\u{200B}a` is not `Ada`.
+    /// (At either end, the white-space ones, U+2028 and U+2029, are trimmed
+    /// off like a space.)
+    #[test]
+    fn a_name_with_an_invisible_character_is_refused(
+        name in "[A-Za-z][A-Za-z ]{0,18}[A-Za-z]",
+        at in any::<prop::sample::Index>(),
+        ch in prop::sample::select(vec![
+            '\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{00AD}',
+            '\u{034F}', '\u{061C}', '\u{180E}', '\u{200D}', '\u{2060}', '\u{2069}', '\u{3164}',
+            '\u{FE0F}', '\u{FFFB}', '\u{1D17A}', '\u{E0001}', '\u{E007F}', '\u{E0100}',
+        ]),
+    ) {
+        let chars: Vec<char> = name.chars().collect();
+        let at = 1 + at.index(chars.len() - 1);
+        let spoof: String = chars[..at].iter().chain([&ch]).chain(&chars[at..]).collect();
+        prop_assert!(protocol::name(&spoof).is_err(), "{:?} passed", spoof);
     }
 
     #[test]

@@ -107,7 +107,11 @@ impl Cursor {
         format!("{}.{}", member.joined_at, member.id)
     }
 
-    /// A cursor this server wrote, or `None` for anything else.
+    /// The place `text` names, if it is written as a cursor; `None` for
+    /// anything else. A well-formed cursor the server never wrote is a
+    /// place like any other: it cannot be told apart from one whose member
+    /// left, and the page after it shows nothing `who` from the start
+    /// would not.
     pub fn parse(text: &str) -> Option<Cursor> {
         let (joined_at, id) = text.split_once('.')?;
         if joined_at.is_empty() || !joined_at.bytes().all(|b| b.is_ascii_digit()) || id.is_empty() {
