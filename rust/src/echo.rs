@@ -6,11 +6,18 @@
 
 use crate::error::CloseReason;
 use crate::outcome::{Effect, Effects};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Payload};
 
-/// The reply to a text frame, word for word the example's.
+/// The reply to a text frame, word for word the example's: written into a
+/// buffer of its size (a `format!` would grow it by doubling, and a large
+/// frame would leave twice its size in Wasm memory).
 pub fn reply_text(message: &str, connections: u32) -> String {
-    format!("[Durable Object] message: {message}, connections: {connections}")
+    let mut reply = String::with_capacity(message.len() + 64);
+    reply.push_str("[Durable Object] message: ");
+    reply.push_str(message);
+    reply.push_str(", connections: ");
+    reply.push_str(&connections.to_string());
+    reply
 }
 
 /// Decides the answer to one frame, given how many sockets the object holds
@@ -20,15 +27,13 @@ pub fn reply_text(message: &str, connections: u32) -> String {
 /// refused with 1003, rather than echoing `[object ArrayBuffer]` as the
 /// example did.
 pub fn on_message(frame: Frame<'_>, connections: u32, max_message_bytes: u32) -> Effects {
-    if let Err(why) = frame.check_size(max_message_bytes) {
-        return Effect::close(&why).into();
-    }
-    match frame {
-        Frame::Text(text) => Effect::Reply {
+    match frame.within(max_message_bytes) {
+        Err(why) => Effect::close(&why).into(),
+        Ok(Payload::Text(text)) => Effect::Reply {
             text: reply_text(text, connections),
         }
         .into(),
-        Frame::Binary(_) => Effect::close(&CloseReason::BinaryOnEcho).into(),
+        Ok(Payload::Binary(_)) => Effect::close(&CloseReason::BinaryOnEcho).into(),
     }
 }
 
@@ -85,6 +90,7 @@ mod tests {
         assert_eq!(code_of(Frame::Text("ééa")), Some(1009)); // 5 bytes
         assert_eq!(code_of(Frame::Binary(5)), Some(1009));
         assert_eq!(code_of(Frame::Binary(4)), Some(1003));
+        assert_eq!(code_of(Frame::LongText(5)), Some(1009));
     }
 
     #[test]

@@ -327,8 +327,10 @@ impl TokenError {
 /// Why the server closes a socket: one close code and one reason each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
-    /// A frame over `MAX_MESSAGE_BYTES`: 1009, "message too big" (RFC 6455 §7.4.1).
-    TooBig { bytes: usize, max: u32 },
+    /// A frame over `MAX_MESSAGE_BYTES`: 1009, "message too big" (RFC 6455
+    /// §7.4.1). `bytes` is its size, or the least it can be when the text
+    /// was not read (`exact` is false: see [`crate::limit::unread_text`]).
+    TooBig { bytes: usize, max: u32, exact: bool },
     /// A client that kept sending after `rate_limited` errors: 1008, policy.
     RateLimit,
     /// A binary frame on `/websocket`, which speaks text only: 1003
@@ -357,8 +359,16 @@ impl CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CloseReason::TooBig { bytes, max } => {
-                write!(f, "frame of {bytes} bytes is over the limit of {max}")
+            CloseReason::TooBig {
+                bytes,
+                max,
+                exact: true,
+            } => write!(f, "frame of {bytes} bytes is over the limit of {max}"),
+            CloseReason::TooBig { bytes, max, .. } => {
+                write!(
+                    f,
+                    "frame of at least {bytes} bytes is over the limit of {max}"
+                )
             }
             CloseReason::RateLimit => {
                 f.write_str("rate limit exceeded: kept sending after rate_limited errors")

@@ -172,6 +172,36 @@ pub fn too_large(bytes: usize, max_message_bytes: u32) -> bool {
     bytes > max_message_bytes as usize
 }
 
+/// What a text frame's length in UTF-16 code units (JavaScript's
+/// `String.length`, read without copying the text) says about its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextSize {
+    /// Within the limit whatever it holds: copy it.
+    Fits,
+    /// Over the limit whatever it holds: never copy it.
+    Over,
+    /// Either: copy at most `MAX_MESSAGE_BYTES` of it, and it is over the
+    /// limit if that is not all of it.
+    Measure,
+}
+
+/// Decides, from a text frame's length in UTF-16 units alone, whether it
+/// is within `max_message_bytes`.
+///
+/// A code unit is 1 to 3 bytes of UTF-8 (a surrogate pair, two units, is 4
+/// bytes; a lone surrogate becomes U+FFFD, 3 bytes), so a text of n units
+/// is n to 3n bytes: it fits if 3n is within the limit, is over it if n
+/// is, and must be measured in between.
+pub fn text_by_length(utf16_units: usize, max_message_bytes: u32) -> TextSize {
+    if too_large(utf16_units, max_message_bytes) {
+        TextSize::Over
+    } else if too_large(utf16_units.saturating_mul(3), max_message_bytes) {
+        TextSize::Measure
+    } else {
+        TextSize::Fits
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +309,26 @@ mod tests {
     fn size_limit_is_inclusive() {
         assert!(!too_large(65_536, 65_536));
         assert!(too_large(65_537, 65_536));
+    }
+
+    #[test]
+    fn a_text_is_copied_only_when_its_length_allows_it_to_fit() {
+        // UTF-16 units against UTF-8 bytes: "é" is 1 unit, 2 bytes; "👋"
+        // 2 units, 4 bytes; "€" 1 unit, 3 bytes.
+        for text in ["abcd", "éé", "€", "👋", "€€", "a€", "\u{10FFFF}"] {
+            let units = text.encode_utf16().count();
+            for max in 0..14 {
+                let fits = !too_large(text.len(), max);
+                match text_by_length(units, max) {
+                    TextSize::Fits => assert!(fits, "{text:?} {max}"),
+                    TextSize::Over => assert!(!fits, "{text:?} {max}"),
+                    TextSize::Measure => {}
+                }
+            }
+        }
+        assert_eq!(text_by_length(5, 4), TextSize::Over);
+        assert_eq!(text_by_length(4, 4), TextSize::Measure);
+        assert_eq!(text_by_length(2, 6), TextSize::Fits);
+        assert_eq!(text_by_length(usize::MAX, u32::MAX), TextSize::Over);
     }
 }

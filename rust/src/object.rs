@@ -73,6 +73,10 @@ pub struct Stats {
     /// When an instance was last created while sockets were open, or `null`.
     #[tsify(type = "number | null")]
     pub last_wake_at: Option<u64>,
+    /// The size of the core's Wasm linear memory, in bytes: the isolate's,
+    /// shared by every object it runs. It never shrinks, so it is the
+    /// high-water mark of what frames cost (see `MAX_MESSAGE_BYTES`).
+    pub memory_bytes: u64,
 }
 
 impl Stats {
@@ -136,8 +140,9 @@ impl ObjectState {
         &self.room
     }
 
-    /// Decides what a request to this object gets, from its URL.
-    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8]) -> Opening {
+    /// Decides what a request to this object gets, from its URL;
+    /// `memory_bytes` is the Wasm memory's size, for the stats.
+    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8], memory_bytes: u64) -> Opening {
         if let Some(error) = &self.broken {
             return Opening::Respond(HttpResponse::bad_config(error));
         }
@@ -150,7 +155,7 @@ impl ObjectState {
             },
             Some(Err(error)) => Opening::Respond(HttpResponse::error(&error)),
             Some(Ok(RoomTarget::Stats(room))) => {
-                Opening::Respond(HttpResponse::json(self.stats(room).to_json()))
+                Opening::Respond(HttpResponse::json(self.stats(room, memory_bytes).to_json()))
             }
             Some(Ok(RoomTarget::Socket(room))) => {
                 let name = query_param(query, "name");
@@ -165,14 +170,21 @@ impl ObjectState {
     }
 
     /// The stats of `room` as this object holds them.
-    pub fn stats(&self, room: &str) -> Stats {
+    pub fn stats(&self, room: &str, memory_bytes: u64) -> Stats {
         Stats {
             room: room.to_owned(),
             connections: self.room.len() as u64,
             wakes: self.wakes.count,
             instance_started_at: self.started_at,
             last_wake_at: self.wakes.last_wake_at,
+            memory_bytes,
         }
+    }
+
+    /// `MAX_MESSAGE_BYTES`: how much of a frame the boundary may copy
+    /// into the core (see [`crate::limit::text_by_length`]).
+    pub fn max_message_bytes(&self) -> u32 {
+        self.room.config().max_message_bytes
     }
 
     /// Takes back a socket found open when the instance was created. A room
@@ -276,13 +288,14 @@ mod tests {
             Opening::Respond(r) => Some((r.status, r.body.unwrap_or_default())),
             _ => None,
         };
-        let (status, body) = refused(object.open(&url("name=x"), 1_000, &[1; 9])).expect("refused");
+        let (status, body) =
+            refused(object.open(&url("name=x"), 1_000, &[1; 9], 0)).expect("refused");
         assert_eq!(status, 401);
         assert!(body.contains(r#""reason":"missing""#), "{body}");
-        let expired = object.open(&url(&format!("token={token}")), 2_000_000, &[1; 9]);
+        let expired = object.open(&url(&format!("token={token}")), 2_000_000, &[1; 9], 0);
         assert!(refused(expired).is_some_and(|(_, body)| body.contains("expired")));
         let Opening::Join(admission) =
-            object.open(&url(&format!("token={token}&name=Eve")), 1_000, &[1; 9])
+            object.open(&url(&format!("token={token}&name=Eve")), 1_000, &[1; 9], 0)
         else {
             panic!("expected a join");
         };
@@ -303,7 +316,7 @@ mod tests {
         assert_eq!(object.room().roster()[0].name, "Token Ada");
         // `/websocket` needs a token without a room.
         assert!(
-            refused(object.open(&format!("http://h/websocket?token={token}"), 1_000, &[]))
+            refused(object.open(&format!("http://h/websocket?token={token}"), 1_000, &[], 0))
                 .is_some()
         );
     }
@@ -313,7 +326,7 @@ mod tests {
         let error = Config::from_vars(|n| (n == "RATE_LIMIT_BURST").then(|| "lots".to_owned()))
             .expect_err("invalid");
         let mut object = ObjectState::start(None, 0, 0, Err(error));
-        let Opening::Respond(response) = object.open("http://h/rooms/r/websocket", 0, &[1; 9])
+        let Opening::Respond(response) = object.open("http://h/rooms/r/websocket", 0, &[1; 9], 0)
         else {
             panic!("expected a refusal");
         };
@@ -336,26 +349,29 @@ mod tests {
     #[test]
     fn open_decides_echo_join_stats_and_refusals() {
         let mut object = ObjectState::start(None, 100, 0, Ok(Config::default()));
-        assert_eq!(object.open("http://h/websocket", 1, &[1; 9]), Opening::Echo);
+        assert_eq!(
+            object.open("http://h/websocket", 1, &[1; 9], 0),
+            Opening::Echo
+        );
         let Opening::Join(admission) =
-            object.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9])
+            object.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9], 0)
         else {
             panic!("expected a join");
         };
         let (attachment, _, _) = parts(&admission);
         assert_eq!(attachment.name, "Ada");
         assert_eq!(attachment.joined_at, 2);
-        let Opening::Respond(stats) = object.open("http://h/rooms/lobby", 3, &[]) else {
+        let Opening::Respond(stats) = object.open("http://h/rooms/lobby", 3, &[], 65_536) else {
             panic!("expected stats");
         };
         assert_eq!(
             stats.body.as_deref(),
             Some(
-                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null}"#
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"memory_bytes":65536}"#
             )
         );
         let Opening::Respond(bad) =
-            object.open("http://h/rooms/lobby/websocket?name=%07", 4, &[4; 9])
+            object.open("http://h/rooms/lobby/websocket?name=%07", 4, &[4; 9], 0)
         else {
             panic!("expected a refusal");
         };
@@ -388,10 +404,11 @@ mod tests {
                 connections: 2,
                 wakes: 3,
                 instance_started_at: 7,
-                last_wake_at: None
+                last_wake_at: None,
+                memory_bytes: 1_179_648,
             }
             .to_json(),
-            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null}"#
+            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"memory_bytes":1179648}"#
         );
     }
 

@@ -235,6 +235,7 @@ mod tests {
         let Effect::Close { code, reason } = Effect::close(&CloseReason::TooBig {
             bytes: 70_000,
             max: 65_536,
+            exact: true,
         }) else {
             panic!("expected a close");
         };

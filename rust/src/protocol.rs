@@ -8,8 +8,11 @@
 //! `rust/tests/properties.rs` serialises every `ClientFrame` and parses it
 //! back), but validates each field and answers with a precise [`Error`].
 
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use tsify::Tsify;
 
 use crate::error::{CloseReason, Error, ErrorCode, Result};
@@ -27,16 +30,22 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub enum Frame<'a> {
     /// A text frame (the runtime has already checked it is UTF-8).
     Text(&'a str),
+    /// A text frame of at least this many bytes, over `MAX_MESSAGE_BYTES`,
+    /// that was never copied whole into the core (see
+    /// [`limit::text_by_length`]).
+    LongText(usize),
     /// A binary frame of this many bytes (its content is never needed to
     /// decide, so it does not cross the wasm boundary).
     Binary(usize),
 }
 
-impl Frame<'_> {
-    /// The frame's size in bytes.
+impl<'a> Frame<'a> {
+    /// The frame's size in bytes (for a [`Frame::LongText`], the least it
+    /// can be).
     pub fn len(&self) -> usize {
         match self {
             Frame::Text(text) => text.len(),
+            Frame::LongText(units) => *units,
             Frame::Binary(len) => *len,
         }
     }
@@ -46,17 +55,31 @@ impl Frame<'_> {
         self.len() == 0
     }
 
-    /// Refuses a frame over `max_message_bytes` (`MAX_MESSAGE_BYTES`).
-    pub fn check_size(&self, max_message_bytes: u32) -> Result<(), CloseReason> {
-        let bytes = self.len();
-        match limit::too_large(bytes, max_message_bytes) {
-            true => Err(CloseReason::TooBig {
-                bytes,
-                max: max_message_bytes,
-            }),
-            false => Ok(()),
+    /// The frame if it is within `max_message_bytes` (`MAX_MESSAGE_BYTES`),
+    /// else why it is refused. A [`Frame::LongText`] is over it by
+    /// construction.
+    pub fn within(self, max_message_bytes: u32) -> Result<Payload<'a>, CloseReason> {
+        let too_big = |bytes, exact| CloseReason::TooBig {
+            bytes,
+            max: max_message_bytes,
+            exact,
+        };
+        match self {
+            Frame::LongText(units) => Err(too_big(units, false)),
+            _ if limit::too_large(self.len(), max_message_bytes) => Err(too_big(self.len(), true)),
+            Frame::Text(text) => Ok(Payload::Text(text)),
+            Frame::Binary(len) => Ok(Payload::Binary(len)),
         }
     }
+}
+
+/// A frame within `MAX_MESSAGE_BYTES` ([`Frame::within`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// A text frame.
+    Text(&'a str),
+    /// A binary frame of this many bytes.
+    Binary(usize),
 }
 
 /// A connection as others see it.
@@ -173,30 +196,33 @@ impl ServerFrame {
 
 /// Parses and validates one client text frame; a `text` field may hold at
 /// most `max_text_chars` characters.
+///
+/// The frame is read field by field ([`Fields`]), never into a
+/// `serde_json::Value`: the five fields a frame may use are kept, any other
+/// value is read and dropped as it goes, and anything but an object is
+/// refused at its first byte. So a frame costs at most about its own size
+/// in memory whatever its shape, where a `Value` of `[0,0,…]` cost 24 bytes
+/// per 2-byte element (a 2 MiB frame grew the Wasm memory to 51.6 MiB).
+/// serde_json's nesting limit (128 levels) bounds the recursion.
 pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
-    let value: Value = serde_json::from_str(text).map_err(|error| Error::BadJson {
-        detail: error.to_string(),
-    })?;
-    let Value::Object(object) = value else {
-        return Err(Error::NotObject);
-    };
-    let kind = match object.get("type") {
-        Some(Value::String(kind)) => kind.as_str(),
+    let fields = Fields::read(text)?;
+    let kind = match &fields.kind {
+        Field::Str(kind) => kind.as_str(),
         _ => return Err(Error::MissingType),
     };
     let frame = match kind {
         "say" => ClientFrame::Say {
-            text: text_field(&object, "text", max_text_chars)?,
+            text: text_field(fields.text, "text", max_text_chars)?,
         },
         "whisper" => ClientFrame::Whisper {
-            to: string_field(&object, "to")?.to_owned(),
-            text: text_field(&object, "text", max_text_chars)?,
+            to: string_field(fields.to, "to")?,
+            text: text_field(fields.text, "text", max_text_chars)?,
         },
         "hello" => ClientFrame::Hello {
-            name: name(string_field(&object, "name")?)?,
+            name: name(&string_field(fields.name, "name")?)?,
         },
         "who" => ClientFrame::Who {
-            after: optional_string_field(&object, "after")?.map(str::to_owned),
+            after: optional_string_field(fields.after, "after")?,
         },
         "ping" => ClientFrame::Ping,
         other => {
@@ -208,32 +234,237 @@ pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     Ok(frame)
 }
 
-fn string_field<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&'a str> {
-    match object.get(field) {
-        Some(Value::String(value)) => Ok(value),
-        Some(other) => Err(Error::InvalidField {
+/// One field of a client frame as read: absent, a string, or another JSON
+/// value, of which only its kind is kept (for the error message).
+#[derive(Debug, Default)]
+enum Field {
+    #[default]
+    Absent,
+    Str(String),
+    Other(&'static str),
+}
+
+/// The fields a client frame may have; the others are skipped unread.
+#[derive(Debug, Default)]
+struct Fields {
+    kind: Field,
+    text: Field,
+    to: Field,
+    name: Field,
+    after: Field,
+}
+
+impl Fields {
+    /// Reads `text`, which must be one JSON object and nothing more.
+    fn read(text: &str) -> Result<Fields> {
+        let not_object = Cell::new(false);
+        let mut json = serde_json::Deserializer::from_str(text);
+        let read = json
+            .deserialize_any(Top {
+                not_object: &not_object,
+            })
+            .and_then(|fields| json.end().map(|()| fields));
+        match read {
+            _ if not_object.get() => Err(Error::NotObject),
+            Ok(fields) => Ok(fields),
+            Err(error) => Err(Error::BadJson {
+                detail: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// The visitor of a whole frame. Nothing here builds an error of its own:
+/// serde's error constructors (`de::Error::custom` and the defaults of
+/// `Visitor`, which word their errors with `Unexpected`) would add parsing
+/// and float formatting to the module (see [`crate::records`]). A frame that
+/// is not an object is marked, and whatever serde_json then says is
+/// replaced by [`Error::NotObject`].
+struct Top<'a> {
+    /// Set when the frame is JSON but not an object.
+    not_object: &'a Cell<bool>,
+}
+
+impl Top<'_> {
+    fn refuse<E>(&self) -> std::result::Result<Fields, E> {
+        self.not_object.set(true);
+        Ok(Fields::default())
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Fields, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let value = map.next_value::<Field>()?;
+            match key {
+                Key::Type => fields.kind = value,
+                Key::Text => fields.text = value,
+                Key::To => fields.to = value,
+                Key::Name => fields.name = value,
+                Key::After => fields.after = value,
+                Key::Other => {}
+            }
+        }
+        Ok(fields)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> std::result::Result<Fields, A::Error> {
+        // Refused before its first element is read: serde_json then finds
+        // no `]` and stops.
+        self.refuse()
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Fields, E> {
+        self.refuse()
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Fields, E> {
+        self.refuse()
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Fields, E> {
+        self.refuse()
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Fields, E> {
+        self.refuse()
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Fields, E> {
+        self.refuse()
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Fields, E> {
+        self.refuse()
+    }
+}
+
+/// A key of a client frame: one of the fields a frame may use, or another.
+enum Key {
+    Type,
+    Text,
+    To,
+    Name,
+    After,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Key, E> {
+                Ok(match key {
+                    "type" => Key::Type,
+                    "text" => Key::Text,
+                    "to" => Key::To,
+                    "name" => Key::Name,
+                    "after" => Key::After,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Field, D::Error> {
+        struct FieldVisitor;
+        impl<'de> Visitor<'de> for FieldVisitor {
+            type Value = Field;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> std::result::Result<Field, E> {
+                Ok(Field::Str(value.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, value: String) -> std::result::Result<Field, E> {
+                Ok(Field::Str(value))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Field, E> {
+                Ok(Field::Other("a boolean"))
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Field, E> {
+                Ok(Field::Other("a number"))
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Field, E> {
+                Ok(Field::Other("a number"))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Field, E> {
+                Ok(Field::Other("a number"))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Field, E> {
+                Ok(Field::Other("null"))
+            }
+
+            // Nested values are read as fields and dropped: serde_json's
+            // nesting limit (128) bounds the recursion, and a string read
+            // is freed at once.
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Field, A::Error> {
+                while seq.next_element::<Field>()?.is_some() {}
+                Ok(Field::Other("an array"))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Field, A::Error> {
+                while map.next_entry::<Key, Field>()?.is_some() {}
+                Ok(Field::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+fn string_field(value: Field, field: &'static str) -> Result<String> {
+    match value {
+        Field::Str(value) => Ok(value),
+        Field::Other(kind) => Err(Error::InvalidField {
             field,
-            detail: format!("expected a string, got {}", json_kind(other)),
+            detail: format!("expected a string, got {kind}"),
         }),
-        None => Err(Error::InvalidField {
+        Field::Absent => Err(Error::InvalidField {
             field,
             detail: "missing".into(),
         }),
     }
 }
 
-fn optional_string_field<'a>(
-    object: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<&'a str>> {
-    match object.get(field) {
-        None => Ok(None),
-        Some(_) => string_field(object, field).map(Some),
+fn optional_string_field(value: Field, field: &'static str) -> Result<Option<String>> {
+    match value {
+        Field::Absent => Ok(None),
+        value => string_field(value, field).map(Some),
     }
 }
 
-fn text_field(object: &Map<String, Value>, field: &'static str, max: usize) -> Result<String> {
-    let text = string_field(object, field)?;
+fn text_field(value: Field, field: &'static str, max: usize) -> Result<String> {
+    let text = string_field(value, field)?;
     let len = text.chars().count();
     if len > max {
         return Err(Error::TooLong { field, len, max });
@@ -241,7 +472,7 @@ fn text_field(object: &Map<String, Value>, field: &'static str, max: usize) -> R
     if text.trim().is_empty() {
         return Err(Error::Empty { field });
     }
-    Ok(text.to_owned())
+    Ok(text)
 }
 
 /// Validates a display name: trimmed, 1–32 characters, no control
@@ -267,17 +498,6 @@ pub fn name(raw: &str) -> Result<String> {
         return Err(Error::InvisibleCharacter { field: "name", ch });
     }
     Ok(name.to_owned())
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
@@ -350,6 +570,71 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn reads_only_the_fields_it_needs_in_any_order() {
+        let deep = |depth: usize| {
+            format!(
+                r#"{{"type":"ping","skip":{}0{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        let zeros = format!("[{}0]", "0,".repeat(100_000));
+        let table: &[(&str, std::result::Result<ClientFrame, ErrorCode>)] = &[
+            (
+                r#"{"text":"hi","x":{"y":[1,2.5e300,null]},"type":"say"}"#,
+                Ok(ClientFrame::Say { text: "hi".into() }),
+            ),
+            (
+                r#"{"type":"say","text":"a","text":"b"}"#,
+                Ok(ClientFrame::Say { text: "b".into() }),
+            ),
+            (
+                r#"{"type":"ping","type":"shout"}"#,
+                Err(ErrorCode::UnknownType),
+            ),
+            // Deeper than serde_json's nesting limit of 128: refused, never
+            // a stack overflow.
+            (&deep(126), Ok(ClientFrame::Ping)),
+            (&deep(128), Err(ErrorCode::BadJson)),
+            (&deep(100_000), Err(ErrorCode::BadJson)),
+            (
+                &format!(r#"{{"type":"say","text":{}"#, "[".repeat(100_000)),
+                Err(ErrorCode::BadJson),
+            ),
+            (&zeros, Err(ErrorCode::BadJson)),
+            (
+                &format!("{{{}", "[".repeat(100_000)),
+                Err(ErrorCode::BadJson),
+            ),
+            (
+                r#"{"type":"say","text":["x"]}"#,
+                Err(ErrorCode::InvalidField),
+            ),
+            (r#"{"type":"say","text":{}}"#, Err(ErrorCode::InvalidField)),
+            (r#"{"type":"ping"} {}"#, Err(ErrorCode::BadJson)),
+            (r#"{"type":"ping"}x"#, Err(ErrorCode::BadJson)),
+            (r#"{"type":"ping""#, Err(ErrorCode::BadJson)),
+            ("  {\"type\":\"ping\"}\n", Ok(ClientFrame::Ping)),
+        ];
+        for (text, want) in table {
+            let got = parse(text, MAX_TEXT_CHARS).map_err(|e| e.code());
+            assert_eq!(&got, want, "{}", &text[..text.len().min(60)]);
+        }
+        assert_eq!(parse(&zeros, MAX_TEXT_CHARS), Err(Error::NotObject));
+        assert_eq!(
+            parse(r#"{"type":"who","after":[1]}"#, MAX_TEXT_CHARS),
+            Err(Error::InvalidField {
+                field: "after",
+                detail: "expected a string, got an array".into()
+            })
+        );
+        assert!(matches!(
+            parse("nope", MAX_TEXT_CHARS),
+            Err(Error::BadJson { detail }) if detail == "expected ident at line 1 column 2"
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
+use crate::limit::{self, TextSize};
 use crate::object::{ObjectState, Wakes};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
@@ -164,7 +165,7 @@ impl ObjectHandle {
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
     pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
-        to_js(&self.state.open(url, millis(now), entropy))
+        to_js(&self.state.open(url, millis(now), entropy, memory_bytes()))
     }
 
     /// Takes back a socket found open after a wake: see [`ObjectState::adopt`].
@@ -187,7 +188,7 @@ impl ObjectHandle {
         now: f64,
         connections: &js_sys::Function,
     ) -> Result<Ts<Effects>, JsError> {
-        let frame = frame_of(&message);
+        let frame = frame_of(&message, self.state.max_message_bytes());
         let count = || {
             connections
                 .call0(&JsValue::UNDEFINED)
@@ -244,10 +245,11 @@ fn millis(now: f64) -> u64 {
     }
 }
 
-/// A frame as `webSocketMessage` hands it over: text is copied into Rust,
-/// a binary frame crosses as its length only.
+/// A frame as `webSocketMessage` hands it over: text is copied into Rust
+/// only if the core will read it, a binary frame crosses as its length only.
 enum Owned {
     Text(String),
+    LongText(usize),
     Binary(usize),
 }
 
@@ -255,20 +257,68 @@ impl Owned {
     fn as_frame(&self) -> Frame<'_> {
         match self {
             Owned::Text(text) => Frame::Text(text),
+            Owned::LongText(units) => Frame::LongText(*units),
             Owned::Binary(len) => Frame::Binary(*len),
         }
     }
 }
 
-fn frame_of(message: &JsValue) -> Owned {
-    match message.as_string() {
-        Some(text) => Owned::Text(text),
-        None => Owned::Binary(
+/// Reads `message`. A string's length (UTF-16 units) is read without
+/// copying it, and the core's size rule ([`limit::text_by_length`]) says
+/// what to do: copy it (it fits whatever it holds), leave it unread (over
+/// the limit whatever it holds), or measure it. Measuring encodes it into a
+/// buffer of `MAX_MESSAGE_BYTES` (`TextEncoder.encodeInto`), so a frame
+/// over the limit is never copied whole into Wasm memory, and one under it
+/// is measured exactly, in bytes.
+fn frame_of(message: &JsValue, max_message_bytes: u32) -> Owned {
+    let Some(text) = message.dyn_ref::<js_sys::JsString>() else {
+        return Owned::Binary(
             message
                 .dyn_ref::<js_sys::ArrayBuffer>()
                 .map_or(0, |buffer| buffer.byte_length() as usize),
-        ),
+        );
+    };
+    let units = text.length() as usize;
+    match limit::text_by_length(units, max_message_bytes) {
+        TextSize::Fits => Owned::Text(String::from(text)),
+        TextSize::Over => Owned::LongText(units),
+        TextSize::Measure => {
+            let mut buffer = vec![0; max_message_bytes as usize];
+            let encoded = TextEncoder::new().encode_into(text, &mut buffer);
+            let (read, written) = (encoded.read() as usize, encoded.written() as usize);
+            if read < units {
+                // What was written, and at least a byte for each unit left.
+                return Owned::LongText(written + (units - read));
+            }
+            buffer.truncate(written);
+            // TextEncoder writes UTF-8 (a lone surrogate as U+FFFD).
+            Owned::Text(String::from_utf8(buffer).unwrap_or_default())
+        }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `TextEncoder`, to encode a string into a buffer of a
+    /// size the core chose.
+    type TextEncoder;
+    #[wasm_bindgen(constructor)]
+    fn new() -> TextEncoder;
+    /// `encodeInto`'s answer.
+    type Encoded;
+    #[wasm_bindgen(method, js_name = encodeInto)]
+    fn encode_into(this: &TextEncoder, text: &js_sys::JsString, into: &mut [u8]) -> Encoded;
+    #[wasm_bindgen(method, getter)]
+    fn read(this: &Encoded) -> f64;
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &Encoded) -> f64;
+}
+
+/// The size of this Wasm instance's linear memory, in bytes (read in Wasm,
+/// no call into JavaScript). It only grows: the high-water mark of every
+/// object in the isolate.
+fn memory_bytes() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65_536
 }
 
 /// The allocator: talc instead of the standard library's dlmalloc, 6.7 KiB

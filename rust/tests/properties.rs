@@ -15,11 +15,13 @@ use std::collections::BTreeMap;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use serde_json::Value;
 
 use common::*;
 use websocket_hibernation_server::close::{self, clip_reason, CloseCode, MAX_REASON_BYTES};
 use websocket_hibernation_server::config::{self, Config};
 use websocket_hibernation_server::echo;
+use websocket_hibernation_server::error as protocol_error;
 use websocket_hibernation_server::http::route::{self, check_room, room_target, RequestHead};
 use websocket_hibernation_server::http::url::{is_websocket_upgrade, query_param, split_url};
 use websocket_hibernation_server::invisible::is_invisible;
@@ -52,6 +54,39 @@ proptest! {
         let json = serde_json::to_string(&frame).expect("serialises");
         prop_assert_eq!(protocol::parse(&json, protocol::MAX_TEXT_CHARS), Ok(frame), "{}", json);
     }
+    /// `protocol::parse` reads frames field by field; it answers exactly as
+    /// reading the whole frame into a `serde_json::Value` did (the
+    /// reference below), on any JSON value with or without frame fields.
+    #[test]
+    fn parse_answers_as_a_whole_value_reading_did(
+        extra in any_json(),
+        fields in vec((
+            prop::sample::select(vec!["type", "text", "to", "name", "after", "x"]),
+            prop_oneof![
+                prop::sample::select(vec!["say", "whisper", "hello", "who", "ping", "shout"])
+                    .prop_map(Value::from),
+                any_json(),
+            ],
+        ), 0..5),
+        max in prop_oneof![1usize..50, Just(protocol::MAX_TEXT_CHARS)],
+    ) {
+        let value = match extra {
+            Value::Object(mut object) => {
+                for (key, value) in fields {
+                    object.insert(key.to_owned(), value);
+                }
+                Value::Object(object)
+            }
+            other => other,
+        };
+        let text = value.to_string();
+        prop_assert_eq!(
+            protocol::parse(&text, max).map_err(|e| e.code()),
+            reference_parse(&value, max).map_err(|e| e.code()),
+            "{}", text
+        );
+    }
+
     #[test]
     fn parse_accepts_only_valid_frames(
         frame in text_frame(),
@@ -458,4 +493,53 @@ fn reference_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The parser as it was, on a whole `serde_json::Value`: the reference
+/// `protocol::parse` must agree with.
+fn reference_parse(value: &Value, max: usize) -> Result<ClientFrame, protocol_error::Error> {
+    use protocol_error::Error;
+    let Value::Object(object) = value else {
+        return Err(Error::NotObject);
+    };
+    let string = |field: &'static str| match object.get(field) {
+        Some(Value::String(value)) => Ok(value.clone()),
+        _ => Err(Error::InvalidField {
+            field,
+            detail: String::new(),
+        }),
+    };
+    let text = |field: &'static str| {
+        let text = string(field)?;
+        if text.chars().count() > max || text.trim().is_empty() {
+            return Err(Error::Empty { field });
+        }
+        Ok(text)
+    };
+    match object.get("type") {
+        Some(Value::String(kind)) => match kind.as_str() {
+            "say" => Ok(ClientFrame::Say {
+                text: text("text")?,
+            }),
+            "whisper" => {
+                let to = string("to")?;
+                Ok(ClientFrame::Whisper {
+                    to,
+                    text: text("text")?,
+                })
+            }
+            "hello" => Ok(ClientFrame::Hello {
+                name: protocol::name(&string("name")?)?,
+            }),
+            "who" => Ok(ClientFrame::Who {
+                after: match object.get("after") {
+                    None => None,
+                    Some(_) => Some(string("after")?),
+                },
+            }),
+            "ping" => Ok(ClientFrame::Ping),
+            _ => Err(Error::UnknownType { kind: kind.clone() }),
+        },
+        _ => Err(Error::MissingType),
+    }
 }

@@ -411,6 +411,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     &format!("http://h/rooms/r/websocket?{query}"),
                     now,
                     &entropy,
+                    0,
                 ) {
                     Opening::Join(admission) => {
                         prop_assert!(!full && name_ok, "admitted past a refusal");
@@ -454,7 +455,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 };
                 let url = format!("http://h{path}?{query}");
                 let before = object.room().len();
-                match object.open(&url, now, &entropy) {
+                match object.open(&url, now, &entropy, 0) {
                     Opening::Echo => prop_assert_eq!(object.room().len(), before),
                     Opening::Respond(response) => {
                         check_response(&response)?;
@@ -646,7 +647,7 @@ proptest! {
                 [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL);
             prop_assert!(internal, "not closed with 1011: {:?}", effects);
         }
-        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9]) else {
+        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9], 0) else {
             return Err(TestCaseError::fail("a misconfigured room opened a socket"));
         };
         prop_assert_eq!(response.status, 500);

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{CloseReason, Error, HttpError};
 use crate::limit::{Bucket, Verdict};
 use crate::outcome::{Admission, Effect, Effects};
-use crate::protocol::{self, ClientFrame, Frame, Peer, ServerFrame};
+use crate::protocol::{self, ClientFrame, Frame, Payload, Peer, ServerFrame};
 use crate::socket::{Attachment, ROOM_TAG};
 use crate::token::Claims;
 use members::Members;
@@ -178,14 +178,15 @@ impl Room {
         let Some(member) = self.members.get_mut(id) else {
             return Effect::close(&CloseReason::UnknownConnection).into();
         };
-        if let Err(why) = frame.check_size(self.config.max_message_bytes) {
-            return self.expel(id, &why);
-        }
+        let payload = match frame.within(self.config.max_message_bytes) {
+            Ok(payload) => payload,
+            Err(why) => return self.expel(id, &why),
+        };
         let verdict = member.bucket.take(now, per_second, burst);
         let attach = |member: &Attachment| Effect::Attach {
             attachment: member.clone(),
         };
-        let text = match (verdict, frame) {
+        let text = match (verdict, payload) {
             (Verdict::Close, _) => return self.expel(id, &CloseReason::RateLimit),
             (Verdict::Drop, _) => {
                 return Effects(vec![
@@ -193,10 +194,10 @@ impl Room {
                     attach(member),
                 ])
             }
-            (Verdict::Allow, Frame::Binary(_)) => {
+            (Verdict::Allow, Payload::Binary(_)) => {
                 return Effects(vec![reply(&Error::Binary), attach(member)])
             }
-            (Verdict::Allow, Frame::Text(text)) => text,
+            (Verdict::Allow, Payload::Text(text)) => text,
         };
         #[cfg(feature = "test-hooks")]
         test_hooks(text);
