@@ -27,6 +27,18 @@ pub const VARIABLES: &[&str] = &[
 pub const PLATFORM_MAX_CONNECTIONS: u32 = 32_768;
 /// The platform's limit on a received WebSocket message: 32 MiB.
 pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
+/// The largest `MAX_MESSAGE_BYTES`: 2 MiB, not the platform's 32 MiB.
+///
+/// A frame within the limit is copied into the core's Wasm memory, parsed,
+/// and answered, and a Wasm memory never shrinks: it stays at the
+/// high-water mark of the largest frame, for every object of the isolate,
+/// whose 128 MB it shares with their JavaScript. Measured with
+/// `test/large/memory.test.ts`, the costliest frame at the limit (a `say`
+/// of 2-byte characters: the copy, the parsed text and the JSON of the
+/// `message`, whose buffer grows by doubling) grows the memory by about 5
+/// times its size: from 1.1 to 11.3 MiB at 2 MiB, to 21.3 MiB at 4 MiB.
+/// 2 MiB keeps the worst frame near 10 MiB of the 128 MB.
+pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 2 << 20;
 /// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
 /// already ~40 KB of JSON, and presence above it is what `who` paging is for.
 pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
@@ -122,7 +134,7 @@ impl Config {
                 "MAX_MESSAGE_BYTES",
                 defaults.max_message_bytes,
                 1,
-                PLATFORM_MAX_MESSAGE_BYTES,
+                MAX_MESSAGE_BYTES_LIMIT,
             )?,
             max_connections_per_room: integer(
                 &get,
@@ -296,6 +308,7 @@ mod tests {
             ("MAX_MESSAGE_BYTES", "64k"),
             ("MAX_MESSAGE_BYTES", "-1"),
             ("MAX_MESSAGE_BYTES", "33554433"),
+            ("MAX_MESSAGE_BYTES", "2097153"),
             ("MAX_CONNECTIONS_PER_ROOM", "32769"),
             ("MAX_CONNECTIONS_PER_ROOM", "1.5"),
             ("RATE_LIMIT_PER_SECOND", "0"),
@@ -317,6 +330,16 @@ mod tests {
             assert_eq!(error.name, name, "{value:?}");
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn max_message_bytes_is_1_to_2_mib() {
+        let max = |value| config(&[("MAX_MESSAGE_BYTES", value)]).map(|c| c.max_message_bytes);
+        assert_eq!(max("2097152"), Ok(2 << 20));
+        assert_eq!(
+            max("33554432").map_err(|e| e.rule),
+            Err("must be a whole number from 1 to 2097152".into())
+        );
     }
 
     #[test]

@@ -170,7 +170,7 @@ proptest! {
             .collect();
         match Config::from_vars(|name| vars.get(name).cloned()) {
             Ok(config) => {
-                prop_assert!((1..=config::PLATFORM_MAX_MESSAGE_BYTES).contains(&config.max_message_bytes));
+                prop_assert!((1..=config::MAX_MESSAGE_BYTES_LIMIT).contains(&config.max_message_bytes));
                 prop_assert!((1..=config::PLATFORM_MAX_CONNECTIONS).contains(&config.max_connections_per_room));
                 let rate = config.rate_limit_per_second;
                 prop_assert_eq!(Rate::parse(&rate.to_string()), Some(rate));
