@@ -93,24 +93,21 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   /** The Wasm generation `current` lives in. */
   private built = generation;
   private readonly startedAt = Date.now();
-  private readonly wakes: Wakes;
-  /** How many sockets the object holds; Rust asks only when a reply needs it. */
-  private readonly connections = () => this.ctx.getWebSockets().length;
+  /** The wake record found in storage, and the sockets found open, when the instance was created. */
+  private readonly previous: unknown;
+  private readonly socketsAtStart: number;
+  /** The wake record this instance stored, once it did (see `storeWakes`). */
+  private stored: Wakes | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sockets = ctx.getWebSockets();
-    this.current = new ObjectState(
-      ctx.storage.kv.get(WAKES_KEY),
-      this.startedAt,
-      sockets.length,
-      env,
-    );
+    // Reading creates no storage: a room that never had a member has none.
+    this.previous = ctx.storage.kv.get(WAKES_KEY);
+    this.socketsAtStart = sockets.length;
+    this.current = new ObjectState(this.previous, this.startedAt, sockets.length, env);
     const configError = this.current.configError();
     if (configError !== undefined) console.error(`WebSocketHibernationServer: ${configError}`);
-    this.wakes = this.current.wakes();
-    // Stored once the event that created this instance has been answered.
-    setTimeout(() => this.storeWakes(), 0);
     this.adopt(sockets);
     // The runtime answers a bare "ping" text frame itself, without waking the
     // object, so keepalives never cost a wake.
@@ -127,18 +124,14 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     switch (opening.kind) {
       case "respond":
         return toResponse(opening);
-      case "echo": {
-        const [client, server] = Object.values(new WebSocketPair());
-        // acceptWebSocket (not server.accept()) makes the socket hibernatable.
-        this.ctx.acceptWebSocket(server);
-        return new Response(null, { status: 101, webSocket: client });
-      }
+      case "echo":
       case "join": {
         const [client, server] = Object.values(new WebSocketPair());
         try {
+          // acceptWebSocket (not server.accept()) makes the socket hibernatable.
           this.ctx.acceptWebSocket(server, opening.tags);
         } catch (error) {
-          // e.g. the platform's socket limit: the member never had a socket.
+          // e.g. the platform's socket limit: the socket never was.
           this.state.error(opening.tags, undefined);
           throw error;
         }
@@ -155,7 +148,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       "webSocketMessage",
       () => {
         const tags = this.ctx.getTags(ws);
-        this.perform(ws, this.state.message(tags, message, Date.now(), this.connections));
+        this.perform(ws, this.state.message(tags, message, Date.now()));
       },
       // The failing frame is answered; the socket and the room carry on.
       () => this.perform(ws, failedFrame(this.ctx.getTags(ws))),
@@ -176,32 +169,43 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   }
 
   /**
-   * Writes this instance's wake record. Not in the constructor: a write there
-   * is committed before the first reply leaves (under `wrangler dev` the
-   * SQLite commit runs first, and in production the output gate would hold
-   * the reply until the write is confirmed), which made the first reply
-   * after a wake ~3 ms slower (bench/RESULTS.md, Findings 6). The
-   * constructor defers this to a later task, and `allowUnconfirmed` keeps
-   * later frames from waiting for the confirmation. The price: an instance
-   * that ends (a crash, a deploy) before this runs, or whose write fails, is
-   * not counted in `wakes`; the count is a statistic, not state the room
+   * Writes this instance's wake record, which Rust asks for once the
+   * instance holds its first socket (so a request that opens none, such as
+   * stats, writes nothing). Not at once: a write in the constructor (where
+   * a wake adopts its sockets) is committed before the first reply leaves
+   * (under `wrangler dev` the SQLite commit runs first, and in production
+   * the output gate would hold the reply until the write is confirmed),
+   * which made the first reply after a wake ~3 ms slower (bench/RESULTS.md,
+   * Findings 6). It runs in a later task, and `allowUnconfirmed` keeps later
+   * frames from waiting for the confirmation. The price: an instance that
+   * ends (a crash, a deploy) before this runs, or whose write fails, is not
+   * counted in `wakes`; the count is a statistic, not state the room
    * depends on.
    */
-  private storeWakes(): void {
-    try {
-      this.ctx.storage
-        .put(WAKES_KEY, this.wakes, { allowUnconfirmed: true })
-        .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
-    } catch (error) {
-      console.error("WebSocketHibernationServer.storeWakes:", error);
-    }
+  private storeWakes(wakes: Wakes): void {
+    this.stored = wakes;
+    setTimeout(() => {
+      try {
+        this.ctx.storage
+          .put(WAKES_KEY, wakes, { allowUnconfirmed: true })
+          .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
+      } catch (error) {
+        console.error("WebSocketHibernationServer.storeWakes:", error);
+      }
+    }, 0);
   }
 
   /** The object's state, rebuilt first if a trap replaced the Wasm instance it lived in. */
   private get state(): ObjectState {
     if (this.built !== generation) {
       // The stale wrapper is dropped, never freed: see `generation`.
-      this.current = ObjectState.resume(this.wakes, this.startedAt, this.env);
+      this.current = ObjectState.resume(
+        this.previous,
+        this.startedAt,
+        this.socketsAtStart,
+        this.env,
+        this.stored,
+      );
       this.built = generation;
       this.adopt(this.ctx.getWebSockets());
     }
@@ -237,6 +241,9 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           break;
         case "close":
           close(ws, effect.code, effect.reason);
+          break;
+        case "store_wakes":
+          this.storeWakes(effect.wakes);
           break;
         default:
           unhandled(effect);

@@ -324,6 +324,22 @@ impl TokenError {
     }
 }
 
+/// The words a close for an expired token starts with. A macro so that the
+/// TypeScript type `TokenExpiredReason` (`rust/src/wasm.rs`) is written from
+/// the same literal, and `RoomClient`'s test of a close reason
+/// (`js/client.ts`) is checked against it by `tsc`.
+macro_rules! token_expired_reason {
+    () => {
+        "token expired"
+    };
+}
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
+pub(crate) use token_expired_reason;
+
+/// The start of the reason of a close for an expired token: clients that
+/// see code 1008 with a reason starting with it fetch a fresh token.
+pub const TOKEN_EXPIRED: &str = token_expired_reason!();
+
 /// Why the server closes a socket: one close code and one reason each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -333,6 +349,10 @@ pub enum CloseReason {
     TooBig { bytes: usize, max: u32, exact: bool },
     /// A client that kept sending after `rate_limited` errors: 1008, policy.
     RateLimit,
+    /// A frame at or after the expiry (`exp`, Unix seconds) of the token
+    /// the socket was opened with: 1008, policy, with a reason that starts
+    /// with [`TOKEN_EXPIRED`].
+    TokenExpired { exp: u64 },
     /// A binary frame on `/websocket`, which speaks text only: 1003
     /// (RFC 6455 §7.4.1: "an endpoint that understands only text data MAY
     /// send this if it receives a binary message").
@@ -349,7 +369,7 @@ impl CloseReason {
     pub fn code(&self) -> CloseCode {
         match self {
             CloseReason::TooBig { .. } => CloseCode::TOO_BIG,
-            CloseReason::RateLimit => CloseCode::POLICY,
+            CloseReason::RateLimit | CloseReason::TokenExpired { .. } => CloseCode::POLICY,
             CloseReason::BinaryOnEcho => CloseCode::UNSUPPORTED_DATA,
             CloseReason::Misconfigured | CloseReason::UnknownConnection => CloseCode::INTERNAL,
         }
@@ -373,6 +393,10 @@ impl fmt::Display for CloseReason {
             CloseReason::RateLimit => {
                 f.write_str("rate limit exceeded: kept sending after rate_limited errors")
             }
+            CloseReason::TokenExpired { exp } => write!(
+                f,
+                "{TOKEN_EXPIRED} at {exp} (Unix seconds): reconnect with a fresh token"
+            ),
             CloseReason::BinaryOnEcho => {
                 f.write_str("binary frames are not supported on /websocket")
             }

@@ -8,16 +8,13 @@
 //! `rust/tests/properties.rs` serialises every `ClientFrame` and parses it
 //! back), but validates each field and answers with a precise [`Error`].
 
-use std::cell::Cell;
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
 use crate::error::{CloseReason, Error, ErrorCode, Result};
 use crate::invisible;
 use crate::limit;
+use crate::records::{self, Item, Unreadable};
 
 /// Longest `text` of `say` and `whisper`, in characters, unless
 /// `MAX_TEXT_CHARS` says otherwise (see [`crate::config`]).
@@ -197,7 +194,7 @@ impl ServerFrame {
 /// Parses and validates one client text frame; a `text` field may hold at
 /// most `max_text_chars` characters.
 ///
-/// The frame is read field by field ([`Fields`]), never into a
+/// The frame is read by [`records::object`], never into a
 /// `serde_json::Value`: the five fields a frame may use are kept, any other
 /// value is read and dropped as it goes, and anything but an object is
 /// refused at its first byte. So a frame costs at most about its own size
@@ -205,24 +202,34 @@ impl ServerFrame {
 /// per 2-byte element (a 2 MiB frame grew the Wasm memory to 51.6 MiB).
 /// serde_json's nesting limit (128 levels) bounds the recursion.
 pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
-    let fields = Fields::read(text)?;
-    let kind = match &fields.kind {
-        Field::Str(kind) => kind.as_str(),
+    let keep = |key: &str| matches!(key, "type" | "text" | "to" | "name" | "after");
+    let mut fields = records::object(text, &keep, false).map_err(|error| match error {
+        Unreadable::NotObject => Error::NotObject,
+        Unreadable::BadJson(error) => Error::BadJson {
+            detail: error.to_string(),
+        },
+    })?;
+    let kind = match fields.take("type") {
+        Some(Item::Str(kind)) => kind,
         _ => return Err(Error::MissingType),
     };
-    let frame = match kind {
+    let mut field = |name| fields.take(name);
+    let frame = match kind.as_str() {
         "say" => ClientFrame::Say {
-            text: text_field(fields.text, "text", max_text_chars)?,
+            text: text_field(field("text"), "text", max_text_chars)?,
         },
         "whisper" => ClientFrame::Whisper {
-            to: string_field(fields.to, "to")?,
-            text: text_field(fields.text, "text", max_text_chars)?,
+            to: string_field(field("to"), "to")?,
+            text: text_field(field("text"), "text", max_text_chars)?,
         },
         "hello" => ClientFrame::Hello {
-            name: name(&string_field(fields.name, "name")?)?,
+            name: name(&string_field(field("name"), "name")?)?,
         },
         "who" => ClientFrame::Who {
-            after: optional_string_field(fields.after, "after")?,
+            after: match field("after") {
+                None => None,
+                value => Some(string_field(value, "after")?),
+            },
         },
         "ping" => ClientFrame::Ping,
         other => {
@@ -234,236 +241,21 @@ pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     Ok(frame)
 }
 
-/// One field of a client frame as read: absent, a string, or another JSON
-/// value, of which only its kind is kept (for the error message).
-#[derive(Debug, Default)]
-enum Field {
-    #[default]
-    Absent,
-    Str(String),
-    Other(&'static str),
-}
-
-/// The fields a client frame may have; the others are skipped unread.
-#[derive(Debug, Default)]
-struct Fields {
-    kind: Field,
-    text: Field,
-    to: Field,
-    name: Field,
-    after: Field,
-}
-
-impl Fields {
-    /// Reads `text`, which must be one JSON object and nothing more.
-    fn read(text: &str) -> Result<Fields> {
-        let not_object = Cell::new(false);
-        let mut json = serde_json::Deserializer::from_str(text);
-        let read = json
-            .deserialize_any(Top {
-                not_object: &not_object,
-            })
-            .and_then(|fields| json.end().map(|()| fields));
-        match read {
-            _ if not_object.get() => Err(Error::NotObject),
-            Ok(fields) => Ok(fields),
-            Err(error) => Err(Error::BadJson {
-                detail: error.to_string(),
-            }),
-        }
-    }
-}
-
-/// The visitor of a whole frame. Nothing here builds an error of its own:
-/// serde's error constructors (`de::Error::custom` and the defaults of
-/// `Visitor`, which word their errors with `Unexpected`) would add parsing
-/// and float formatting to the module (see [`crate::records`]). A frame that
-/// is not an object is marked, and whatever serde_json then says is
-/// replaced by [`Error::NotObject`].
-struct Top<'a> {
-    /// Set when the frame is JSON but not an object.
-    not_object: &'a Cell<bool>,
-}
-
-impl Top<'_> {
-    fn refuse<E>(&self) -> std::result::Result<Fields, E> {
-        self.not_object.set(true);
-        Ok(Fields::default())
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = Fields;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Fields, A::Error> {
-        let mut fields = Fields::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            let value = map.next_value::<Field>()?;
-            match key {
-                Key::Type => fields.kind = value,
-                Key::Text => fields.text = value,
-                Key::To => fields.to = value,
-                Key::Name => fields.name = value,
-                Key::After => fields.after = value,
-                Key::Other => {}
-            }
-        }
-        Ok(fields)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> std::result::Result<Fields, A::Error> {
-        // Refused before its first element is read: serde_json then finds
-        // no `]` and stops.
-        self.refuse()
-    }
-
-    fn visit_str<E>(self, _: &str) -> std::result::Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_unit<E>(self) -> std::result::Result<Fields, E> {
-        self.refuse()
-    }
-}
-
-/// A key of a client frame: one of the fields a frame may use, or another.
-enum Key {
-    Type,
-    Text,
-    To,
-    Name,
-    After,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Key, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-
-            fn visit_str<E: de::Error>(self, key: &str) -> std::result::Result<Key, E> {
-                Ok(match key {
-                    "type" => Key::Type,
-                    "text" => Key::Text,
-                    "to" => Key::To,
-                    "name" => Key::Name,
-                    "after" => Key::After,
-                    _ => Key::Other,
-                })
-            }
-        }
-        deserializer.deserialize_any(KeyVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Field, D::Error> {
-        struct FieldVisitor;
-        impl<'de> Visitor<'de> for FieldVisitor {
-            type Value = Field;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> std::result::Result<Field, E> {
-                Ok(Field::Str(value.to_owned()))
-            }
-
-            fn visit_string<E: de::Error>(self, value: String) -> std::result::Result<Field, E> {
-                Ok(Field::Str(value))
-            }
-
-            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Field, E> {
-                Ok(Field::Other("a boolean"))
-            }
-
-            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Field, E> {
-                Ok(Field::Other("a number"))
-            }
-
-            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Field, E> {
-                Ok(Field::Other("a number"))
-            }
-
-            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Field, E> {
-                Ok(Field::Other("a number"))
-            }
-
-            fn visit_unit<E: de::Error>(self) -> std::result::Result<Field, E> {
-                Ok(Field::Other("null"))
-            }
-
-            // Nested values are read as fields and dropped: serde_json's
-            // nesting limit (128) bounds the recursion, and a string read
-            // is freed at once.
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Field, A::Error> {
-                while seq.next_element::<Field>()?.is_some() {}
-                Ok(Field::Other("an array"))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Field, A::Error> {
-                while map.next_entry::<Key, Field>()?.is_some() {}
-                Ok(Field::Other("an object"))
-            }
-        }
-        deserializer.deserialize_any(FieldVisitor)
-    }
-}
-
-fn string_field(value: Field, field: &'static str) -> Result<String> {
+fn string_field(value: Option<Item>, field: &'static str) -> Result<String> {
     match value {
-        Field::Str(value) => Ok(value),
-        Field::Other(kind) => Err(Error::InvalidField {
+        Some(Item::Str(value)) => Ok(value),
+        Some(other) => Err(Error::InvalidField {
             field,
-            detail: format!("expected a string, got {kind}"),
+            detail: format!("expected a string, got {}", other.kind()),
         }),
-        Field::Absent => Err(Error::InvalidField {
+        None => Err(Error::InvalidField {
             field,
             detail: "missing".into(),
         }),
     }
 }
 
-fn optional_string_field(value: Field, field: &'static str) -> Result<Option<String>> {
-    match value {
-        Field::Absent => Ok(None),
-        value => string_field(value, field).map(Some),
-    }
-}
-
-fn text_field(value: Field, field: &'static str, max: usize) -> Result<String> {
+fn text_field(value: Option<Item>, field: &'static str, max: usize) -> Result<String> {
     let text = string_field(value, field)?;
     let len = text.chars().count();
     if len > max {

@@ -11,14 +11,16 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, ConfigError};
+use crate::error::token_expired_reason;
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
-use crate::object::{ObjectState, Wakes};
+use crate::object::ObjectState;
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
 use crate::socket::Attachment;
+use crate::wakes::Wakes;
 
 /// Runs when the module is instantiated (and again after every reset):
 /// a panic's message goes to the log before the instance traps, since the
@@ -33,6 +35,17 @@ extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn log_error(message: &str);
 }
+
+/// What a close for an expired token says first, as a TypeScript type:
+/// `RoomClient` (`js/client.ts`) spells its test of a close reason with a
+/// literal of this type, so `tsc` fails if the two ever differ.
+#[wasm_bindgen(typescript_custom_section)]
+const TOKEN_EXPIRED_REASON: &str = concat!(
+    "/** The words a close (code 1008) for an expired token starts with: `TOKEN_EXPIRED` in rust/src/error.rs. */\n",
+    "export type TokenExpiredReason = \"",
+    token_expired_reason!(),
+    "\";"
+);
 
 /// Asks wasm-bindgen to replace this Wasm instance at the start of the next
 /// call into the module (`wasm_bindgen::handler::schedule_reinit`). The
@@ -142,13 +155,27 @@ impl ObjectHandle {
         }
     }
 
-    /// The state of an object whose Wasm instance was replaced after a
-    /// trap: same wake record, same start time; sockets come back with
+    /// The state of the same object (the constructor's arguments) whose
+    /// Wasm instance was replaced after a trap; `stored` is the wake record
+    /// it stored already (`undefined` if none). Sockets come back with
     /// `adopt`.
-    pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> ObjectHandle {
-        let wakes = read(&wakes, Wakes::read).unwrap_or_default();
+    pub fn resume(
+        previous: JsValue,
+        now: f64,
+        sockets: u32,
+        env: &JsValue,
+        stored: JsValue,
+    ) -> ObjectHandle {
+        let previous = read(&previous, Wakes::read);
+        let stored = read(&stored, Wakes::read);
         ObjectHandle {
-            state: ObjectState::resume(wakes, millis(started_at), read_config(env)),
+            state: ObjectState::resume(
+                previous,
+                millis(now),
+                sockets as usize,
+                read_config(env),
+                stored,
+            ),
         }
     }
 
@@ -156,11 +183,6 @@ impl ObjectHandle {
     #[wasm_bindgen(js_name = configError)]
     pub fn config_error(&self) -> Option<String> {
         self.state.config_error().map(ToString::to_string)
-    }
-
-    /// The wake record to store.
-    pub fn wakes(&self) -> Result<Ts<Wakes>, JsError> {
-        to_js(self.state.wakes())
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
@@ -179,28 +201,15 @@ impl ObjectHandle {
     }
 
     /// A frame on a socket: see [`ObjectState::message`]. `message` is what
-    /// `webSocketMessage` received: a string or an ArrayBuffer;
-    /// `connections()` returns the number of sockets the object holds.
+    /// `webSocketMessage` received: a string or an ArrayBuffer.
     pub fn message(
         &mut self,
         tags: Vec<String>,
         message: JsValue,
         now: f64,
-        connections: &js_sys::Function,
     ) -> Result<Ts<Effects>, JsError> {
         let frame = frame_of(&message, self.state.max_message_bytes());
-        let count = || {
-            connections
-                .call0(&JsValue::UNDEFINED)
-                .ok()
-                .and_then(|n| n.as_f64())
-                .map_or(0, |n| n as u32)
-        };
-        to_js(
-            &self
-                .state
-                .message(&tags, frame.as_frame(), millis(now), count),
-        )
+        to_js(&self.state.message(&tags, frame.as_frame(), millis(now)))
     }
 
     /// A socket closed: see [`ObjectState::close`].

@@ -434,7 +434,7 @@ proptest! {
     fn echo_answers_every_frame_and_close(
         text in any_text(),
         len in any::<usize>(),
-        connections in any::<u32>(),
+        connections in any::<u64>(),
         max in any::<u32>(),
         code in close_code(),
     ) {

@@ -82,12 +82,13 @@ pub fn check_room(room: &str) -> Result<(), HttpError> {
 
 /// Routes one request at `now` (ms since the epoch) under `config`.
 ///
-/// Upgrades are checked here, before any Durable Object wakes: origin
-/// (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`). The object checks the
+/// Upgrades and stats requests are checked here, before any Durable Object
+/// wakes: origin (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`; stats need
+/// one valid for the room, as an upgrade does). The object checks the
 /// token again with [`authenticate`] to learn who connects.
 pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
     let (path, query) = split_url(head.url);
-    let upgrade = |room: Option<&str>, object: &str| {
+    let checked = |room: Option<&str>, object: &str| {
         let checked = origin::check(head.origin, &config.allowed_origins)
             .and_then(|()| authenticate(config, query, room, now));
         match checked {
@@ -104,10 +105,7 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
             Ok(RoomTarget::Socket(_)) if !is_websocket_upgrade(head.upgrade) => {
                 Route::error(&HttpError::UpgradeRequired)
             }
-            Ok(RoomTarget::Socket(room)) => upgrade(Some(room), room),
-            Ok(RoomTarget::Stats(room)) => Route::Forward {
-                object: room.to_owned(),
-            },
+            Ok(RoomTarget::Socket(room) | RoomTarget::Stats(room)) => checked(Some(room), room),
         };
     }
     if path.ends_with("/websocket") {
@@ -135,7 +133,7 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
                 Some("WebSocket upgrades must use GET"),
             ));
         }
-        return upgrade(None, ECHO_OBJECT);
+        return checked(None, ECHO_OBJECT);
     }
     Route::Respond(HttpResponse::text(
         400,
@@ -336,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn origin_is_checked_on_upgrades_only() {
+    fn origin_is_checked_on_upgrades_and_stats() {
         let config = Config {
             allowed_origins: vec!["https://app.example".into()],
             ..Config::default()
@@ -350,19 +348,15 @@ mod tests {
             route_with(&config, room, None, 0),
             Route::Forward { .. }
         ));
-        for url in [room, "http://h/websocket"] {
+        // Stats too: a page elsewhere may not wake rooms on its visitors'
+        // behalf (a page of the same origin sends no Origin with a GET).
+        for url in [room, "http://h/websocket", "http://h/rooms/lobby"] {
             let refused = route_with(&config, url, Some("https://evil.example"), 0);
             assert_eq!(status(&refused), 403, "{url}");
             assert_eq!(error_code(&refused).as_deref(), Some("forbidden_origin -"));
         }
-        // Stats are a plain GET, not a socket: no origin check.
         assert!(matches!(
-            route_with(
-                &config,
-                "http://h/rooms/lobby",
-                Some("https://evil.example"),
-                0
-            ),
+            route_with(&config, "http://h/rooms/lobby", None, 0),
             Route::Forward { .. }
         ));
     }
@@ -417,6 +411,19 @@ mod tests {
                 format!("http://h/rooms/lobby/websocket?token={lobby}x"),
                 0,
                 Some("unauthorized bad_signature"),
+            ),
+            // Stats need a token valid for the room, as an upgrade does.
+            (format!("http://h/rooms/lobby?token={lobby}"), 0, None),
+            (format!("http://h/rooms/lobby?token={any}"), 0, None),
+            (
+                "http://h/rooms/lobby".into(),
+                0,
+                Some("unauthorized missing"),
+            ),
+            (
+                format!("http://h/rooms/other?token={lobby}"),
+                0,
+                Some("unauthorized wrong_room"),
             ),
             (
                 "http://h/rooms/lobby/websocket?token=abc".into(),

@@ -136,6 +136,7 @@ mod tests {
             joined_at,
             sub: None,
             bucket: Bucket::default(),
+            exp: None,
         }
     }
 

@@ -102,7 +102,9 @@ impl Room {
         presence::pushes(self.len(), self.presence_limit())
     }
 
-    /// Admits a new connection to `room`. `name` is the raw `?name=` value,
+    /// Admits a new connection to `room` (the object has checked that it
+    /// has room for one: see [`crate::object::ObjectState::open`]). `name`
+    /// is the raw `?name=` value,
     /// `claims` the verified token (whose name wins) when `AUTH_SECRET` is
     /// set; `entropy` is random bytes from the runtime (the core has no RNG).
     pub fn join(
@@ -113,16 +115,13 @@ impl Room {
         now: u64,
         entropy: &[u8],
     ) -> Result<Admission, HttpError> {
-        let max = self.config.max_connections_per_room;
-        if self.len() >= max as usize {
-            return Err(HttpError::RoomFull { max });
-        }
         let id = self.members.fresh_id(entropy);
-        let (name, sub) = match (claims, name) {
-            (Some(claims), _) => (claims.name, Some(claims.sub)),
-            (None, Some(raw)) => (protocol::name(raw).map_err(HttpError::BadName)?, None),
+        let (name, sub, exp) = match (claims, name) {
+            (Some(claims), _) => (claims.name, Some(claims.sub), Some(claims.exp)),
+            (None, Some(raw)) => (protocol::name(raw).map_err(HttpError::BadName)?, None, None),
             (None, None) => (
                 format!("guest-{}", id.chars().take(4).collect::<String>()),
+                None,
                 None,
             ),
         };
@@ -132,6 +131,7 @@ impl Room {
             joined_at: now,
             sub,
             bucket: Bucket::full(self.config.rate_limit_burst, now),
+            exp,
         };
         self.members.insert(attachment.clone());
         let count = count(self.len());
@@ -164,8 +164,9 @@ impl Room {
     }
 
     /// Decides what a frame from member `id` makes happen, in this order:
-    /// a member the room does not know is closed (1011); a frame over
-    /// `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
+    /// a member the room does not know is closed (1011); a frame at or
+    /// after its token's expiry closes the socket (1008, "token expired");
+    /// a frame over `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
     /// anything else is parsed and served. The member's attachment is
@@ -178,6 +179,9 @@ impl Room {
         let Some(member) = self.members.get_mut(id) else {
             return Effect::close(&CloseReason::UnknownConnection).into();
         };
+        if let Some(exp) = member.exp.filter(|&exp| now / 1000 >= exp) {
+            return self.expel(id, &CloseReason::TokenExpired { exp });
+        }
         let payload = match frame.within(self.config.max_message_bytes) {
             Ok(payload) => payload,
             Err(why) => return self.expel(id, &why),
@@ -645,17 +649,6 @@ mod tests {
             Some("invalid_field")
         );
         assert!(error_code(&frame(&mut room, &ids[0], r#"{"type":"say","text":"abc"}"#)).is_none());
-    }
-
-    #[test]
-    fn room_full_refuses_with_503() {
-        let mut room = Room::with_config(config(|c| c.max_connections_per_room = 2));
-        for i in 0..2 {
-            room.join("r", None, None, 0, &[i; 9]).expect("join");
-        }
-        let refused = room.join("r", None, None, 0, &[9; 9]).expect_err("full");
-        assert_eq!((refused.status(), refused.code()), (503, "room_full"));
-        assert_eq!(room.len(), 2);
     }
 
     #[test]
