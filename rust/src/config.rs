@@ -15,6 +15,7 @@ use crate::origin;
 pub const VARIABLES: &[&str] = &[
     "MAX_MESSAGE_BYTES",
     "MAX_CONNECTIONS_PER_ROOM",
+    "MAX_CONNECTIONS_PER_SUBJECT",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
     "MAX_TEXT_CHARS",
@@ -52,6 +53,9 @@ pub struct Config {
     pub max_message_bytes: u32,
     /// A room refuses a further upgrade with 503 `room_full`.
     pub max_connections_per_room: u32,
+    /// With `AUTH_SECRET`: the most members of one room with the same token
+    /// subject (`sub`); a further upgrade gets 429 `too_many_connections`.
+    pub max_connections_per_subject: u32,
     /// Tokens a socket's bucket regains per second.
     pub rate_limit_per_second: Rate,
     /// Tokens a full bucket holds: the burst a socket may send at once.
@@ -90,6 +94,7 @@ impl Default for Config {
         Config {
             max_message_bytes: 65_536,
             max_connections_per_room: 1_000,
+            max_connections_per_subject: 10,
             rate_limit_per_second: Rate::per_second(20),
             rate_limit_burst: 40,
             max_text_chars: 4_096,
@@ -140,6 +145,13 @@ impl Config {
                 &get,
                 "MAX_CONNECTIONS_PER_ROOM",
                 defaults.max_connections_per_room,
+                1,
+                PLATFORM_MAX_CONNECTIONS,
+            )?,
+            max_connections_per_subject: integer(
+                &get,
+                "MAX_CONNECTIONS_PER_SUBJECT",
+                defaults.max_connections_per_subject,
                 1,
                 PLATFORM_MAX_CONNECTIONS,
             )?,
@@ -275,6 +287,7 @@ mod tests {
         let got = config(&[
             ("MAX_MESSAGE_BYTES", "1024"),
             ("MAX_CONNECTIONS_PER_ROOM", " 32768 "),
+            ("MAX_CONNECTIONS_PER_SUBJECT", "2"),
             ("RATE_LIMIT_PER_SECOND", "0.5"),
             ("RATE_LIMIT_BURST", "3"),
             ("MAX_TEXT_CHARS", "10"),
@@ -290,6 +303,7 @@ mod tests {
             Ok(Config {
                 max_message_bytes: 1024,
                 max_connections_per_room: 32_768,
+                max_connections_per_subject: 2,
                 rate_limit_per_second: Rate::parse("0.5").expect("rate"),
                 rate_limit_burst: 3,
                 max_text_chars: 10,
@@ -311,6 +325,8 @@ mod tests {
             ("MAX_MESSAGE_BYTES", "2097153"),
             ("MAX_CONNECTIONS_PER_ROOM", "32769"),
             ("MAX_CONNECTIONS_PER_ROOM", "1.5"),
+            ("MAX_CONNECTIONS_PER_SUBJECT", "0"),
+            ("MAX_CONNECTIONS_PER_SUBJECT", "32769"),
             ("RATE_LIMIT_PER_SECOND", "0"),
             ("RATE_LIMIT_PER_SECOND", "NaN"),
             ("RATE_LIMIT_PER_SECOND", "inf"),

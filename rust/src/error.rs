@@ -168,6 +168,12 @@ pub enum HttpError {
     BadName(Error),
     /// The room holds as many connections as it may.
     RoomFull { max: u32 },
+    /// The room holds as many connections with this token subject as it
+    /// may (`MAX_CONNECTIONS_PER_SUBJECT`).
+    TooManyConnections { max: u32 },
+    /// This client address opened more upgrades than the Worker's
+    /// Rate Limiting binding allows (`UPGRADE_LIMITER` in wrangler.jsonc).
+    TooManyRequests,
     /// The upgrade's `Origin` is not in `ALLOWED_ORIGINS`.
     ForbiddenOrigin { origin: String },
     /// `AUTH_SECRET` is set and the upgrade's token does not pass.
@@ -187,6 +193,7 @@ impl HttpError {
             HttpError::UpgradeRequired => 426,
             HttpError::MethodNotAllowed => 405,
             HttpError::RoomFull { .. } => 503,
+            HttpError::TooManyConnections { .. } | HttpError::TooManyRequests => 429,
             HttpError::ForbiddenOrigin { .. } => 403,
             HttpError::Unauthorized(_) => 401,
             HttpError::BadConfig { .. } | HttpError::Internal => 500,
@@ -201,6 +208,7 @@ impl HttpError {
             403 => "Forbidden",
             405 => "Method Not Allowed",
             426 => "Upgrade Required",
+            429 => "Too Many Requests",
             500 => "Internal Server Error",
             _ => "Service Unavailable",
         }
@@ -214,6 +222,8 @@ impl HttpError {
             HttpError::MethodNotAllowed => "method_not_allowed",
             HttpError::BadName(_) => "invalid_field",
             HttpError::RoomFull { .. } => "room_full",
+            HttpError::TooManyConnections { .. } => "too_many_connections",
+            HttpError::TooManyRequests => "too_many_requests",
             HttpError::ForbiddenOrigin { .. } => "forbidden_origin",
             HttpError::Unauthorized(_) => "unauthorized",
             HttpError::BadConfig { .. } => "bad_config",
@@ -271,6 +281,13 @@ impl fmt::Display for HttpError {
             HttpError::BadName(error) => write!(f, "query parameter \"name\": {error}"),
             HttpError::RoomFull { max } => {
                 write!(f, "the room is full ({max} connections); try again later")
+            }
+            HttpError::TooManyConnections { max } => write!(
+                f,
+                "your token already has {max} connections to this room; close one first"
+            ),
+            HttpError::TooManyRequests => {
+                f.write_str("too many requests from your address; try again in a few seconds")
             }
             HttpError::ForbiddenOrigin { origin } => {
                 write!(f, "origin {origin:?} may not open sockets on this server")

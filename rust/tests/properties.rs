@@ -267,20 +267,32 @@ proptest! {
         // Exact arithmetic for the bound: milli-tokens per second.
         let milli_per_second = u128::from(milli(&rate));
         let mut bucket = Bucket::full(burst, start);
-        let (mut now, mut latest, mut allowed, mut refused_in_a_row) = (start, start, 0u64, 0u64);
+        let (mut now, mut latest, mut allowed, mut refused) = (start, start, 0u64, 0u64);
+        let mut told: Option<u64> = None;
+        // The time a token takes to come back, in ms.
+        let interval = (1_000_000u128).div_ceil(milli_per_second) as u64;
         for tick in ticks {
             now = tick.apply(now);
             latest = latest.max(now);
             match bucket.take(now, per_second, burst) {
-                Verdict::Allow => {
-                    allowed += 1;
-                    refused_in_a_row = 0;
+                Verdict::Allow => allowed += 1,
+                Verdict::Drop { tell } => {
+                    refused += 1;
+                    if tell {
+                        // rate_limited at most once per refill interval
+                        // (unless the clock went back, or to 0, which the
+                        // bucket reads as "never told").
+                        if let Some(last) = told.filter(|&last| now >= last && last > 0) {
+                            prop_assert!(now - last >= interval,
+                                "told at {last} and {now}, interval {interval}");
+                        }
+                        told = Some(now);
+                    }
                 }
-                Verdict::Drop => refused_in_a_row += 1,
                 Verdict::Close => {
-                    refused_in_a_row += 1;
-                    prop_assert!(refused_in_a_row > u64::from(burst * STRIKE_BURSTS),
-                        "closed after {refused_in_a_row} drops");
+                    refused += 1;
+                    prop_assert!(refused > u64::from(burst * STRIKE_BURSTS),
+                        "closed after {refused} drops");
                 }
             }
             // allowed <= burst + rate × elapsed, in millionths of a frame.
@@ -297,6 +309,8 @@ proptest! {
         milli_tokens in any::<u32>(),
         updated_at in any::<u64>(),
         dropped in any::<u32>(),
+        milli_strikes in any::<u32>(),
+        limited_at in any::<u64>(),
         now in any::<u64>(),
         per_second in prop_oneof![
             any::<u32>().prop_map(Rate::per_second),
@@ -306,7 +320,7 @@ proptest! {
         bytes in any::<usize>(),
         max in any::<u32>(),
     ) {
-        let mut bucket = Bucket { milli_tokens, updated_at, dropped };
+        let mut bucket = Bucket { milli_tokens, updated_at, dropped, milli_strikes, limited_at };
         let _ = bucket.take(now, per_second, burst);
         prop_assert!(bucket.updated_at >= updated_at, "the clock went back");
         prop_assert_eq!(too_large(bytes, max), bytes > max as usize);
@@ -323,6 +337,7 @@ proptest! {
         rest in any_text(),
         upgrade in prop::option::of(prop_oneof![Just("websocket".to_owned()), any_text()]),
         origin in prop::option::of(any_text()),
+        client in prop::option::of(prop_oneof![any_text(), "[0-9a-f:.]{0,40}"]),
         allowed in vec("https://[a-z]{1,5}\\.example", 0..2),
         auth in any::<bool>(),
         now in any::<u64>(),
@@ -334,9 +349,16 @@ proptest! {
             ..Config::default()
         };
         let url = format!("https://host{path}{rest}");
-        let head = RequestHead { method: &method, url: &url, upgrade: upgrade.as_deref(), origin: origin.as_deref() };
+        let head = RequestHead {
+            method: &method,
+            url: &url,
+            upgrade: upgrade.as_deref(),
+            origin: origin.as_deref(),
+            client: client.as_deref(),
+        };
         match route::route(head, &config, now) {
-            Route::Forward { object } => {
+            Route::Forward { object, limit_key } => {
+                prop_assert!(limit_key.is_none_or(|key| !key.is_empty() && key.len() <= 256));
                 prop_assert!(object == route::ECHO_OBJECT || check_room(&object).is_ok(),
                     "forwarded to object {object:?}");
             }

@@ -78,6 +78,8 @@ enum Op {
         /// With `AUTH_SECRET`: the token expires a second after the join
         /// (else never).
         expiring: bool,
+        /// With `AUTH_SECRET`: the token's subject, one of a few.
+        subject: u8,
     },
     Open {
         path: String,
@@ -140,8 +142,8 @@ fn op() -> impl Strategy<Value = Op> {
         prop::sample::select(vec![vec![], vec![0; 9], vec![7; 9], vec![0; 3]]),
     ];
     prop_oneof![
-        3 => (prop::option::of(any_text()), entropy.clone(), prop::bool::weighted(0.2))
-            .prop_map(|(name, entropy, expiring)| Op::Join { name, entropy, expiring }),
+        3 => (prop::option::of(any_text()), entropy.clone(), prop::bool::weighted(0.2), 0u8..3)
+            .prop_map(|(name, entropy, expiring, subject)| Op::Join { name, entropy, expiring, subject }),
         2 => (
             prop_oneof![
                 "/rooms/[a-z.]{0,6}/websocket",
@@ -179,24 +181,28 @@ fn room_config() -> impl Strategy<Value = Config> {
         1u32..40,
         1u32..4,
         any::<bool>(),
+        1u32..4,
     )
-        .prop_map(|(bytes, connections, rate, burst, chars, presence, auth)| {
-            let vars = BTreeMap::from([
-                ("MAX_MESSAGE_BYTES", bytes.to_string()),
-                ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
-                ("RATE_LIMIT_PER_SECOND", rate),
-                ("RATE_LIMIT_BURST", burst.to_string()),
-                ("MAX_TEXT_CHARS", chars.to_string()),
-                ("PRESENCE_LIMIT", presence.to_string()),
-                ("AUTH_SECRET", SECRET.to_owned()),
-            ]);
-            Config::from_vars(|name| {
-                (auth || name != "AUTH_SECRET")
-                    .then(|| vars.get(name).cloned())
-                    .flatten()
-            })
-            .expect("generated configuration is valid")
-        })
+        .prop_map(
+            |(bytes, connections, rate, burst, chars, presence, auth, per_subject)| {
+                let vars = BTreeMap::from([
+                    ("MAX_MESSAGE_BYTES", bytes.to_string()),
+                    ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
+                    ("MAX_CONNECTIONS_PER_SUBJECT", per_subject.to_string()),
+                    ("RATE_LIMIT_PER_SECOND", rate),
+                    ("RATE_LIMIT_BURST", burst.to_string()),
+                    ("MAX_TEXT_CHARS", chars.to_string()),
+                    ("PRESENCE_LIMIT", presence.to_string()),
+                    ("AUTH_SECRET", SECRET.to_owned()),
+                ]);
+                Config::from_vars(|name| {
+                    (auth || name != "AUTH_SECRET")
+                        .then(|| vars.get(name).cloned())
+                        .flatten()
+                })
+                .expect("generated configuration is valid")
+            },
+        )
 }
 
 // ------------------------------------------------------------- invariants
@@ -431,14 +437,16 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 name,
                 entropy,
                 expiring,
+                subject,
             } => {
+                let sub = format!("sub{subject}");
                 let mut query = name
                     .as_deref()
                     .map(|n| format!("name={}", encode(n)))
                     .unwrap_or_default();
                 if config.auth_secret.is_some() {
                     let claims = Claims {
-                        sub: "sub".into(),
+                        sub: sub.clone(),
                         name: "Token Name".into(),
                         room: None,
                         exp: if expiring { now / 1000 + 1 } else { u64::MAX },
@@ -451,6 +459,13 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 let full = model.held() >= config.max_connections_per_room as usize;
                 let name_ok = config.auth_secret.is_some()
                     || name.as_deref().is_none_or(|n| protocol::name(n).is_ok());
+                let same_subject = model
+                    .ids
+                    .iter()
+                    .filter(|id| model.attachment(id).and_then(|a| a.sub).as_deref() == Some(&sub))
+                    .count();
+                let crowded = config.auth_secret.is_some()
+                    && same_subject >= config.max_connections_per_subject as usize;
                 match object.open(
                     &format!("http://h/rooms/r/websocket?{query}"),
                     now,
@@ -458,7 +473,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     0,
                 ) {
                     Opening::Join(admission) => {
-                        prop_assert!(!full && name_ok, "admitted past a refusal");
+                        prop_assert!(!full && name_ok && !crowded, "admitted past a refusal");
                         prop_assert_eq!(&admission.tags, &tags(&admission.id));
                         check_effects(&admission.effects, Some(&admission.id))?;
                         check_presence(&admission.effects, object.room())?;
@@ -468,8 +483,18 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     }
                     Opening::Respond(response) => {
                         check_response(&response)?;
-                        prop_assert!(full || !name_ok, "refused a valid join: {:?}", response);
-                        let want = if full { "room_full" } else { "invalid_field" };
+                        prop_assert!(
+                            full || !name_ok || crowded,
+                            "refused a valid join: {:?}",
+                            response
+                        );
+                        let want = if full {
+                            "room_full"
+                        } else if crowded {
+                            "too_many_connections"
+                        } else {
+                            "invalid_field"
+                        };
                         let body = response.body.unwrap_or_default();
                         prop_assert!(body.contains(want), "{} for {}", body, want);
                     }
@@ -542,10 +567,12 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 let effects = object.message(&tags(&id), Frame::Binary(len), now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 if !closes(&effects) {
+                    // Refused with an error, or dropped without a word (a
+                    // rate_limited was sent less than a refill interval ago).
                     let refused = effects.0.iter().any(|e| {
                         matches!(e,
                         Effect::Reply { text } if text.contains(r#""type":"error""#))
-                    });
+                    }) || matches!(effects.0.as_slice(), [Effect::Attach { .. }]);
                     prop_assert!(refused, "binary frame not refused: {:?}", effects);
                 }
             }

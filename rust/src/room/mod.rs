@@ -103,8 +103,9 @@ impl Room {
     }
 
     /// Admits a new connection to `room` (the object has checked that it
-    /// has room for one: see [`crate::object::ObjectState::open`]). `name`
-    /// is the raw `?name=` value,
+    /// has room for one: see [`crate::object::ObjectState::open`]), unless
+    /// its token's subject already has `MAX_CONNECTIONS_PER_SUBJECT` members
+    /// here (429). `name` is the raw `?name=` value,
     /// `claims` the verified token (whose name wins) when `AUTH_SECRET` is
     /// set; `entropy` is random bytes from the runtime (the core has no RNG).
     pub fn join(
@@ -115,6 +116,12 @@ impl Room {
         now: u64,
         entropy: &[u8],
     ) -> Result<Admission, HttpError> {
+        if let Some(claims) = &claims {
+            let max = self.config.max_connections_per_subject;
+            if self.members.with_subject(&claims.sub) >= u64::from(max) {
+                return Err(HttpError::TooManyConnections { max });
+            }
+        }
         let id = self.members.fresh_id(entropy);
         let (name, sub, exp) = match (claims, name) {
             (Some(claims), _) => (claims.name, Some(claims.sub), Some(claims.exp)),
@@ -192,12 +199,13 @@ impl Room {
         };
         let text = match (verdict, payload) {
             (Verdict::Close, _) => return self.expel(id, &CloseReason::RateLimit),
-            (Verdict::Drop, _) => {
+            (Verdict::Drop { tell: true }, _) => {
                 return Effects(vec![
                     reply(&Error::RateLimited { per_second, burst }),
                     attach(member),
                 ])
             }
+            (Verdict::Drop { tell: false }, _) => return attach(member).into(),
             (Verdict::Allow, Payload::Binary(_)) => {
                 return Effects(vec![reply(&Error::Binary), attach(member)])
             }
@@ -404,6 +412,7 @@ mod tests {
     use super::testing::*;
     use super::*;
     use crate::close::CloseCode;
+    use crate::token::Claims;
 
     #[test]
     fn join_welcomes_with_roster_and_announces() {
@@ -649,6 +658,35 @@ mod tests {
             Some("invalid_field")
         );
         assert!(error_code(&frame(&mut room, &ids[0], r#"{"type":"say","text":"abc"}"#)).is_none());
+    }
+
+    #[test]
+    fn a_token_subject_holds_at_most_max_connections_per_subject() {
+        let mut room = Room::with_config(config(|c| c.max_connections_per_subject = 2));
+        let claims = |sub: &str| Claims {
+            sub: sub.into(),
+            name: "Ada".into(),
+            room: None,
+            exp: u64::MAX,
+        };
+        let join =
+            |room: &mut Room, sub: &str, i: u8| room.join("r", None, Some(claims(sub)), 0, &[i; 9]);
+        let first = join(&mut room, "u1", 1).expect("join").id;
+        join(&mut room, "u1", 2).expect("join");
+        let refused = join(&mut room, "u1", 3).expect_err("a third");
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (429, "too_many_connections")
+        );
+        join(&mut room, "u2", 4).expect("another subject");
+        // Counted from the attachments after a wake, and freed by a leave.
+        let mut woken = Room::with_config(room.config().clone());
+        for member in room.members.iter() {
+            woken.restore(member.clone());
+        }
+        assert!(join(&mut woken, "u1", 5).is_err());
+        woken.leave(&first);
+        join(&mut woken, "u1", 6).expect("room for one again");
     }
 
     #[test]
