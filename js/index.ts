@@ -14,6 +14,7 @@ import {
   routeRequest,
   scheduleReset,
   settle,
+  tooManyRequests,
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
@@ -68,17 +69,24 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
-function route(request: Request, env: Env): Promise<Response> | Response {
+async function route(request: Request, env: Env): Promise<Response> {
   const route = routeRequest(
     request.method,
     request.url,
     request.headers.get("Upgrade") ?? undefined,
     request.headers.get("Origin") ?? undefined,
+    request.headers.get("CF-Connecting-IP") ?? undefined,
     env,
     Date.now(),
   );
   switch (route.kind) {
     case "forward":
+      // Rust names the key (the client's address) when this request counts
+      // against the platform's Rate Limiting binding (wrangler.jsonc).
+      if (route.limitKey !== undefined) {
+        const { success } = await env.UPGRADE_LIMITER.limit({ key: route.limitKey });
+        if (!success) return toResponse(tooManyRequests());
+      }
       return env.WEBSOCKET_HIBERNATION_SERVER.getByName(route.object).fetch(request);
     case "respond":
       return toResponse(route);
@@ -157,14 +165,14 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   webSocketClose(ws: WebSocket, code: number, _reason: string, _wasClean: boolean): void {
     guard("webSocketClose", () => {
-      this.perform(ws, this.state.close(this.ctx.getTags(ws), code, ws.deserializeAttachment()));
+      this.perform(ws, this.state.close(this.tagsOf(ws), code, ws.deserializeAttachment()));
     });
   }
 
   webSocketError(ws: WebSocket, error: unknown): void {
     console.warn("WebSocketHibernationServer.webSocketError:", error);
     guard("webSocketError", () => {
-      this.perform(ws, this.state.error(this.ctx.getTags(ws), ws.deserializeAttachment()));
+      this.perform(ws, this.state.error(this.tagsOf(ws), ws.deserializeAttachment()));
     });
   }
 
@@ -193,6 +201,20 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
         console.error("WebSocketHibernationServer.storeWakes:", error);
       }
     }, 0);
+  }
+
+  /**
+   * A socket's tags, or `undefined` once the runtime has released it: after
+   * the server closed its side, a close (or error) reported later, by an
+   * instance created meanwhile, comes with a socket whose tags `getTags`
+   * refuses to read ("you must call 'acceptWebSocket()'…").
+   */
+  private tagsOf(ws: WebSocket): string[] | undefined {
+    try {
+      return this.ctx.getTags(ws);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The object's state, rebuilt first if a trap replaced the Wasm instance it lived in. */

@@ -263,6 +263,14 @@ impl ObjectState {
         }
     }
 
+    /// The runtime reported a close or an error of a socket it had already
+    /// released, whose tags it no longer gives: one the server closed
+    /// itself (an expelled member, a `/websocket` socket closed with 1003
+    /// or 1009), whose departure was handled then. Nothing is left to do.
+    pub fn released() -> Effects {
+        Effects::default()
+    }
+
     /// The runtime reported an error on a socket with `tags`: see
     /// [`Room::on_error`]. A `/websocket` socket stops counting at once;
     /// the close that may follow finds it gone.
@@ -631,6 +639,8 @@ mod tests {
                 milli_tokens: 2500,
                 updated_at: 1_764_300_000_500,
                 dropped: 3,
+                milli_strikes: 3000,
+                limited_at: 1_764_300_000_400,
             },
             exp: Some(1_764_300_060),
         };

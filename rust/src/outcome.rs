@@ -113,8 +113,16 @@ impl From<Effect> for Effects {
     rename_all_fields = "camelCase"
 )]
 pub enum Route {
-    /// Hand the request to the Durable Object `idFromName(object)`.
-    Forward { object: String },
+    /// Hand the request to the Durable Object `idFromName(object)`, once
+    /// the Rate Limiting binding allows one more request for `limit_key`
+    /// (if any: see [`crate::http::address`]); else answer with
+    /// [`HttpError::TooManyRequests`].
+    Forward {
+        object: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        limit_key: Option<String>,
+    },
     /// Answer directly.
     Respond(HttpResponse),
 }

@@ -73,13 +73,15 @@ fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
 }
 
 /// Routes a Worker request at `now` (ms) under the Worker's `env`: see
-/// [`route::route`]. An invalid configuration answers `500 bad_config`.
+/// [`route::route`]. `client` is the `CF-Connecting-IP` header. An invalid
+/// configuration answers `500 bad_config`.
 #[wasm_bindgen(js_name = routeRequest)]
 pub fn route_request(
     method: &str,
     url: &str,
     upgrade: Option<String>,
     origin: Option<String>,
+    client: Option<String>,
     env: &JsValue,
     now: f64,
 ) -> Result<Ts<Route>, JsError> {
@@ -90,6 +92,7 @@ pub fn route_request(
                 url,
                 upgrade: upgrade.as_deref(),
                 origin: origin.as_deref(),
+                client: client.as_deref(),
             },
             &config,
             millis(now),
@@ -132,6 +135,13 @@ pub fn failed_frame(tags: Vec<String>) -> Result<Ts<Effects>, JsError> {
 #[wasm_bindgen(js_name = internalResponse)]
 pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
     to_js(&HttpResponse::error(&HttpError::Internal))
+}
+
+/// The answer to a request the Rate Limiting binding refused for its
+/// route's `limitKey`: `429` JSON `too_many_requests`.
+#[wasm_bindgen(js_name = tooManyRequests)]
+pub fn too_many_requests() -> Result<Ts<HttpResponse>, JsError> {
+    to_js(&HttpResponse::error(&HttpError::TooManyRequests))
 }
 
 /// One Durable Object's state: see [`ObjectState`]. Each object holds its
@@ -212,25 +222,32 @@ impl ObjectHandle {
         to_js(&self.state.message(&tags, frame.as_frame(), millis(now)))
     }
 
-    /// A socket closed: see [`ObjectState::close`].
+    /// A socket closed: see [`ObjectState::close`]. `tags` is `undefined`
+    /// for a socket the runtime released (see [`ObjectState::released`]).
     pub fn close(
         &mut self,
-        tags: Vec<String>,
+        tags: Option<Vec<String>>,
         code: u16,
         attachment: JsValue,
     ) -> Result<Ts<Effects>, JsError> {
         let attachment = read(&attachment, Attachment::read);
-        to_js(&self.state.close(&tags, code, attachment))
+        to_js(&match tags {
+            Some(tags) => self.state.close(&tags, code, attachment),
+            None => ObjectState::released(),
+        })
     }
 
-    /// A socket failed: see [`ObjectState::error`].
+    /// A socket failed: see [`ObjectState::error`]. `tags` as for `close`.
     pub fn error(
         &mut self,
-        tags: Vec<String>,
+        tags: Option<Vec<String>>,
         attachment: JsValue,
     ) -> Result<Ts<Effects>, JsError> {
         let attachment = read(&attachment, Attachment::read);
-        to_js(&self.state.error(&tags, attachment))
+        to_js(&match tags {
+            Some(tags) => self.state.error(&tags, attachment),
+            None => ObjectState::released(),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::HttpError;
+use crate::http::address;
 use crate::http::url::{is_websocket_upgrade, query_param, split_url};
 use crate::origin;
 use crate::outcome::{HttpResponse, Route};
@@ -25,6 +26,8 @@ pub struct RequestHead<'a> {
     pub upgrade: Option<&'a str>,
     /// The `Origin` header, if present.
     pub origin: Option<&'a str>,
+    /// The client's address: the `CF-Connecting-IP` header, if present.
+    pub client: Option<&'a str>,
 }
 
 /// What a path under `/rooms/` asks for.
@@ -94,6 +97,7 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
         match checked {
             Ok(_) => Route::Forward {
                 object: object.to_owned(),
+                limit_key: address::limit_key(head.client),
             },
             Err(error) => Route::error(&error),
         }
@@ -204,7 +208,8 @@ mod tests {
         assert_eq!(
             route_of("http://h/websocket", Some("websocket")),
             Route::Forward {
-                object: "foo".into()
+                object: "foo".into(),
+                limit_key: None,
             }
         );
     }
@@ -241,6 +246,7 @@ mod tests {
                 url,
                 upgrade,
                 origin: None,
+                client: None,
             },
             &Config::default(),
             0,
@@ -285,7 +291,8 @@ mod tests {
         assert_eq!(
             route_of("http://h/rooms/lobby/websocket", Some("websocket")),
             Route::Forward {
-                object: "lobby".into()
+                object: "lobby".into(),
+                limit_key: None,
             }
         );
     }
@@ -312,6 +319,7 @@ mod tests {
                 url,
                 upgrade: Some("websocket"),
                 origin,
+                client: None,
             },
             config,
             now,
@@ -437,6 +445,30 @@ mod tests {
             if want.is_some() {
                 assert_eq!(status(&got), 401);
             }
+        }
+    }
+
+    #[test]
+    fn forwarded_requests_carry_the_client_address_to_count() {
+        for url in [
+            "http://h/websocket",
+            "http://h/rooms/r/websocket",
+            "http://h/rooms/r",
+        ] {
+            let head = |client| RequestHead {
+                method: "GET",
+                url,
+                upgrade: Some("websocket"),
+                origin: None,
+                client,
+            };
+            let key = |client| match route(head(client), &Config::default(), 0) {
+                Route::Forward { limit_key, .. } => limit_key,
+                Route::Respond(response) => panic!("{url}: {response:?}"),
+            };
+            assert_eq!(key(Some("203.0.113.9")).as_deref(), Some("203.0.113.9"));
+            assert_eq!(key(Some("127.0.0.1")), None, "{url}");
+            assert_eq!(key(None), None);
         }
     }
 
