@@ -157,6 +157,7 @@ mod tests {
             sub: None,
             bucket: Bucket::default(),
             exp: None,
+            typing_at: None,
         }
     }
 
