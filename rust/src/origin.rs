@@ -6,20 +6,13 @@
 //! Clients that are not browsers send no `Origin` and pass.
 
 use crate::error::HttpError;
-
-/// `text` around its first `://`, the end of a URL's scheme. Searched byte
-/// by byte: a string pattern (`split_once("://")`) brings the standard
-/// library's two-way searcher into the Wasm module, ~2 KiB for this needle.
-pub fn split_scheme(text: &str) -> Option<(&str, &str)> {
-    let at = text.as_bytes().windows(3).position(|w| w == b"://")?;
-    Some((&text[..at], &text[at + 3..]))
-}
+use crate::text;
 
 /// An origin in the form browsers send it: `scheme://host[:port]`, lowercase,
 /// without a default port or a trailing slash; `None` if `text` is not one.
 pub fn parse(text: &str) -> Option<String> {
     let text = text.trim().trim_end_matches('/').to_ascii_lowercase();
-    let (scheme, authority) = split_scheme(&text)?;
+    let (scheme, authority) = text::split_once(&text, "://")?;
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         || !scheme

@@ -70,13 +70,29 @@ export async function joinAll(room: string, names: string[]): Promise<Member[]> 
   return members;
 }
 
+/**
+ * Every frame `member` receives until none comes for `quietMs`: for answers
+ * whose number a test cannot know (a rate limit drops frames silently).
+ */
+export async function drain(member: Member, quietMs = 300): Promise<ServerFrame[]> {
+  const frames: ServerFrame[] = [];
+  for (;;) {
+    try {
+      frames.push(await member.next(quietMs));
+    } catch {
+      return frames;
+    }
+  }
+}
+
 /** Evicts the room's object; its hibernatable sockets stay open. */
 export function evict(room: string): Promise<void> {
   return evictDurableObject(env.WEBSOCKET_HIBERNATION_SERVER.getByName(room));
 }
 
-export async function stats(room: string): Promise<Stats> {
-  const response = await exports.default.fetch(`http://example.com/rooms/${room}`);
+/** The room's stats; `query` (e.g. `?token=…`) as a server with `AUTH_SECRET` needs. */
+export async function stats(room: string, query = ""): Promise<Stats> {
+  const response = await exports.default.fetch(`http://example.com/rooms/${room}${query}`);
   if (response.status !== 200)
     throw new Error(`stats: ${response.status} ${await response.text()}`);
   return response.json();
