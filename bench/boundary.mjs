@@ -17,7 +17,7 @@ async function core() {
   const state = new pkg.ObjectState(undefined, Date.now(), 0, BENCH_VARS);
   // The room's history store (js/history.ts runs SQL): empty here, and the
   // history's writes are not carried out, so each call times the core alone.
-  const history = { head: () => [null, null, null], after: () => "", rowsWritten: 0 };
+  const history = { head: () => [null, null, null], rowsWritten: 0 };
   /** Every member's tags, as the object accepted its socket. */
   const tags = new Map();
   const echo = state.open("http://127.0.0.1/websocket", Date.now(), new Uint8Array(9), history);
@@ -84,7 +84,7 @@ export async function boundary({ calls = 20_000 } = {}) {
       'room frame {"type":"ping"} → Effects [reply]',
       time(() => c.frame(id, '{"type":"ping"}'), calls),
     ],
-    ['room frame say → Effects [append, send "room"]', time(() => c.frame(id, say), calls)],
+    ['room frame say → Effects [send "room", stored]', time(() => c.frame(id, say), calls)],
     [
       "same in JS: JSON.parse + JSON.stringify (variant B)",
       time(() => {

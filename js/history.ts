@@ -1,7 +1,8 @@
 // A room's history in the Durable Object's SQLite: the statements, run when
-// the Rust core asks (its reads, through `HistoryStore`) or says (its writes,
-// the `epoch` and `append` effects). What is stored, what is replayed and what
-// a row means is decided in rust/src/room/history.rs; this file is I/O only.
+// the Rust core asks (the head, through `HistoryStore`) or says (the `epoch`
+// effect, a `send` with `store`, a `replay`). What is stored, what is
+// replayed and what a row means is decided in rust/src/room/history.rs; this
+// file is I/O only.
 import type { HistoryStore } from "../pkg/core.js";
 
 /**
@@ -39,7 +40,7 @@ export class SqlHistory implements HistoryStore {
     });
   }
 
-  /** The frames after `after`, comma-separated: the core wraps them into a `history` frame. */
+  /** The stored frames with a seq above `after`, at most `limit`, comma-separated: a replay's messages. */
   after(after: number, limit: number): string {
     return this.run("after", () =>
       Array.from(this.sql.exec(AFTER, after, limit).raw(), ([frame]) => String(frame)).join(","),

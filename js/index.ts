@@ -275,9 +275,21 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
             send(ws, effect.text);
             break;
           case "send":
+            // A message is stored in the event that sends it, before it is
+            // sent. The output gate holds every frame the object sends
+            // until its writes are durable, and discards them if a write
+            // fails (the object then restarts): no one gets a message that
+            // is not stored, and the write needs no await.
+            if (effect.seq !== undefined)
+              this.history.append(effect.seq, effect.text, effect.forget);
             for (const peer of this.ctx.getWebSockets(effect.tag)) {
               if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
             }
+            break;
+          case "replay":
+            // The stored messages go from SQLite into the frame here, never
+            // through the Wasm memory.
+            send(ws, effect.head + this.history.after(effect.after, effect.count) + effect.tail);
             break;
           case "attach":
             attach(ws, effect.attachment);
@@ -293,14 +305,6 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
             break;
           case "epoch":
             this.history.epoch(effect.epoch);
-            break;
-          case "append":
-            // Written in the event that sends it, before the sends that follow
-            // this effect. The output gate holds every frame the object sends
-            // until its writes are durable, and discards them if a write fails
-            // (the object then restarts): no one gets a message that is not
-            // stored, and the write needs no await.
-            this.history.append(effect.seq, effect.text, effect.forget);
             break;
           default:
             unhandled(effect);

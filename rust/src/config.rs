@@ -45,9 +45,10 @@ pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 2 << 20;
 /// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
 /// already ~40 KB of JSON, and presence above it is what `who` paging is for.
 pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
-/// The largest `HISTORY_LIMIT` and `HISTORY_ON_JOIN`: one `history` frame
-/// carries every message a resume missed, so this bounds its size (about
-/// 1,000 × `MAX_TEXT_CHARS` characters).
+/// The largest `HISTORY_LIMIT` and `HISTORY_ON_JOIN`. One `history` frame
+/// carries every message a resume missed, in one WebSocket message, so
+/// `HISTORY_LIMIT` is also at most 32 MiB ÷ `MAX_MESSAGE_BYTES` (and its
+/// default of 100 no more than that).
 pub const MAX_HISTORY: u32 = 1_000;
 /// The shortest `AUTH_SECRET` accepted: 32 bytes, HMAC-SHA256's output size.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -147,14 +148,18 @@ impl Config {
     /// default, anything set must be valid.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        let max_message_bytes = integer(
+            &get,
+            "MAX_MESSAGE_BYTES",
+            defaults.max_message_bytes,
+            1,
+            MAX_MESSAGE_BYTES_LIMIT,
+        )?;
+        // A history frame carries up to HISTORY_LIMIT messages in one
+        // WebSocket message: at most what the platform lets one hold.
+        let history_cap = MAX_HISTORY.min(PLATFORM_MAX_MESSAGE_BYTES / max_message_bytes);
         Ok(Config {
-            max_message_bytes: integer(
-                &get,
-                "MAX_MESSAGE_BYTES",
-                defaults.max_message_bytes,
-                1,
-                MAX_MESSAGE_BYTES_LIMIT,
-            )?,
+            max_message_bytes,
             max_connections_per_room: integer(
                 &get,
                 "MAX_CONNECTIONS_PER_ROOM",
@@ -194,9 +199,9 @@ impl Config {
             history_limit: integer(
                 &get,
                 "HISTORY_LIMIT",
-                defaults.history_limit,
+                defaults.history_limit.min(history_cap),
                 0,
-                MAX_HISTORY,
+                history_cap,
             )?,
             history_on_join: integer(
                 &get,
@@ -369,6 +374,7 @@ mod tests {
             ("PRESENCE_LIMIT", "-5"),
             ("PRESENCE_LIMIT", "ten"),
             ("HISTORY_LIMIT", "1001"),
+            ("HISTORY_LIMIT", "513"),
             ("HISTORY_LIMIT", "-1"),
             ("HISTORY_LIMIT", ""),
             ("HISTORY_ON_JOIN", "1001"),
@@ -392,6 +398,23 @@ mod tests {
         assert_eq!(
             max("33554432").map_err(|e| e.rule),
             Err("must be a whole number from 1 to 2097152".into())
+        );
+    }
+
+    #[test]
+    fn a_history_frame_fits_in_one_websocket_message() {
+        let limit = |vars: &[(&str, &str)]| config(vars).map(|c| c.history_limit);
+        assert_eq!(limit(&[]), Ok(100));
+        assert_eq!(limit(&[("HISTORY_LIMIT", "512")]), Ok(512));
+        // 2 MiB messages: 16 fit in 32 MiB, the default too.
+        let large = ("MAX_MESSAGE_BYTES", "2097152");
+        assert_eq!(limit(&[large]), Ok(16));
+        assert_eq!(limit(&[large, ("HISTORY_LIMIT", "16")]), Ok(16));
+        assert_eq!(
+            limit(&[large, ("HISTORY_LIMIT", "17")]).map_err(|e| e.to_string()),
+            Err("configuration variable HISTORY_LIMIT = 17 is invalid: \
+                 must be a whole number from 0 to 16"
+                .into())
         );
     }
 

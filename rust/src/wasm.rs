@@ -79,8 +79,6 @@ const HISTORY_STORE: &str = r#"
 export interface HistoryStore {
   /** The stored epoch (null: no history yet), and the lowest and highest seq kept (null: none). */
   head(): [epoch: string | null, first: number | null, last: number | null];
-  /** The stored message frames with a seq above `after`, in order, at most `limit`, comma-separated. */
-  after(after: number, limit: number): string;
   /** Rows the history's writes changed in this instance, as the runtime counts them. */
   readonly rowsWritten: number;
 }
@@ -94,9 +92,6 @@ extern "C" {
 
     #[wasm_bindgen(method, catch)]
     fn head(this: &HistoryStore) -> Result<js_sys::Array, JsValue>;
-
-    #[wasm_bindgen(method, catch)]
-    fn after(this: &HistoryStore, after: f64, limit: u32) -> Result<String, JsValue>;
 
     #[wasm_bindgen(method, getter, js_name = rowsWritten)]
     fn rows_written(this: &HistoryStore) -> f64;
@@ -113,10 +108,6 @@ impl Log for JsLog<'_> {
         // `as` saturates: a stored seq is a whole number below 2^53.
         let seq = |i| row.get(i).as_f64().map(|n| n as u64);
         Ok(Head::from_row(row.get(0).as_string(), seq(1), seq(2)))
-    }
-
-    fn after(&mut self, after: u64, limit: u32) -> Result<String, Failure> {
-        self.0.after(after as f64, limit).map_err(|_| Failure)
     }
 
     fn rows_written(&mut self) -> u64 {

@@ -223,7 +223,13 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
     for effect in &effects.0 {
         match effect {
             Effect::Close { .. } => {}
-            Effect::Reply { text } | Effect::Send { text, .. } => check_server_frame(text)?,
+            Effect::Reply { text } => check_server_frame(text)?,
+            Effect::Send { text, seq, .. } => {
+                check_server_frame(text)?;
+                // Only messages are stored.
+                let message = text.starts_with(r#"{"type":"message""#);
+                prop_assert!(seq.is_none() || message, "stored {}", text);
+            }
             Effect::Attach { attachment } => {
                 if let Some(actor) = actor {
                     prop_assert_eq!(&attachment.id, actor, "attached to another socket");
@@ -233,9 +239,12 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
             Effect::Epoch { epoch } => {
                 prop_assert!(!epoch.is_empty() && epoch.len() <= 32, "epoch {:?}", epoch);
             }
-            Effect::Append { text, .. } => {
-                check_server_frame(text)?;
-                prop_assert!(text.starts_with(r#"{"type":"message""#), "stored {}", text);
+            Effect::Replay {
+                head, count, tail, ..
+            } => {
+                // A history frame, its stored messages spliced in between.
+                check_server_frame(&format!("{head}{tail}"))?;
+                prop_assert!(*count > 0, "a replay of nothing");
             }
         }
     }
@@ -246,7 +255,7 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
 /// that every message gets a seq above any used before, through evictions.
 fn store(log: &mut MemoryLog, last_seq: &mut u64, effects: &Effects) -> Result<(), TestCaseError> {
     for effect in &effects.0 {
-        if let Effect::Append { seq, .. } = effect {
+        if let Effect::Send { seq: Some(seq), .. } = effect {
             prop_assert!(*seq > *last_seq, "seq {} after {}", seq, last_seq);
             *last_seq = *seq;
         }

@@ -6,8 +6,9 @@
 //! event: [`sequence`] (a `say`: its seq, the rows to write and to forget)
 //! and [`replay`] (a join: which messages its `history` frame carries).
 //! [`History`] applies them for a room; TypeScript (`js/history.ts`) runs the
-//! SQL: it reads through [`Log`] when an event needs it and writes what
-//! [`Effect::Epoch`] and [`Effect::Append`] say.
+//! SQL: it reads the head through [`Log`] when an event needs it, writes
+//! what [`Effect::Epoch`] and a [`Effect::Send`] with a `seq` say, and
+//! splices the stored messages an [`Effect::Replay`] names into its frame.
 //!
 //! Storage is the truth, memory a cache of it. A new instance (a wake, a
 //! restart, a Wasm instance replaced after a panic) reads nothing until an
@@ -29,6 +30,7 @@ use base64::Engine;
 use crate::config::Config;
 use crate::error::HttpError;
 use crate::outcome::{Effect, Effects};
+use crate::socket::ROOM_TAG;
 
 /// Longest epoch a client may send back, in characters (minted ones have 11).
 pub const MAX_EPOCH_CHARS: usize = 32;
@@ -204,15 +206,27 @@ fn count(n: u64) -> u32 {
 }
 
 /// The `history` frame (a [`ServerFrame::History`](crate::protocol::ServerFrame::History))
-/// around the stored `messages`, replayed as they were sent: the texts of
-/// `message` frames, comma-separated as [`Log::after`] reads them.
-pub fn frame(recovered: bool, messages: &str) -> String {
-    let mut text = String::from(r#"{"type":"history","recovered":"#);
-    text.push_str(if recovered { "true" } else { "false" });
-    text.push_str(r#","messages":["#);
-    text.push_str(messages);
-    text.push_str("]}");
-    text
+/// of `replay`: the stored messages, replayed as they were sent, are spliced
+/// in by the shim ([`Effect::Replay`]); a replay of none is the whole frame.
+pub fn frame(replay: &Replay) -> Effect {
+    let head = if replay.recovered {
+        r#"{"type":"history","recovered":true,"messages":["#
+    } else {
+        r#"{"type":"history","recovered":false,"messages":["#
+    };
+    match replay.count {
+        0 => {
+            let mut text = String::from(head);
+            text.push_str("]}");
+            Effect::Reply { text }
+        }
+        count => Effect::Replay {
+            head: head.to_owned(),
+            after: replay.after,
+            count,
+            tail: "]}".to_owned(),
+        },
+    }
 }
 
 /// The store failed; `js/history.ts` has logged why.
@@ -224,9 +238,6 @@ pub struct Failure;
 pub trait Log {
     /// The stored head (its epoch empty when the room has none yet).
     fn head(&mut self) -> Result<Head, Failure>;
-    /// The stored messages with a seq above `after`, in order, at most
-    /// `limit`, comma-separated (each is a `message` frame's JSON text).
-    fn after(&mut self, after: u64, limit: u32) -> Result<String, Failure>;
     /// Rows the history's writes changed in this instance, as the runtime
     /// counts them: the unit storage is billed in.
     fn rows_written(&mut self) -> u64;
@@ -240,8 +251,8 @@ pub struct Joining {
     pub seq: u64,
     /// The writes to carry out first (a new epoch).
     pub store: Effects,
-    /// The `history` frame.
-    pub frame: String,
+    /// The `history` frame (see [`frame`]).
+    pub replay: Effect,
 }
 
 /// A room's history as one instance of its object knows it.
@@ -294,18 +305,18 @@ impl History {
         let mut effects = begin(head, now);
         let stored = sequence(head, limit);
         head.store(stored);
-        let text = message(Some(stored.seq));
-        effects.push(Effect::Append {
-            seq: stored.seq,
-            text: text.clone(),
+        effects.push(Effect::Send {
+            tag: ROOM_TAG.to_owned(),
+            text: message(Some(stored.seq)),
+            skip_self: false,
+            seq: Some(stored.seq),
             forget: stored.forget,
         });
-        effects.push(Effect::broadcast(text, false));
         Ok(effects)
     }
 
     /// A join at `now` that asks to `resume` (or not): `None` with history
-    /// off. Its reads come first: nothing is minted for a join that fails.
+    /// off.
     pub fn join(
         &mut self,
         log: &mut impl Log,
@@ -318,15 +329,11 @@ impl History {
         let (limit, on_join) = (self.limit, self.on_join);
         let head = self.load(log)?;
         let replay = replay(head, resume, limit, on_join);
-        let messages = match replay.count {
-            0 => String::new(),
-            count => log.after(replay.after, count)?,
-        };
         Ok(Some(Joining {
             store: begin(head, now),
             epoch: head.epoch.clone(),
             seq: head.last,
-            frame: frame(replay.recovered, &messages),
+            replay: frame(&replay),
         }))
     }
 }
@@ -353,17 +360,38 @@ pub struct MemoryLog {
     pub epoch: Option<String>,
     /// The stored messages by seq.
     pub rows: BTreeMap<u64, String>,
-    /// Reads so far (`head` and `after` calls).
+    /// Reads of the head so far.
     pub reads: u32,
     /// Rows written so far, as SQLite counts them.
     pub rows_written: u64,
-    /// When set, every read fails.
+    /// When set, reading the head fails.
     pub failing: bool,
-    /// When set, reading messages fails.
-    pub failing_after: bool,
 }
 
 impl MemoryLog {
+    /// The text a client gets for `effect`, as `perform` makes it: a
+    /// reply's, or a replay's with the stored messages spliced in.
+    pub fn text_of(&self, effect: &Effect) -> Option<String> {
+        match effect {
+            Effect::Reply { text } => Some(text.clone()),
+            Effect::Replay {
+                head,
+                after,
+                count,
+                tail,
+            } => {
+                let rows: Vec<&str> = self
+                    .rows
+                    .range((Bound::Excluded(*after), Bound::Unbounded))
+                    .take(*count as usize)
+                    .map(|(_, text)| text.as_str())
+                    .collect();
+                Some([head.as_str(), &rows.join(","), tail].concat())
+            }
+            _ => None,
+        }
+    }
+
     /// Carries out the history's writes among `effects`, as `perform` does.
     pub fn apply(&mut self, effects: &Effects) {
         for effect in &effects.0 {
@@ -372,7 +400,12 @@ impl MemoryLog {
                     self.epoch = Some(epoch.clone());
                     self.rows_written += 1;
                 }
-                Effect::Append { seq, text, forget } => {
+                Effect::Send {
+                    text,
+                    seq: Some(seq),
+                    forget,
+                    ..
+                } => {
                     self.rows.insert(*seq, text.clone());
                     self.rows_written += 1;
                     if let Some(forget) = forget {
@@ -402,20 +435,6 @@ impl Log for MemoryLog {
 
     fn rows_written(&mut self) -> u64 {
         self.rows_written
-    }
-
-    fn after(&mut self, after: u64, limit: u32) -> Result<String, Failure> {
-        self.reads += 1;
-        if self.failing || self.failing_after {
-            return Err(Failure);
-        }
-        let rows: Vec<&str> = self
-            .rows
-            .range((Bound::Excluded(after), Bound::Unbounded))
-            .take(limit as usize)
-            .map(|(_, text)| text.as_str())
-            .collect();
-        Ok(rows.join(","))
     }
 }
 
@@ -619,15 +638,24 @@ mod tests {
             ts: 9,
             seq: Some(seq),
         };
-        let stored: Vec<String> = (3..=4).map(|seq| message(seq).to_json()).collect();
-        for (recovered, messages) in [(true, &stored[..]), (false, &[][..])] {
-            let text = frame(recovered, &messages.join(","));
+        let store = MemoryLog {
+            rows: (3..=4).map(|seq| (seq, message(seq).to_json())).collect(),
+            ..MemoryLog::default()
+        };
+        for (recovered, after, count) in [(true, 2, 2), (false, 2, 1), (false, 4, 0)] {
+            let effect = frame(&Replay {
+                after,
+                count,
+                recovered,
+            });
+            // Nothing stored goes through the core: the shim splices it in.
+            assert_eq!(matches!(effect, Effect::Replay { .. }), count > 0);
+            let text = store.text_of(&effect).expect("a frame");
             let parsed: ServerFrame = serde_json::from_str(&text).expect("a server frame");
             let want = ServerFrame::History {
                 recovered,
-                messages: messages
-                    .iter()
-                    .map(|m| serde_json::from_str(m).expect("message"))
+                messages: (after + 1..=after + u64::from(count))
+                    .map(message)
                     .collect(),
             };
             assert_eq!(parsed, want);
@@ -682,14 +710,11 @@ mod tests {
             .expect("say");
         assert!(matches!(
             said.0.as_slice(),
-            [
-                Effect::Append {
-                    seq: 5,
-                    forget: Some(2),
-                    ..
-                },
-                Effect::Send { .. }
-            ]
+            [Effect::Send {
+                seq: Some(5),
+                forget: Some(2),
+                ..
+            }]
         ));
         store.apply(&said);
         let again = woken
@@ -699,13 +724,13 @@ mod tests {
         assert_eq!(again.epoch, joined.epoch);
         assert!(again.store.0.is_empty(), "no new epoch");
         assert_eq!(
-            again.frame,
-            r#"{"type":"history","recovered":true,"messages":[Some(4),Some(5)]}"#
+            store.text_of(&again.replay).as_deref(),
+            Some(r#"{"type":"history","recovered":true,"messages":[Some(4),Some(5)]}"#)
         );
     }
 
     #[test]
-    fn a_failed_read_keeps_nothing_and_history_off_reads_nothing() {
+    fn a_failed_read_fails_the_event_a_lost_epoch_is_minted_again_and_off_reads_nothing() {
         let mut store = MemoryLog {
             epoch: Some("E".into()),
             rows: BTreeMap::from([(1, "{}".to_owned())]),
@@ -716,23 +741,19 @@ mod tests {
         assert_eq!(h.join(&mut store, None, 1), Err(Failure));
         assert_eq!(h.say(&mut store, 1, |_| String::new()), Err(Failure));
         // Storage that lost its epoch but not its messages: a new epoch,
-        // and the seqs go on. One minted for a join whose replay could not
-        // be read is forgotten, never announced, and minted again.
+        // and the seqs go on.
         let mut lost = MemoryLog {
             rows: BTreeMap::from([(4, "{}".to_owned())]),
-            failing_after: true,
             ..MemoryLog::default()
         };
         let mut h = history(5, 5);
-        assert_eq!(h.join(&mut lost, None, 1), Err(Failure));
-        lost.failing_after = false;
         let joined = h.join(&mut lost, None, 2).expect("join").expect("on");
         assert_eq!((joined.epoch.clone(), joined.seq), (mint(2), 4));
         assert_eq!(joined.store, Effect::Epoch { epoch: mint(2) }.into());
         let said = h.say(&mut lost, 1, |_| String::new()).expect("say");
         assert!(matches!(
             said.0.first(),
-            Some(Effect::Append { seq: 5, .. })
+            Some(Effect::Send { seq: Some(5), .. })
         ));
         // Off: no reads, no writes, no seq.
         let mut off = history(0, 5);

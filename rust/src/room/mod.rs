@@ -168,7 +168,7 @@ impl Room {
         self.members.insert(attachment.clone());
         let count = count(self.len());
         let (store, epoch, seq, replay) = match history {
-            Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.frame)),
+            Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.replay)),
             None => (Effects::default(), None, None, None),
         };
         let welcome = ServerFrame::Welcome {
@@ -186,9 +186,7 @@ impl Room {
         effects.push(Effect::Reply {
             text: welcome.to_json(),
         });
-        if let Some(text) = replay {
-            effects.push(Effect::Reply { text });
-        }
+        effects.0.extend(replay);
         if self.pushes_presence() {
             let joined = ServerFrame::Joined {
                 id: id.clone(),
@@ -310,6 +308,8 @@ impl Room {
                 Effect::Send {
                     tag: to,
                     skip_self: false,
+                    seq: None,
+                    forget: None,
                     text: ServerFrame::Whisper {
                         id,
                         name,
@@ -528,14 +528,13 @@ mod tests {
         for seq in 1..=2 {
             assert_eq!(
                 frame(&mut room, &ids[0], r#"{"type":"say","text":"hi"}"#),
-                Effects(vec![
-                    Effect::Append {
-                        seq,
-                        text: text(seq),
-                        forget: None
-                    },
-                    Effect::broadcast(text(seq), false),
-                ])
+                Effects(vec![Effect::Send {
+                    tag: ROOM_TAG.into(),
+                    text: text(seq),
+                    skip_self: false,
+                    seq: Some(seq),
+                    forget: None,
+                }])
             );
         }
     }
@@ -616,7 +615,7 @@ mod tests {
         );
         assert!(matches!(
             effects.0.as_slice(),
-            [Effect::Send { tag, text, skip_self: false }, Effect::Attach { attachment }]
+            [Effect::Send { tag, text, skip_self: false, .. }, Effect::Attach { attachment }]
                 if attachment.name == "Grace" && tag == ROOM_TAG && text.contains(r#""type":"renamed""#)
         ));
         assert_eq!(room.roster()[0].name, "Grace");

@@ -65,7 +65,7 @@ pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String
         .0
         .iter()
         .filter(|effect| match effect {
-            Effect::Epoch { .. } => false,
+            Effect::Epoch { .. } | Effect::Replay { .. } => false,
             Effect::Reply { text } => !text.starts_with(r#"{"type":"history""#),
             _ => true,
         })
@@ -79,6 +79,7 @@ pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String
             tag,
             text: joined,
             skip_self: true,
+            ..
         }] if tag == ROOM_TAG => (attachment.clone(), welcome.clone(), Some(joined.clone())),
         other => panic!("unexpected admission effects {other:?}"),
     }
