@@ -13,6 +13,7 @@ use serde_json::Value;
 use tsify::Tsify;
 
 use crate::limit::Bucket;
+use crate::liveness::Activity;
 use crate::records::Record;
 
 /// The tag every room socket carries besides its id, so a broadcast is
@@ -59,12 +60,20 @@ pub struct Attachment {
     /// The connection's rate limit bucket, here so that it survives
     /// hibernation (a client cannot refill it by waiting for an eviction).
     pub bucket: Bucket,
+    /// Its last frame as recorded for the idle timeout, ms since the epoch:
+    /// only moved once per granularity (see [`crate::liveness`]), so it
+    /// never needs a write of its own on most frames. Absent before the
+    /// first frame, and in attachments stored before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub seen_at: Option<u64>,
 }
 
 impl Attachment {
     /// The attachment as `serializeAttachment` stored it (see
-    /// [`crate::records`]). `sub` may be absent; so may `bucket`, in an
-    /// attachment stored before buckets existed: it then gets a full one.
+    /// [`crate::records`]). `sub` and `seen_at` may be absent; so may
+    /// `bucket`, in an attachment stored before buckets existed: it then
+    /// gets a full one.
     pub fn read(record: Record<'_>) -> Option<Attachment> {
         Some(Attachment {
             id: record.str("id")?.to_owned(),
@@ -74,7 +83,20 @@ impl Attachment {
             bucket: record
                 .optional("bucket", |value| Bucket::read(Record::of(value)?))?
                 .unwrap_or_default(),
+            seen_at: record.optional("seen_at", Value::as_u64)?,
         })
+    }
+
+    /// When the member last showed it was alive, as far as the room knows
+    /// (the runtime's last `pong` to it comes from the shim): its join, its
+    /// recorded frame, and, for an attachment stored before `seen_at`
+    /// existed, its bucket's last refill, which was its last frame.
+    pub fn activity(&self, pinged_at: Option<u64>) -> Activity {
+        Activity {
+            since: self.joined_at.max(self.bucket.updated_at),
+            frame_at: self.seen_at,
+            pinged_at,
+        }
     }
 }
 
@@ -109,6 +131,8 @@ mod tests {
             r#"{"id":"abcdefgh","name":"Ada","joined_at":-1}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1.5}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"sub":5}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"seen_at":"soon"}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"seen_at":-5}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":1}}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":4294967296,"updated_at":0,"dropped":0}}"#,
             r#"["abcdefgh","Ada",1]"#,

@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use crate::config::{Config, ConfigError};
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
-use crate::object::{ObjectState, Wakes};
+use crate::object::{ObjectState, Probe, Wakes};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
@@ -213,6 +213,35 @@ impl ObjectHandle {
         to_js(&self.state.close(&tags, code, attachment))
     }
 
+    /// The idle sweep: see [`ObjectState::sweep`]. Socket `i` of the
+    /// object's list has `counts[i]` tags, the next ones of `tags` (every
+    /// socket's tags, one after the other), and was last answered `pong`
+    /// by the runtime at `pinged[i]` (ms; NaN if never); `pending` is the
+    /// alarm the runtime holds (`getAlarm()`), `undefined` when none.
+    pub fn sweep(
+        &mut self,
+        tags: Vec<String>,
+        counts: Vec<u32>,
+        pinged: Vec<f64>,
+        now: f64,
+        pending: Option<f64>,
+    ) -> Result<Ts<Effects>, JsError> {
+        let mut rest = tags.as_slice();
+        let probes = counts.iter().enumerate().map(|(i, &count)| {
+            let (tags, after) = rest.split_at(rest.len().min(count as usize));
+            rest = after;
+            Probe {
+                tags,
+                pinged_at: pinged.get(i).copied().and_then(moment),
+            }
+        });
+        to_js(
+            &self
+                .state
+                .sweep(probes, millis(now), pending.and_then(moment)),
+        )
+    }
+
     /// A socket failed: see [`ObjectState::error`].
     pub fn error(
         &mut self,
@@ -242,6 +271,11 @@ fn millis(now: f64) -> u64 {
     } else {
         0
     }
+}
+
+/// A JS timestamp that stands for a moment: finite and after the epoch.
+fn moment(at: f64) -> Option<u64> {
+    (at.is_finite() && at > 0.0).then_some(at as u64)
 }
 
 /// A frame as `webSocketMessage` hands it over: text is copied into Rust,

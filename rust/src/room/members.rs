@@ -132,6 +132,7 @@ mod tests {
             joined_at,
             sub: None,
             bucket: Bucket::default(),
+            seen_at: None,
         }
     }
 

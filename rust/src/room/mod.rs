@@ -18,6 +18,7 @@ pub mod presence;
 use crate::config::Config;
 use crate::error::{CloseReason, Error, HttpError};
 use crate::limit::{Bucket, Verdict};
+use crate::liveness::{Activity, Liveness};
 use crate::outcome::{Admission, Effect, Effects};
 use crate::protocol::{self, ClientFrame, Frame, Peer, ServerFrame};
 use crate::socket::{Attachment, ROOM_TAG};
@@ -39,20 +40,28 @@ pub const TEST_STACK_OVERFLOW_FRAME: &str = "__test_stack_overflow__";
 pub struct Room {
     members: Members,
     config: Config,
+    /// The idle timeout's rules, `None` when reaping is off.
+    liveness: Option<Liveness>,
 }
 
 impl Room {
     /// An empty room with the default configuration.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_config(Config::default())
     }
 
     /// An empty room with `config`.
     pub fn with_config(config: Config) -> Self {
         Room {
+            liveness: Liveness::new(config.idle_timeout_seconds),
             config,
             ..Self::default()
         }
+    }
+
+    /// The idle timeout's rules, `None` when reaping is off.
+    pub fn liveness(&self) -> Option<Liveness> {
+        self.liveness
     }
 
     /// The limits the room enforces.
@@ -132,6 +141,7 @@ impl Room {
             joined_at: now,
             sub,
             bucket: Bucket::full(self.config.rate_limit_burst, now),
+            seen_at: None,
         };
         self.members.insert(attachment.clone());
         let count = count(self.len());
@@ -168,8 +178,10 @@ impl Room {
     /// `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
-    /// anything else is parsed and served. The member's attachment is
-    /// stored after each frame (its bucket changed).
+    /// anything else is parsed and served. Any frame is a sign of life,
+    /// recorded in `seen_at` once per granularity (see
+    /// [`crate::liveness`]). The member's attachment is stored after each
+    /// frame (its bucket changed).
     pub fn on_frame(&mut self, id: &str, frame: Frame<'_>, now: u64) -> Effects {
         let (per_second, burst) = (
             self.config.rate_limit_per_second,
@@ -178,6 +190,12 @@ impl Room {
         let Some(member) = self.members.get_mut(id) else {
             return Effect::close(&CloseReason::UnknownConnection).into();
         };
+        if self
+            .liveness
+            .is_some_and(|rules| rules.records(member.seen_at, now))
+        {
+            member.seen_at = Some(now);
+        }
         if let Err(why) = frame.check_size(self.config.max_message_bytes) {
             return self.expel(id, &why);
         }
@@ -207,6 +225,22 @@ impl Room {
         if let Some(member) = self.members.get(id) {
             effects.push(attach(member));
         }
+        effects
+    }
+
+    /// Member `id`'s signs of life, with the runtime's last automatic
+    /// `pong` to its socket; `None` if the room does not hold it.
+    pub fn activity(&self, id: &str, pinged_at: Option<u64>) -> Option<Activity> {
+        Some(self.members.get(id)?.activity(pinged_at))
+    }
+
+    /// Member `id`, idle for longer than the timeout, leaves: its socket is
+    /// expelled by tag (the alarm, not its socket, raised the event) with
+    /// a code on which clients reconnect, and the others are told.
+    pub fn reap(&mut self, id: &str) -> Effects {
+        let seconds = self.config.idle_timeout_seconds;
+        let mut effects = Effects::from(Effect::expel(id, &CloseReason::Idle { seconds }));
+        effects.extend(self.leave(id));
         effects
     }
 
@@ -670,6 +704,38 @@ mod tests {
             strip_attach(room.on_frame("abcdefgh", Frame::Text(r#"{"type":"ping"}"#), 5)),
             frame_pong()
         );
+    }
+
+    #[test]
+    fn frames_are_recorded_for_the_idle_timeout_once_per_granularity() {
+        let seen = |effects: Effects| match effects.0.last() {
+            Some(Effect::Attach { attachment }) => attachment.seen_at,
+            other => panic!("expected an attachment last, got {other:?}"),
+        };
+        let (mut room, ids) = room_with(&["Ada"]); // 120 s: a granularity of 15 s
+        let ada = &ids[0];
+        let ping = Frame::Text(r#"{"type":"ping"}"#);
+        assert_eq!(seen(room.on_frame(ada, ping, 2_000)), Some(2_000));
+        assert_eq!(
+            seen(room.on_frame(ada, Frame::Text("x"), 16_999)),
+            Some(2_000)
+        );
+        // Any frame is a sign of life: refused ones too.
+        assert_eq!(
+            seen(room.on_frame(ada, Frame::Binary(1), 17_000)),
+            Some(17_000)
+        );
+        assert_eq!(
+            room.activity(ada, Some(20_000)),
+            Some(Activity {
+                since: 17_000, // its bucket's last refill
+                frame_at: Some(17_000),
+                pinged_at: Some(20_000)
+            })
+        );
+        let mut off = Room::with_config(config(|c| c.idle_timeout_seconds = 0));
+        let id = off.join("r", None, None, 1, &[1; 9]).expect("join").id;
+        assert_eq!(seen(off.on_frame(&id, ping, 2_000)), None);
     }
 
     #[test]
