@@ -184,9 +184,9 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    * The idle sweep: closes the members that died without a Close and sets
    * the next run (rust/src/liveness.rs). An alarm survives hibernation and
    * wakes the object; a timer would do neither. Failing, it is tried once
-   * more in a fresh Wasm instance rather than thrown: the runtime's retries
-   * would come seconds later, and an instance that finds no alarm pending
-   * runs it anyway.
+   * more (in a fresh Wasm instance after a trap) rather than thrown: the
+   * runtime's retries would come seconds later, and the next instance to
+   * find no alarm pending runs it anyway.
    */
   alarm(): void {
     guard(
