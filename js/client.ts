@@ -2,7 +2,7 @@
 // with exponential backoff and full jitter, sends queued while disconnected,
 // a connect timeout, tokens from the application fetched before every attempt,
 // and a clean close; presence (who is in the room) kept up to date from the
-// frames. The frame types come from the Rust core (pkg/core.d.ts) as types
+// frames; typing indicators, throttled. The frame types come from the Rust core (pkg/core.d.ts) as types
 // only, so this file needs no Wasm at run time.
 import type { ClientFrame, Peer, ServerFrame } from "../pkg/core.js";
 import { unhandled } from "./unhandled";
@@ -169,6 +169,8 @@ export type RoomClientOptions = (
    * included) until the socket is open; then it counts as failed. Default 10 s.
    */
   connectTimeoutMs?: number;
+  /** Least time between two `typing` frames that `typing()` sends. Default {@link DEFAULT_TYPING_INTERVAL_MS}. */
+  typingIntervalMs?: number;
 };
 
 /** Why the client is closed for good. */
@@ -239,6 +241,13 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** The keepalive's default period: a quarter of the server's default idle timeout (120 s). */
 export const DEFAULT_KEEPALIVE_MS = 30_000;
+
+/**
+ * How often `typing()` lets a `typing` frame out: a little over the server's
+ * window (one relayed per member per 2 s, rust/src/room/typing.rs), so that
+ * network jitter does not make the server drop every other one.
+ */
+export const DEFAULT_TYPING_INTERVAL_MS = 2_500;
 
 const OPEN = 1;
 
@@ -321,6 +330,9 @@ export class RoomClient {
   private retryTimer: unknown = null;
   private keepaliveTimer: unknown = null;
   private connectTimer: unknown = null;
+  /** Pending while `typing()` is throttled. */
+  private typingTimer: unknown = null;
+  private readonly typingIntervalMs: number;
   /** Counts attempts; a socket or token that arrives for an older one is dropped. */
   private attempts = 0;
   /** The server refused or expired the last token: the provider is told so until it gives another. */
@@ -358,6 +370,10 @@ export class RoomClient {
       throw new RangeError(
         `connectTimeoutMs must be a positive number, got ${this.connectTimeoutMs}`,
       );
+    }
+    this.typingIntervalMs = options.typingIntervalMs ?? DEFAULT_TYPING_INTERVAL_MS;
+    if (!(this.typingIntervalMs >= 0 && Number.isFinite(this.typingIntervalMs))) {
+      throw new RangeError(`typingIntervalMs must be 0 or more, got ${this.typingIntervalMs}`);
     }
     if (options.autoOpen ?? true) this.open();
   }
@@ -444,6 +460,28 @@ export class RoomClient {
     }
     if (this.queue.length >= this.queueLimit) return false;
     this.queue.push(text);
+    return true;
+  }
+
+  /**
+   * Tells the room that this user is typing: sends `{"type":"typing"}` if the
+   * connection is open and `typing()` sent none in the last `typingIntervalMs`,
+   * so it may be called on every keystroke. Never queued: by the time a
+   * connection is back the news is stale. Returns whether it was sent. The
+   * others receive `{"type":"typing","id","name"}` (a `frame` event); the
+   * sender never does.
+   */
+  typing(): boolean {
+    if (this.typingTimer !== null || this.current.state !== "open") return false;
+    if (this.socket?.readyState !== OPEN) return false;
+    try {
+      this.socket.send(JSON.stringify({ type: "typing" } satisfies ClientFrame));
+    } catch {
+      return false; // closing: the close event follows
+    }
+    this.typingTimer = this.timers.setTimeout(() => {
+      this.typingTimer = null;
+    }, this.typingIntervalMs);
     return true;
   }
 
@@ -613,6 +651,7 @@ export class RoomClient {
         return false;
       case "message":
       case "whisper":
+      case "typing":
       case "pong":
         return false;
       default:
@@ -748,12 +787,14 @@ export class RoomClient {
   }
 
   private stopTimers(): void {
-    for (const timer of [this.retryTimer, this.keepaliveTimer, this.connectTimer]) {
+    const timers = [this.retryTimer, this.keepaliveTimer, this.connectTimer, this.typingTimer];
+    for (const timer of timers) {
       if (timer !== null) this.timers.clearTimeout(timer);
     }
     this.retryTimer = null;
     this.keepaliveTimer = null;
     this.connectTimer = null;
+    this.typingTimer = null;
   }
 
   private setStatus(status: Status): void {

@@ -648,13 +648,15 @@ mod tests {
                 dropped: 3,
             },
             seen_at: Some(1_764_300_000_400),
+            typing_at: Some(1_764_300_000_200),
         };
-        let without_sub = Attachment {
+        let without_optionals = Attachment {
             sub: None,
             seen_at: None,
+            typing_at: None,
             ..attachment.clone()
         };
-        for stored in [attachment, without_sub] {
+        for stored in [attachment, without_optionals] {
             let json = serde_json::to_string(&stored).expect("json");
             assert_eq!(
                 crate::records::parse(json.as_bytes(), Attachment::read),

@@ -86,6 +86,9 @@ pub enum ClientFrame {
     /// Application-level ping; answered with `pong`. (The bare text `ping` is
     /// answered by the runtime without waking the object.)
     Ping,
+    /// The sender is typing: the others get `typing` (decided in
+    /// `room/typing.rs`). Nothing is answered, and nothing stored but the time.
+    Typing,
 }
 
 /// A frame the server sends.
@@ -145,6 +148,10 @@ pub enum ServerFrame {
     },
     /// To the sender of `ping`.
     Pong,
+    /// To the others: member `id` is typing. At most one per member per
+    /// 2 s, only while the room holds at most the presence limit; never
+    /// stored or replayed (`room/typing.rs`).
+    Typing { id: String, name: String },
     /// A refused frame; the connection stays open.
     Error {
         #[tsify(type = "ErrorCode")]
@@ -198,6 +205,7 @@ pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
             after: optional_string_field(&object, "after")?.map(str::to_owned),
         },
         "ping" => ClientFrame::Ping,
+        "typing" => ClientFrame::Typing,
         other => {
             return Err(Error::UnknownType {
                 kind: other.chars().take(64).collect(),
@@ -304,6 +312,8 @@ mod tests {
                 },
             ),
             (r#"{"type":"ping","extra":1}"#, ClientFrame::Ping),
+            (r#"{"type":"typing"}"#, ClientFrame::Typing),
+            (r#"{"type":"typing","text":"ignored"}"#, ClientFrame::Typing),
         ];
         for (text, want) in table {
             assert_eq!(parse(text, MAX_TEXT_CHARS).as_ref(), Ok(want), "{text}");
@@ -423,6 +433,14 @@ mod tests {
             }
             .to_json(),
             r#"{"type":"roster","count":1,"connections":[{"id":"i","name":"n"}]}"#
+        );
+        assert_eq!(
+            ServerFrame::Typing {
+                id: "i".into(),
+                name: "n".into()
+            }
+            .to_json(),
+            r#"{"type":"typing","id":"i","name":"n"}"#
         );
     }
 }

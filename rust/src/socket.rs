@@ -67,11 +67,17 @@ pub struct Attachment {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub seen_at: Option<u64>,
+    /// When a `typing` of this member was last relayed, ms since the epoch;
+    /// here so that an eviction does not reopen its 2 s window. Absent until
+    /// the first relay, and in attachments stored before typing existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub typing_at: Option<u64>,
 }
 
 impl Attachment {
     /// The attachment as `serializeAttachment` stored it (see
-    /// [`crate::records`]). `sub` and `seen_at` may be absent; so may
+    /// [`crate::records`]). `sub`, `seen_at` and `typing_at` may be absent; so may
     /// `bucket`, in an attachment stored before buckets existed: it then
     /// gets a full one.
     pub fn read(record: Record<'_>) -> Option<Attachment> {
@@ -84,6 +90,7 @@ impl Attachment {
                 .optional("bucket", |value| Bucket::read(Record::of(value)?))?
                 .unwrap_or_default(),
             seen_at: record.optional("seen_at", Value::as_u64)?,
+            typing_at: record.optional("typing_at", Value::as_u64)?,
         })
     }
 
@@ -133,6 +140,8 @@ mod tests {
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"sub":5}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"seen_at":"soon"}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"seen_at":-5}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"typing_at":"1"}"#,
+            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"typing_at":-1}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":1}}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":4294967296,"updated_at":0,"dropped":0}}"#,
             r#"["abcdefgh","Ada",1]"#,

@@ -27,7 +27,9 @@ use websocket_hibernation_server::outcome::{Effect, Route};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, MAX_NAME_CHARS};
 use websocket_hibernation_server::token::{self, Claims, MAX_TOKEN_BYTES};
 
-/// Any client frame that passes validation, as serde would write it.
+/// Any client frame that passes validation, as serde would write it. A new
+/// variant of `ClientFrame` must be added here by hand (the compiler stops at
+/// the `match` of `parse_accepts_only_valid_frames` below, not here).
 fn client_frame() -> impl Strategy<Value = ClientFrame> {
     let text = || any_text().prop_filter("not blank", |t| !t.trim().is_empty());
     let name = any_text().prop_filter_map("a valid name", |n| protocol::name(&n).ok());
@@ -37,7 +39,30 @@ fn client_frame() -> impl Strategy<Value = ClientFrame> {
         name.prop_map(|name| ClientFrame::Hello { name }),
         prop::option::of(any_text()).prop_map(|after| ClientFrame::Who { after }),
         Just(ClientFrame::Ping),
+        Just(ClientFrame::Typing),
     ]
+}
+
+/// `client_frame()` makes every type the object model sends (`KINDS`), so a
+/// type added there but not to the generator is caught too.
+#[test]
+fn client_frames_of_every_kind_are_generated() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = client_frame();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..1000 {
+        let frame = strategy.new_tree(&mut runner).expect("a frame").current();
+        let json = serde_json::to_value(&frame).expect("json");
+        seen.insert(json["type"].as_str().unwrap_or("").to_owned());
+    }
+    let mut kinds: Vec<&str> = KINDS.to_vec();
+    kinds.sort_unstable();
+    assert_eq!(
+        seen.iter().map(String::as_str).collect::<Vec<_>>(),
+        kinds,
+        "client_frame() above and KINDS in rust/tests/common/mod.rs must list the same types"
+    );
 }
 
 proptest! {
@@ -50,6 +75,21 @@ proptest! {
     fn every_client_frame_serde_writes_parses_back_to_itself(frame in client_frame()) {
         let json = serde_json::to_string(&frame).expect("serialises");
         prop_assert_eq!(protocol::parse(&json, protocol::MAX_TEXT_CHARS), Ok(frame), "{}", json);
+        // The object model (room_model.rs) sends every type and field too.
+        let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        for (key, field) in value.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "type" => prop_assert!(
+                    KINDS.contains(&field.as_str().unwrap_or("")),
+                    "add {} to KINDS in rust/tests/common/mod.rs", field
+                ),
+                "to" | "after" => {}
+                other => prop_assert!(
+                    FIELDS.contains(&other),
+                    "add {:?} to FIELDS in rust/tests/common/mod.rs", other
+                ),
+            }
+        }
     }
     #[test]
     fn parse_accepts_only_valid_frames(
@@ -66,7 +106,8 @@ proptest! {
             Ok(ClientFrame::Hello { name }) => {
                 prop_assert_eq!(protocol::name(&name), Ok(name.clone()));
             }
-            Ok(ClientFrame::Who { .. } | ClientFrame::Ping) => {}
+            // A new ClientFrame variant: add it to `client_frame()` above too.
+            Ok(ClientFrame::Who { .. } | ClientFrame::Ping | ClientFrame::Typing) => {}
             Err(error) => {
                 let reply = protocol::ServerFrame::error(&error).to_json();
                 check_server_frame(&reply)?;

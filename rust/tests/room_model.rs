@@ -24,9 +24,9 @@ use websocket_hibernation_server::config::{self, Config};
 use websocket_hibernation_server::liveness::Liveness;
 use websocket_hibernation_server::object::{ObjectState, Probe};
 use websocket_hibernation_server::outcome::{Effect, Effects, Opening};
-use websocket_hibernation_server::protocol::{self, Frame, ServerFrame};
+use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, ServerFrame};
 use websocket_hibernation_server::records::Record;
-use websocket_hibernation_server::room::Room;
+use websocket_hibernation_server::room::{typing, Room};
 use websocket_hibernation_server::socket::{Attachment, ROOM_TAG};
 use websocket_hibernation_server::token::{self, Claims};
 
@@ -50,6 +50,7 @@ fn attachment_json() -> impl Strategy<Value = (Value, Option<Index>)> {
         any_json().prop_map(Some),
         Just(None),
     ];
+    let typing_at = prop::option::weighted(0.3, number.clone());
     prop_oneof![
         4 => (
             "[A-Za-z0-9_-]{1,12}",
@@ -57,15 +58,19 @@ fn attachment_json() -> impl Strategy<Value = (Value, Option<Index>)> {
             number,
             prop::option::of(any_text()),
             bucket,
+            typing_at,
             prop::option::weighted(0.3, any::<Index>()),
         )
-            .prop_map(|(id, name, joined_at, sub, bucket, reuse)| {
+            .prop_map(|(id, name, joined_at, sub, bucket, typing_at, reuse)| {
                 let mut object = json!({"id": id, "name": name, "joined_at": joined_at});
                 if let Some(sub) = sub {
                     object["sub"] = sub.into();
                 }
                 if let Some(bucket) = bucket {
                     object["bucket"] = bucket;
+                }
+                if let Some(typing_at) = typing_at {
+                    object["typing_at"] = typing_at;
                 }
                 (object, reuse)
             }),
@@ -533,9 +538,11 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
             Op::Text { who, frame } => {
                 let id = model.pick(who);
                 let text = frame.render(&model.ids);
+                let before = model.attachment(&id);
                 let effects = object.message(&tags(&id), Frame::Text(&text), now, || 1);
                 model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
+                check_typing(&text, &effects, before, &model, &object, &id, now)?;
             }
             Op::Binary { who, len } => {
                 let id = model.pick(who);
@@ -777,6 +784,57 @@ fn sweep(
         _ => return Err(TestCaseError::fail(format!("alarms set: {set:?}"))),
     }
     model.schedule(&effects);
+    Ok(())
+}
+
+/// A `typing` is relayed to the others exactly when a valid one was served
+/// (not refused, not over a limit) in a room that pushes presence, and the
+/// member's previous relay, as its stored attachment had it, is at least
+/// [`typing::TYPING_INTERVAL_MS`] ago; the relay's time is then stored. No
+/// other frame relays one, and nothing else changes `typing_at`.
+fn check_typing(
+    text: &str,
+    effects: &Effects,
+    before: Option<Attachment>,
+    model: &Model,
+    object: &ObjectState,
+    id: &str,
+    now: u64,
+) -> Result<(), TestCaseError> {
+    let relays: Vec<&Effect> = effects
+        .0
+        .iter()
+        .filter(
+            |e| matches!(e, Effect::Send { text, .. } if text.starts_with(r#"{"type":"typing""#)),
+        )
+        .collect();
+    let max_text_chars = object.room().config().max_text_chars as usize;
+    let served = matches!(
+        protocol::parse(text, max_text_chars),
+        Ok(ClientFrame::Typing)
+    ) && !effects
+        .0
+        .iter()
+        .any(|e| matches!(e, Effect::Reply { .. } | Effect::Close { .. }));
+    let last = before.as_ref().and_then(|a| a.typing_at);
+    let want = served && announces(object.room()) && typing::due(last, now);
+    prop_assert_eq!(
+        relays.len(),
+        usize::from(want),
+        "typing relays: {:?}",
+        effects
+    );
+    if let (Some(relay), Some(member)) = (relays.first(), before) {
+        let frame = ServerFrame::Typing {
+            id: member.id,
+            name: member.name,
+        };
+        prop_assert_eq!(*relay, &Effect::broadcast(frame.to_json(), true));
+    }
+    // (A socket closed by this frame keeps no attachment to compare.)
+    if let Some(after) = model.attachment(id) {
+        prop_assert_eq!(after.typing_at, if want { Some(now) } else { last });
+    }
     Ok(())
 }
 

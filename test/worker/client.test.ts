@@ -148,6 +148,29 @@ describe("RoomClient against a real room", () => {
     ada.close();
   });
 
+  it("typing(): the others get a typed typing frame, the typer none", async () => {
+    const room = freshRoom();
+    const { connect } = workerConnect();
+    const ada = new RoomClient({ base: "ws://x", room, name: "Ada", connect });
+    const adaSees = watch(ada);
+    const adaWelcome = await adaSees.frame("welcome");
+    const bob = new RoomClient({ base: "ws://x", room, name: "Bob", connect });
+    const bobSees = watch(bob);
+    await bobSees.frame("welcome");
+    await adaSees.frame("joined");
+    expect(ada.typing()).toBe(true);
+    expect(ada.typing()).toBe(false); // throttled by the client
+    const typing = await bobSees.frame("typing");
+    expect(typing).toEqual({ type: "typing", id: adaWelcome.id, name: "Ada" });
+    ada.send({ type: "say", text: "done typing" });
+    await adaSees.frame("message");
+    expect(await bobSees.frame("message")).toMatchObject({ text: "done typing" });
+    expect(adaSees.frames.map((f) => f.type)).toEqual(["welcome", "joined", "message"]);
+    expect(bobSees.frames.map((f) => f.type)).toEqual(["welcome", "typing", "message"]);
+    ada.close();
+    bob.close();
+  });
+
   it("keeps alive with the text ping, answered pong by the runtime", async () => {
     const { connect } = workerConnect();
     const ada = new RoomClient({ base: "ws://x", room: freshRoom(), connect, keepaliveMs: 1_000 });
@@ -448,6 +471,23 @@ describe("RoomClient queue and close", () => {
     timers.runNext();
     await settle();
     expect(sockets).toHaveLength(2);
+  });
+
+  it("typing() sends at most one per typingIntervalMs, only while open, and never queues", async () => {
+    const { client, last, timers } = fakeClient({ typingIntervalMs: 1_000, random: () => 0 });
+    expect(client.typing()).toBe(false); // connecting
+    expect(client.queued).toBe(0);
+    await settle();
+    last().acceptOpen();
+    expect([client.typing(), client.typing()]).toEqual([true, false]);
+    expect(last().sent).toEqual(['{"type":"typing"}']);
+    expect(timers.runNext()).toBe(1_000);
+    expect(client.typing()).toBe(true);
+    expect(last().sent).toHaveLength(2);
+    last().drop(1006);
+    expect(client.typing()).toBe(false);
+    expect(client.queued).toBe(0);
+    expect(() => fakeClient({ typingIntervalMs: -1 })).toThrow(RangeError);
   });
 
   it("delivers server frames to listeners, typed", async () => {

@@ -133,6 +133,7 @@ mod tests {
             sub: None,
             bucket: Bucket::default(),
             seen_at: None,
+            typing_at: None,
         }
     }
 

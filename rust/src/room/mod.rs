@@ -8,12 +8,14 @@
 //!
 //! | file | decides |
 //! |---|---|
-//! | `mod.rs` | joining, a frame from a member (size, rate, parse, then say/whisper/hello/who/ping), leaving |
+//! | `mod.rs` | joining, a frame from a member (size, rate, parse, then say/whisper/hello/who/ping/typing), leaving |
 //! | [`members`] | the members in join order, ids, and `who` cursors |
 //! | [`presence`] | what a welcome lists, who hears of joins and leaves, `who` pages |
+//! | [`typing`] | whether a `typing` is relayed (once per member per 2 s, not above the presence limit) |
 
 pub mod members;
 pub mod presence;
+pub mod typing;
 
 use crate::config::Config;
 use crate::error::{CloseReason, Error, HttpError};
@@ -142,6 +144,7 @@ impl Room {
             sub,
             bucket: Bucket::full(self.config.rate_limit_burst, now),
             seen_at: None,
+            typing_at: None,
         };
         self.members.insert(attachment.clone());
         let count = count(self.len());
@@ -307,6 +310,21 @@ impl Room {
                 text: ServerFrame::Pong.to_json(),
             }
             .into(),
+            ClientFrame::Typing => self.typing(&id, now),
+        }
+    }
+
+    /// Member `id` is typing: the others are told, unless [`typing::relay`]
+    /// coalesces it. The sender gets nothing either way.
+    fn typing(&mut self, id: &str, now: u64) -> Effects {
+        let pushes = self.pushes_presence();
+        let relayed = self
+            .members
+            .get_mut(id)
+            .and_then(|member| typing::relay(member, now, pushes));
+        match relayed {
+            Some(frame) => Effect::broadcast(frame.to_json(), true).into(),
+            None => Effects::default(),
         }
     }
 
@@ -552,6 +570,70 @@ mod tests {
             error_code(&strip_attach(room.on_frame(&ids[0], Frame::Binary(3), 5))).as_deref(),
             Some("unsupported_data")
         );
+    }
+
+    #[test]
+    fn typing_goes_to_the_others_once_per_interval_across_a_wake() {
+        let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        let typing = Frame::Text(r#"{"type":"typing"}"#);
+        let relayed = Effect::broadcast(
+            format!(r#"{{"type":"typing","id":"{}","name":"Ada"}}"#, ids[0]),
+            true,
+        );
+        let effects = room.on_frame(&ids[0], typing, 10_000);
+        let [sent, Effect::Attach { attachment }] = effects.0.as_slice() else {
+            panic!("expected a relay and an attach, got {effects:?}");
+        };
+        assert_eq!(*sent, relayed);
+        assert_eq!(attachment.typing_at, Some(10_000));
+        // Coalesced, in this room and in one rebuilt from the attachments
+        // (as after an eviction): nothing is sent, not even to the sender.
+        assert_eq!(
+            strip_attach(room.on_frame(&ids[0], typing, 11_000)),
+            Effects::default()
+        );
+        // Ada's attachment as the runtime stored it, read back.
+        let stored = serde_json::to_string(attachment).expect("json");
+        let ada = crate::records::parse(stored.as_bytes(), Attachment::read).expect("readable");
+        let mut woken = Room::new();
+        woken.restore(ada);
+        woken.restore(room.members.get(&ids[1]).expect("Bob").clone());
+        assert_eq!(
+            strip_attach(woken.on_frame(&ids[0], typing, 11_999)),
+            Effects::default()
+        );
+        assert_eq!(
+            strip_attach(woken.on_frame(&ids[0], typing, 12_000)),
+            Effects(vec![relayed])
+        );
+        // Each member has its own window.
+        assert!(matches!(
+            strip_attach(woken.on_frame(&ids[1], typing, 12_001)).0.as_slice(),
+            [Effect::Send { text, skip_self: true, .. }] if text.contains(&ids[1])
+        ));
+    }
+
+    #[test]
+    fn typing_is_not_relayed_above_the_presence_limit() {
+        let mut room = Room::with_config(config(|c| c.presence_limit = 2));
+        let ids: Vec<String> = (0..3)
+            .map(|i| {
+                room.join("r", None, None, i, &[i as u8; 9])
+                    .expect("join")
+                    .id
+            })
+            .collect();
+        let effects = room.on_frame(&ids[0], Frame::Text(r#"{"type":"typing"}"#), 10_000);
+        let [Effect::Attach { attachment }] = effects.0.as_slice() else {
+            panic!("expected only an attach, got {effects:?}");
+        };
+        assert_eq!(attachment.typing_at, None);
+        // Back at the limit, it is.
+        room.leave(&ids[2]);
+        assert!(matches!(
+            strip_attach(room.on_frame(&ids[0], Frame::Text(r#"{"type":"typing"}"#), 10_001)).0.as_slice(),
+            [Effect::Send { text, skip_self: true, .. }] if text.starts_with(r#"{"type":"typing""#)
+        ));
     }
 
     #[test]

@@ -79,14 +79,21 @@ pub enum To {
     Cursor(u64, Index),
 }
 
+/// Every client frame `type`: a new `ClientFrame` variant adds its own here.
+pub const KINDS: &[&str] = &["say", "whisper", "hello", "who", "ping", "typing"];
+
+/// The string fields of client frames, besides `to` and `after` (which name
+/// members and cursors): a new field name is added here.
+pub const FIELDS: &[&str] = &["text", "name"];
+
 /// A client text frame: JSON shaped like each frame type with arbitrary
 /// field values, sometimes cut short, or any text at all.
 #[derive(Clone, Debug)]
 pub enum TextFrame {
     Shaped {
         kind: Value,
-        text: Option<Value>,
-        name: Option<Value>,
+        /// A value (or nothing) for each of [`FIELDS`].
+        fields: Vec<Option<Value>>,
         to: To,
         /// `who`'s cursor: a member's id, any JSON, or absent (boxed: the
         /// variant is large enough).
@@ -101,7 +108,7 @@ pub enum TextFrame {
 /// the test thread's stack.
 pub fn text_frame() -> BoxedStrategy<TextFrame> {
     let kind = prop_oneof![
-        8 => prop::sample::select(vec!["say", "whisper", "hello", "who", "ping"]).prop_map(Value::from),
+        8 => prop::sample::select(KINDS).prop_map(Value::from),
         1 => any_json(),
     ];
     let to = prop_oneof![
@@ -118,17 +125,15 @@ pub fn text_frame() -> BoxedStrategy<TextFrame> {
     prop_oneof![
         6 => (
             kind,
-            field(),
-            field(),
+            vec(field(), FIELDS.len()),
             to,
             after,
             prop::option::weighted(0.2, (any_text(), any_json())),
             prop::option::weighted(0.1, any::<Index>()),
         )
-            .prop_map(|(kind, text, name, to, after, extra, cut)| TextFrame::Shaped {
+            .prop_map(|(kind, fields, to, after, extra, cut)| TextFrame::Shaped {
                 kind,
-                text,
-                name,
+                fields,
                 to,
                 after: Box::new(after),
                 extra,
@@ -143,8 +148,7 @@ impl TextFrame {
     pub fn render(&self, members: &[String]) -> String {
         let TextFrame::Shaped {
             kind,
-            text,
-            name,
+            fields,
             to,
             after,
             extra,
@@ -161,10 +165,9 @@ impl TextFrame {
             object.insert(key.clone(), value.clone());
         }
         object.insert("type".into(), kind.clone());
-        let fields = [("text", text.clone()), ("name", name.clone())];
-        for (key, value) in fields {
+        for (key, value) in FIELDS.iter().zip(fields) {
             if let Some(value) = value {
-                object.insert(key.into(), value);
+                object.insert((*key).into(), value.clone());
             }
         }
         let member = |to: &To| match to {
