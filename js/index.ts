@@ -210,21 +210,18 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   }
 
   /**
-   * What the sweep needs of every open socket: its tags (all of them in a
-   * row, with each socket's count) and when the runtime last answered its
-   * text `ping` (NaN if never); `pending` is the alarm the runtime holds.
+   * What the sweep needs of every open socket: its tags (all in a row, each
+   * socket's ended by an empty string) and when the runtime last answered
+   * its text `ping` (NaN if never); `pending` is the alarm the runtime holds.
    */
   private sweep(pending: number | undefined): void {
     const sockets = this.ctx.getWebSockets();
-    const tags = sockets.map((ws) => this.ctx.getTags(ws));
-    const pinged = sockets.map(
+    const tags = sockets.flatMap((ws) => [...this.ctx.getTags(ws), ""]);
+    const pinged = Float64Array.from(
+      sockets,
       (ws) => this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? Number.NaN,
     );
-    const counts = Uint32Array.from(tags, (list) => list.length);
-    this.perform(
-      null,
-      this.state.sweep(tags.flat(), counts, Float64Array.from(pinged), Date.now(), pending),
-    );
+    this.perform(null, this.state.sweep(tags, pinged, Date.now(), pending));
   }
 
   /**

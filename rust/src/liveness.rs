@@ -10,13 +10,17 @@
 //! the epoch:
 //!
 //! - `since`: when it was accepted (a member's join);
-//! - `frame_at`: its last frame, as recorded in its attachment. Recording
-//!   every frame would write the attachment on every frame just for this,
-//!   so a frame is recorded only when it moved the record by at least the
-//!   [granularity](Liveness::granularity) (an eighth of the timeout). The
-//!   last frame is then somewhere in `[frame_at, frame_at + granularity)`,
-//!   and the rules take the end of that span: an idle socket is closed at
-//!   most one granularity late, never early;
+//! - `frame_at`: its last frame, as its attachment records it: the rate
+//!   limit bucket's refill time, which every frame moves (to the frame's
+//!   time, less the part of a token not yet earned: under 1000 / rate ms,
+//!   at most 1 s at the slowest rate, 0.05 ms at the default 20 per
+//!   second). Today every frame stores the attachment; a change that
+//!   stores it less often must still store it once the record moved by
+//!   the [granularity](Liveness::granularity) (an eighth of the timeout,
+//!   at least 1 s), see [`Liveness::records`]. Either way the last frame is
+//!   somewhere in `[frame_at, frame_at + granularity)`, and the rules take
+//!   the end of that span: an idle socket is closed at most one
+//!   granularity late, never early;
 //! - `pinged_at`: the runtime's last automatic answer to the text `ping`
 //!   (`ctx.getWebSocketAutoResponseTimestamp`), exact, kept by the runtime
 //!   across hibernation, `null` before the first ping. A keepalive never
@@ -59,11 +63,11 @@ impl Liveness {
         self.timeout_ms
     }
 
-    /// How far a frame must move the record before it is written: an
-    /// eighth of the timeout (15 s at the default 120 s). A member that
-    /// sends many frames costs at most one record per granularity.
+    /// How far a frame may move the record before it must be stored: an
+    /// eighth of the timeout (15 s at the default 120 s), and at least the
+    /// 1 s by which a bucket's refill time may lag its frame.
     pub fn granularity(&self) -> u64 {
-        self.timeout_ms / 8
+        (self.timeout_ms / 8).max(1_000)
     }
 
     /// The least time between two alarms: a quarter of the timeout. It
@@ -73,9 +77,9 @@ impl Liveness {
         (self.timeout_ms / 4).max(1)
     }
 
-    /// Whether a frame at `now` is recorded over the last record
+    /// Whether a frame at `now` must be stored over the stored record
     /// `frame_at`: always the first, then once it moved the record by the
-    /// granularity. A clock that went back records nothing until it has
+    /// granularity. A clock that went back needs nothing until it has
     /// caught up.
     pub fn records(&self, frame_at: Option<u64>, now: u64) -> bool {
         frame_at.is_none_or(|at| now >= at.saturating_add(self.granularity()))
@@ -146,7 +150,7 @@ mod tests {
     fn zero_turns_it_off() {
         assert_eq!(Liveness::new(0), None);
         let one = Liveness::new(1).expect("on");
-        assert_eq!((one.granularity(), one.min_interval()), (125, 250));
+        assert_eq!((one.granularity(), one.min_interval()), (1_000, 250));
         assert_eq!(rules().granularity(), 15_000);
         let day = Liveness::new(u32::MAX).expect("on");
         assert_eq!(day.timeout_ms(), u64::from(u32::MAX) * 1000);

@@ -12,7 +12,7 @@
 //!
 //! Its alarm closes the members' sockets that died without a Close
 //! ([`ObjectState::sweep`], rules in [`crate::liveness`]). It is armed by a
-//! join when the instance knows of no alarm, re-armed by each run only
+//! join to an empty room (a room with members has one), re-armed by each run only
 //! while members remain, and run at once by an instance that starts and
 //! finds none pending.
 
@@ -108,8 +108,6 @@ pub struct ObjectState {
     started_at: u64,
     /// Set when the configuration is invalid.
     broken: Option<ConfigError>,
-    /// Whether this instance knows the alarm to be set.
-    armed: bool,
 }
 
 impl ObjectState {
@@ -137,7 +135,6 @@ impl ObjectState {
             wakes,
             started_at,
             broken,
-            armed: false,
         }
     }
 
@@ -147,11 +144,11 @@ impl ObjectState {
         self.room.liveness().filter(|_| self.broken.is_none())
     }
 
-    /// A member joined at `now`: arms the alarm unless this instance knows
-    /// it is set.
-    fn arm(&mut self, now: u64) -> Option<Effect> {
-        let rules = self.liveness().filter(|_| !self.armed)?;
-        self.armed = true;
+    /// A member joined at `now`: the first of an empty room sets the alarm
+    /// (one that the room's last run left, with nobody to watch, is
+    /// replaced); a room that had members has one.
+    fn arm(&self, now: u64) -> Option<Effect> {
+        let rules = self.liveness().filter(|_| self.room.len() == 1)?;
         Some(Effect::SetAlarm {
             at: rules.first_alarm(now),
         })
@@ -302,7 +299,6 @@ impl ObjectState {
             return effects;
         };
         if pending.is_some() {
-            self.armed = true;
             return effects;
         }
         let mut earliest: Option<u64> = None;
@@ -321,9 +317,11 @@ impl ObjectState {
                 earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
             }
         }
-        let next = rules.next_alarm(now, earliest);
-        self.armed = next.is_some();
-        effects.0.extend(next.map(|at| Effect::SetAlarm { at }));
+        effects.0.extend(
+            rules
+                .next_alarm(now, earliest)
+                .map(|at| Effect::SetAlarm { at }),
+        );
         effects
     }
 }
@@ -491,7 +489,7 @@ mod tests {
         let (bob, effects) = join_at(&mut object, "Bob-0000", 2_000);
         assert_eq!(alarms(&effects), [0u64; 0]);
         let (cy, _) = join_at(&mut object, "Cy-00000", 3_000);
-        // Cy sends a frame at 100 s: recorded, it stands for 15 s more.
+        // Cy sends a frame at 100 s: stored, it stands for 15 s more.
         object.message(
             &member(&cy),
             Frame::Text(r#"{"type":"ping"}"#),
@@ -500,15 +498,17 @@ mod tests {
         );
         let (ada_tags, bob_tags, cy_tags) = (member(&ada), member(&bob), member(&cy));
         let echo: Vec<String> = vec![];
-        // At 122.001 s: Ada pinged at 100 s (kept), Bob joined at 2 s and
-        // said nothing (idle), Cy's frame keeps it; /websocket is never judged.
+        // At 137.001 s: Ada pinged at 100 s (kept); Bob joined at 2 s and
+        // said nothing (idle: the timeout after his join and its bucket's
+        // refill, which stands for 15 s); Cy's frame keeps Cy; /websocket
+        // is never judged.
         let sockets = [
             probe(&ada_tags, Some(100_000)),
             probe(&bob_tags, None),
             probe(&cy_tags, None),
             probe(&echo, None),
         ];
-        let effects = object.sweep(sockets, 122_001, None);
+        let effects = object.sweep(sockets, 137_001, None);
         assert_eq!(expelled(&effects), [(bob.as_str(), 1001)]);
         let reason = effects.0.iter().find_map(|e| match e {
             Effect::Expel { reason, .. } => Some(reason.as_str()),
@@ -647,12 +647,10 @@ mod tests {
                 updated_at: 1_764_300_000_500,
                 dropped: 3,
             },
-            seen_at: Some(1_764_300_000_400),
             typing_at: Some(1_764_300_000_200),
         };
         let without_optionals = Attachment {
             sub: None,
-            seen_at: None,
             typing_at: None,
             ..attachment.clone()
         };

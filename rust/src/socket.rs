@@ -60,13 +60,6 @@ pub struct Attachment {
     /// The connection's rate limit bucket, here so that it survives
     /// hibernation (a client cannot refill it by waiting for an eviction).
     pub bucket: Bucket,
-    /// Its last frame as recorded for the idle timeout, ms since the epoch:
-    /// only moved once per granularity (see [`crate::liveness`]), so it
-    /// never needs a write of its own on most frames. Absent before the
-    /// first frame, and in attachments stored before it existed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[tsify(optional)]
-    pub seen_at: Option<u64>,
     /// When a `typing` of this member was last relayed, ms since the epoch;
     /// here so that an eviction does not reopen its 2 s window. Absent until
     /// the first relay, and in attachments stored before typing existed.
@@ -77,7 +70,7 @@ pub struct Attachment {
 
 impl Attachment {
     /// The attachment as `serializeAttachment` stored it (see
-    /// [`crate::records`]). `sub`, `seen_at` and `typing_at` may be absent; so may
+    /// [`crate::records`]). `sub` and `typing_at` may be absent; so may
     /// `bucket`, in an attachment stored before buckets existed: it then
     /// gets a full one.
     pub fn read(record: Record<'_>) -> Option<Attachment> {
@@ -89,19 +82,18 @@ impl Attachment {
             bucket: record
                 .optional("bucket", |value| Bucket::read(Record::of(value)?))?
                 .unwrap_or_default(),
-            seen_at: record.optional("seen_at", Value::as_u64)?,
             typing_at: record.optional("typing_at", Value::as_u64)?,
         })
     }
 
     /// When the member last showed it was alive, as far as the room knows
-    /// (the runtime's last `pong` to it comes from the shim): its join, its
-    /// recorded frame, and, for an attachment stored before `seen_at`
-    /// existed, its bucket's last refill, which was its last frame.
+    /// (the runtime's last `pong` to it comes from the shim): its join, and
+    /// its last frame, read from its bucket's `updated_at`, which every
+    /// frame but one too big to serve moves (see [`crate::liveness`]).
     pub fn activity(&self, pinged_at: Option<u64>) -> Activity {
         Activity {
-            since: self.joined_at.max(self.bucket.updated_at),
-            frame_at: self.seen_at,
+            since: self.joined_at,
+            frame_at: Some(self.bucket.updated_at),
             pinged_at,
         }
     }
@@ -138,8 +130,6 @@ mod tests {
             r#"{"id":"abcdefgh","name":"Ada","joined_at":-1}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1.5}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"sub":5}"#,
-            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"seen_at":"soon"}"#,
-            r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"seen_at":-5}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"typing_at":"1"}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"typing_at":-1}"#,
             r#"{"id":"abcdefgh","name":"Ada","joined_at":1,"bucket":{"milli_tokens":1}}"#,

@@ -213,28 +213,22 @@ impl ObjectHandle {
         to_js(&self.state.close(&tags, code, attachment))
     }
 
-    /// The idle sweep: see [`ObjectState::sweep`]. Socket `i` of the
-    /// object's list has `counts[i]` tags, the next ones of `tags` (every
-    /// socket's tags, one after the other), and was last answered `pong`
-    /// by the runtime at `pinged[i]` (ms; NaN if never); `pending` is the
-    /// alarm the runtime holds (`getAlarm()`), `undefined` when none.
+    /// The idle sweep: see [`ObjectState::sweep`]. `tags` holds every
+    /// socket's tags in turn, each socket's ended by an empty string (no tag
+    /// the object gives is empty); socket `i` was last answered `pong` by
+    /// the runtime at `pinged[i]` (ms; NaN if never). `pending` is the alarm
+    /// the runtime holds (`getAlarm()`), `undefined` when none.
     pub fn sweep(
         &mut self,
         tags: Vec<String>,
-        counts: Vec<u32>,
         pinged: Vec<f64>,
         now: f64,
         pending: Option<f64>,
     ) -> Result<Ts<Effects>, JsError> {
-        let mut rest = tags.as_slice();
-        let probes = counts.iter().enumerate().map(|(i, &count)| {
-            let (tags, after) = rest.split_at(rest.len().min(count as usize));
-            rest = after;
-            Probe {
-                tags,
-                pinged_at: pinged.get(i).copied().and_then(moment),
-            }
-        });
+        let probes = tags
+            .split(String::is_empty)
+            .zip(pinged.iter().map(|&at| moment(at)))
+            .map(|(tags, pinged_at)| Probe { tags, pinged_at });
         to_js(
             &self
                 .state

@@ -369,16 +369,18 @@ impl Model {
                 self.ids.is_empty() || self.alarm.is_some(),
                 "members and no alarm"
             );
-            // A recorded frame stands for its granularity: never lagging
-            // the real last frame by that much, so no member is reaped early.
+            // The stored record of a member's last frame (its bucket's
+            // refill time) never lags that frame by the granularity, which
+            // the rules add: no member is reaped early, however seldom the
+            // attachment is stored.
             for (id, last) in &self.last_frame {
-                let seen_at = self.attachment(id).and_then(|a| a.seen_at);
+                let stored = self.attachment(id).map(|a| a.bucket.updated_at);
                 prop_assert!(
-                    seen_at.is_some_and(|at| *last < at.saturating_add(rules.granularity())),
-                    "{} sent a frame at {} but records {:?}",
+                    stored.is_some_and(|at| *last < at.saturating_add(rules.granularity())),
+                    "{} sent a frame at {} but stores {:?}",
                     id,
                     last,
-                    seen_at
+                    stored
                 );
             }
         }

@@ -73,10 +73,10 @@ export function alarmOf(room: string): Promise<number | null> {
 
 /**
  * Makes `members` silent for `ms` more, without waiting: every time their
- * sockets store (the join, the bucket's last refill, the recorded frame)
- * moves back by `ms`, then the object is evicted so that the room is rebuilt
- * from them, as after any wake. (The runtime's time of its last `pong`
- * cannot be moved: a member that pings has just pinged.)
+ * sockets store (the join, and the bucket's last refill, which records the
+ * last frame) moves back by `ms`, then the object is evicted so that the
+ * room is rebuilt from them, as after any wake. (The runtime's time of its
+ * last `pong` cannot be moved: a member that pings has just pinged.)
  */
 export async function age(room: string, members: Member[], ms: number): Promise<void> {
   await runInDurableObject(roomStub(room), (_, state) => {
@@ -87,7 +87,6 @@ export async function age(room: string, members: Member[], ms: number): Promise<
           ...stored,
           joined_at: stored.joined_at - ms,
           bucket: { ...stored.bucket, updated_at: stored.bucket.updated_at - ms },
-          ...(stored.seen_at === undefined ? {} : { seen_at: stored.seen_at - ms }),
         });
       }
     }

@@ -132,7 +132,6 @@ mod tests {
             joined_at,
             sub: None,
             bucket: Bucket::default(),
-            seen_at: None,
             typing_at: None,
         }
     }

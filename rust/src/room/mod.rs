@@ -42,20 +42,17 @@ pub const TEST_STACK_OVERFLOW_FRAME: &str = "__test_stack_overflow__";
 pub struct Room {
     members: Members,
     config: Config,
-    /// The idle timeout's rules, `None` when reaping is off.
-    liveness: Option<Liveness>,
 }
 
 impl Room {
     /// An empty room with the default configuration.
     pub fn new() -> Self {
-        Self::with_config(Config::default())
+        Self::default()
     }
 
     /// An empty room with `config`.
     pub fn with_config(config: Config) -> Self {
         Room {
-            liveness: Liveness::new(config.idle_timeout_seconds),
             config,
             ..Self::default()
         }
@@ -63,7 +60,7 @@ impl Room {
 
     /// The idle timeout's rules, `None` when reaping is off.
     pub fn liveness(&self) -> Option<Liveness> {
-        self.liveness
+        Liveness::new(self.config.idle_timeout_seconds)
     }
 
     /// The limits the room enforces.
@@ -143,7 +140,6 @@ impl Room {
             joined_at: now,
             sub,
             bucket: Bucket::full(self.config.rate_limit_burst, now),
-            seen_at: None,
             typing_at: None,
         };
         self.members.insert(attachment.clone());
@@ -181,10 +177,12 @@ impl Room {
     /// `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
-    /// anything else is parsed and served. Any frame is a sign of life,
-    /// recorded in `seen_at` once per granularity (see
-    /// [`crate::liveness`]). The member's attachment is stored after each
-    /// frame (its bucket changed).
+    /// anything else is parsed and served. The member's attachment is
+    /// stored after each frame (its bucket changed). The bucket's refill
+    /// time is also the idle timeout's record of the member's last frame
+    /// (see [`crate::liveness`]): whatever stores the attachment less often
+    /// must still store it once that time moved by the granularity
+    /// ([`Liveness::records`]; `rust/tests/room_model.rs` checks it).
     pub fn on_frame(&mut self, id: &str, frame: Frame<'_>, now: u64) -> Effects {
         let (per_second, burst) = (
             self.config.rate_limit_per_second,
@@ -193,12 +191,6 @@ impl Room {
         let Some(member) = self.members.get_mut(id) else {
             return Effect::close(&CloseReason::UnknownConnection).into();
         };
-        if self
-            .liveness
-            .is_some_and(|rules| rules.records(member.seen_at, now))
-        {
-            member.seen_at = Some(now);
-        }
         if let Err(why) = frame.check_size(self.config.max_message_bytes) {
             return self.expel(id, &why);
         }
@@ -789,35 +781,26 @@ mod tests {
     }
 
     #[test]
-    fn frames_are_recorded_for_the_idle_timeout_once_per_granularity() {
-        let seen = |effects: Effects| match effects.0.last() {
-            Some(Effect::Attach { attachment }) => attachment.seen_at,
+    fn every_frame_is_stored_as_a_sign_of_life_for_the_idle_timeout() {
+        let stored = |effects: Effects| match effects.0.last() {
+            Some(Effect::Attach { attachment }) => attachment.bucket.updated_at,
             other => panic!("expected an attachment last, got {other:?}"),
         };
-        let (mut room, ids) = room_with(&["Ada"]); // 120 s: a granularity of 15 s
+        let (mut room, ids) = room_with(&["Ada"]); // joined at 1 s
         let ada = &ids[0];
         let ping = Frame::Text(r#"{"type":"ping"}"#);
-        assert_eq!(seen(room.on_frame(ada, ping, 2_000)), Some(2_000));
-        assert_eq!(
-            seen(room.on_frame(ada, Frame::Text("x"), 16_999)),
-            Some(2_000)
-        );
-        // Any frame is a sign of life: refused ones too.
-        assert_eq!(
-            seen(room.on_frame(ada, Frame::Binary(1), 17_000)),
-            Some(17_000)
-        );
+        assert_eq!(stored(room.on_frame(ada, ping, 2_000)), 2_000);
+        assert_eq!(stored(room.on_frame(ada, Frame::Text("x"), 16_999)), 16_999);
+        // Refused frames too.
+        assert_eq!(stored(room.on_frame(ada, Frame::Binary(1), 17_000)), 17_000);
         assert_eq!(
             room.activity(ada, Some(20_000)),
             Some(Activity {
-                since: 17_000, // its bucket's last refill
+                since: 1_000,
                 frame_at: Some(17_000),
                 pinged_at: Some(20_000)
             })
         );
-        let mut off = Room::with_config(config(|c| c.idle_timeout_seconds = 0));
-        let id = off.join("r", None, None, 1, &[1; 9]).expect("join").id;
-        assert_eq!(seen(off.on_frame(&id, ping, 2_000)), None);
     }
 
     #[test]

@@ -56,7 +56,6 @@ mod tests {
             joined_at: 1,
             sub: None,
             bucket: Bucket::default(),
-            seen_at: None,
             typing_at,
         }
     }
