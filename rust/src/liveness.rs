@@ -121,8 +121,10 @@ impl Liveness {
         })
     }
 
-    /// The alarm for a room whose first member joins at `now`: just after
-    /// that member's deadline, the earliest it can be idle.
+    /// The alarm for a room whose first member joins at `now`: the timeout
+    /// after the join, the earliest anyone who joins from now on can be idle
+    /// (a join stands for a granularity more: the first run may find it
+    /// alive, and the next comes a quarter of the timeout later).
     pub fn first_alarm(&self, now: u64) -> u64 {
         now.saturating_add(self.timeout_ms).saturating_add(1)
     }
