@@ -15,25 +15,26 @@ async function core() {
   const pkg = await import(`${root}pkg/core.js`);
   pkg.initSync({ module: new WebAssembly.Module(readFileSync(`${root}pkg/core_bg.wasm`)) });
   const state = new pkg.ObjectState(undefined, Date.now(), 0, BENCH_VARS);
-  const one = () => 1;
   /** Every member's tags, as the object accepted its socket. */
   const tags = new Map();
+  const echo = state.open("http://127.0.0.1/websocket", Date.now(), new Uint8Array(9), 0);
+  if (echo.kind !== "echo") throw new Error(`/websocket answered ${JSON.stringify(echo)}`);
   return {
     /** A frame on `/websocket`, one socket connected. */
-    echo: (text) => state.message([], text, Date.now(), one),
-    /** The close of a `/websocket` socket. */
-    echoClose: (code) => state.close([], code, undefined),
+    echo: (text) => state.message(echo.tags, text, Date.now()),
+    /** The close of a `/websocket` socket (one the object never held, so the count stays). */
+    echoClose: (code) => state.close(["echo:gone"], code, undefined),
     internalError: () => pkg.failedFrame(["bench-member", "room"]),
     /** A member joins room "bench"; returns its id. */
     join(name) {
       const url = `http://127.0.0.1/rooms/bench/websocket?name=${name}`;
-      const opening = state.open(url, Date.now(), crypto.getRandomValues(new Uint8Array(9)));
+      const opening = state.open(url, Date.now(), crypto.getRandomValues(new Uint8Array(9)), 0);
       if (opening.kind !== "join") throw new Error(`join answered ${JSON.stringify(opening)}`);
       tags.set(opening.id, opening.tags);
       return opening.id;
     },
     leave: (id) => state.error(tags.get(id), undefined),
-    frame: (id, text) => state.message(tags.get(id), text, Date.now(), one),
+    frame: (id, text) => state.message(tags.get(id), text, Date.now()),
     /** The text of the reply among a frame's effects. */
     reply: (effects) => effects.find((effect) => effect.kind === "reply")?.text,
     free: () => state.free(),

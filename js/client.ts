@@ -4,7 +4,7 @@
 // and a clean close; presence (who is in the room) kept up to date from the
 // frames; typing indicators, throttled. The frame types come from the Rust core (pkg/core.d.ts) as types
 // only, so this file needs no Wasm at run time.
-import type { ClientFrame, Peer, ServerFrame } from "../pkg/core.js";
+import type { ClientFrame, Peer, ServerFrame, TokenExpiredReason } from "../pkg/core.js";
 import { unhandled } from "./unhandled";
 
 export type { ClientFrame, Peer, ServerFrame };
@@ -266,11 +266,19 @@ export function isFinalStatus(status: number): boolean {
 }
 
 /**
+ * The words the server's close for an expired token starts with. Its type
+ * comes from the Rust core (`TOKEN_EXPIRED` in rust/src/error.rs), so `tsc`
+ * fails if this literal and the server's ever differ.
+ */
+export const TOKEN_EXPIRED: TokenExpiredReason = "token expired";
+
+/**
  * Whether a close says the token expired: code 1008 with a reason starting
- * "token expired", as the server closes a socket whose token's `exp` passed.
+ * {@link TOKEN_EXPIRED}, as the server closes a socket at its first frame at
+ * or after the token's `exp`.
  */
 export function isTokenExpiredClose(code: number, reason: string): boolean {
-  return code === 1008 && reason.startsWith("token expired");
+  return code === 1008 && reason.startsWith(TOKEN_EXPIRED);
 }
 
 /** `url` with `?token=` set to `token` (replacing any), the rest of its query kept as it is. */

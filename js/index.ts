@@ -15,6 +15,7 @@ import {
   routeRequest,
   scheduleReset,
   settle,
+  tooManyRequests,
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
@@ -69,17 +70,24 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
-function route(request: Request, env: Env): Promise<Response> | Response {
+async function route(request: Request, env: Env): Promise<Response> {
   const route = routeRequest(
     request.method,
     request.url,
     request.headers.get("Upgrade") ?? undefined,
     request.headers.get("Origin") ?? undefined,
+    request.headers.get("CF-Connecting-IP") ?? undefined,
     env,
     Date.now(),
   );
   switch (route.kind) {
     case "forward":
+      // Rust names the key (the client's address) when this request counts
+      // against the platform's Rate Limiting binding (wrangler.jsonc).
+      if (route.limitKey !== undefined) {
+        const { success } = await env.UPGRADE_LIMITER.limit({ key: route.limitKey });
+        if (!success) return toResponse(tooManyRequests());
+      }
       return env.WEBSOCKET_HIBERNATION_SERVER.getByName(route.object).fetch(request);
     case "respond":
       return toResponse(route);
@@ -94,24 +102,21 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   /** The Wasm generation `current` lives in. */
   private built = generation;
   private readonly startedAt = Date.now();
-  private readonly wakes: Wakes;
-  /** How many sockets the object holds; Rust asks only when a reply needs it. */
-  private readonly connections = () => this.ctx.getWebSockets().length;
+  /** The wake record found in storage, and the sockets found open, when the instance was created. */
+  private readonly previous: unknown;
+  private readonly socketsAtStart: number;
+  /** The wake record this instance stored, once it did (see `storeWakes`). */
+  private stored: Wakes | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sockets = ctx.getWebSockets();
-    this.current = new ObjectState(
-      ctx.storage.kv.get(WAKES_KEY),
-      this.startedAt,
-      sockets.length,
-      env,
-    );
+    // Reading creates no storage: a room that never had a member has none.
+    this.previous = ctx.storage.kv.get(WAKES_KEY);
+    this.socketsAtStart = sockets.length;
+    this.current = new ObjectState(this.previous, this.startedAt, sockets.length, env);
     const configError = this.current.configError();
     if (configError !== undefined) console.error(`WebSocketHibernationServer: ${configError}`);
-    this.wakes = this.current.wakes();
-    // Stored once the event that created this instance has been answered.
-    setTimeout(() => this.storeWakes(), 0);
     this.adopt(sockets);
     // The runtime answers a bare "ping" text frame itself, without waking the
     // object, so keepalives never cost a wake.
@@ -132,18 +137,14 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     switch (opening.kind) {
       case "respond":
         return toResponse(opening);
-      case "echo": {
-        const [client, server] = Object.values(new WebSocketPair());
-        // acceptWebSocket (not server.accept()) makes the socket hibernatable.
-        this.ctx.acceptWebSocket(server);
-        return new Response(null, { status: 101, webSocket: client });
-      }
+      case "echo":
       case "join": {
         const [client, server] = Object.values(new WebSocketPair());
         try {
+          // acceptWebSocket (not server.accept()) makes the socket hibernatable.
           this.ctx.acceptWebSocket(server, opening.tags);
         } catch (error) {
-          // e.g. the platform's socket limit: the member never had a socket.
+          // e.g. the platform's socket limit: the socket never was.
           this.state.error(opening.tags, undefined);
           throw error;
         }
@@ -160,7 +161,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       "webSocketMessage",
       () => {
         const tags = this.ctx.getTags(ws);
-        this.perform(ws, this.state.message(tags, message, Date.now(), this.connections));
+        this.perform(ws, this.state.message(tags, message, Date.now()));
       },
       // The failing frame is answered; the socket and the room carry on.
       () => this.perform(ws, failedFrame(this.ctx.getTags(ws))),
@@ -169,14 +170,14 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   webSocketClose(ws: WebSocket, code: number, _reason: string, _wasClean: boolean): void {
     guard("webSocketClose", () => {
-      this.perform(ws, this.state.close(this.ctx.getTags(ws), code, ws.deserializeAttachment()));
+      this.perform(ws, this.state.close(this.tagsOf(ws), code, ws.deserializeAttachment()));
     });
   }
 
   webSocketError(ws: WebSocket, error: unknown): void {
     console.warn("WebSocketHibernationServer.webSocketError:", error);
     guard("webSocketError", () => {
-      this.perform(ws, this.state.error(this.ctx.getTags(ws), ws.deserializeAttachment()));
+      this.perform(ws, this.state.error(this.tagsOf(ws), ws.deserializeAttachment()));
     });
   }
 
@@ -225,24 +226,43 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   }
 
   /**
-   * Writes this instance's wake record. Not in the constructor: a write there
-   * is committed before the first reply leaves (under `wrangler dev` the
-   * SQLite commit runs first, and in production the output gate would hold
-   * the reply until the write is confirmed), which made the first reply
-   * after a wake ~3 ms slower (bench/RESULTS.md, Findings 6). The
-   * constructor defers this to a later task, and `allowUnconfirmed` keeps
-   * later frames from waiting for the confirmation. The price: an instance
-   * that ends (a crash, a deploy) before this runs, or whose write fails, is
-   * not counted in `wakes`; the count is a statistic, not state the room
+   * Writes this instance's wake record, which Rust asks for once the
+   * instance holds its first socket (so a request that opens none, such as
+   * stats, writes nothing). Not at once: a write in the constructor (where
+   * a wake adopts its sockets) is committed before the first reply leaves
+   * (under `wrangler dev` the SQLite commit runs first, and in production
+   * the output gate would hold the reply until the write is confirmed),
+   * which made the first reply after a wake ~3 ms slower (bench/RESULTS.md,
+   * Findings 6). It runs in a later task, and `allowUnconfirmed` keeps later
+   * frames from waiting for the confirmation. The price: an instance that
+   * ends (a crash, a deploy) before this runs, or whose write fails, is not
+   * counted in `wakes`; the count is a statistic, not state the room
    * depends on.
    */
-  private storeWakes(): void {
+  private storeWakes(wakes: Wakes): void {
+    this.stored = wakes;
+    setTimeout(() => {
+      try {
+        this.ctx.storage
+          .put(WAKES_KEY, wakes, { allowUnconfirmed: true })
+          .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
+      } catch (error) {
+        console.error("WebSocketHibernationServer.storeWakes:", error);
+      }
+    }, 0);
+  }
+
+  /**
+   * A socket's tags, or `undefined` once the runtime has released it: after
+   * the server closed its side, a close (or error) reported later, by an
+   * instance created meanwhile, comes with a socket whose tags `getTags`
+   * refuses to read ("you must call 'acceptWebSocket()'…").
+   */
+  private tagsOf(ws: WebSocket): string[] | undefined {
     try {
-      this.ctx.storage
-        .put(WAKES_KEY, this.wakes, { allowUnconfirmed: true })
-        .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
-    } catch (error) {
-      console.error("WebSocketHibernationServer.storeWakes:", error);
+      return this.ctx.getTags(ws);
+    } catch {
+      return undefined;
     }
   }
 
@@ -250,7 +270,13 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   private get state(): ObjectState {
     if (this.built !== generation) {
       // The stale wrapper is dropped, never freed: see `generation`.
-      this.current = ObjectState.resume(this.wakes, this.startedAt, this.env);
+      this.current = ObjectState.resume(
+        this.previous,
+        this.startedAt,
+        this.socketsAtStart,
+        this.env,
+        this.stored,
+      );
       this.built = generation;
       this.adopt(this.ctx.getWebSockets());
     }
@@ -302,6 +328,9 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           this.ctx.storage
             .setAlarm(effect.at, { allowUnconfirmed: true })
             .catch((error) => console.error("WebSocketHibernationServer.setAlarm:", error));
+          break;
+        case "store_wakes":
+          this.storeWakes(effect.wakes);
           break;
         default:
           unhandled(effect);

@@ -20,20 +20,23 @@
 //! | [`outcome`] | what TypeScript carries out: `Route`, `Opening`, `Effects` |
 //! | [`socket`] | what a socket carries: its tags and its attachment |
 //! | [`protocol`] | the wire: a frame as it arrives, the JSON frames and their validation |
+//! | [`wakes`] | the wake record: when an instance is counted, what is stored |
 //! | [`token`] | signed tokens: mint and verify |
 //! | [`config`] | the limits and secrets, read from `env` and validated |
 //! | [`origin`] | which `Origin` may open a socket |
+//! | [`invisible`] | which characters a display name may not hold |
 //! | [`error`] | every refusal: error frames, close reasons, HTTP errors, token errors |
 //! | [`limit`] | the per-socket rate limit bucket and the frame size limit |
 //! | [`liveness`] | the idle timeout: when a socket that sent no Close counts as gone, when the alarm runs next |
 //! | [`close`] | which close codes may be sent; the close handshake's answer |
-//! | [`records`] | reading back the JSON records the server stored |
+//! | [`records`] | reading JSON objects: the records the server stored, client frames |
 
 pub mod close;
 pub mod config;
 pub mod echo;
 pub mod error;
 pub mod http;
+pub mod invisible;
 pub mod limit;
 pub mod liveness;
 pub mod object;
@@ -44,6 +47,7 @@ pub mod records;
 pub mod room;
 pub mod socket;
 pub mod token;
+pub mod wakes;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

@@ -19,6 +19,7 @@ use crate::close::{self, clip_reason, CloseCode};
 use crate::config::ConfigError;
 use crate::error::{CloseReason, HttpError};
 use crate::socket::{Attachment, ROOM_TAG};
+use crate::wakes::Wakes;
 
 /// One thing to do, relative to the socket that raised the event.
 #[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
@@ -63,6 +64,9 @@ pub enum Effect {
     /// Set the object's one alarm to run at `at`, ms since the epoch
     /// (`ctx.storage.setAlarm`), replacing any other.
     SetAlarm { at: u64 },
+    /// Store the object's wake record (`ctx.storage`, key `wakes`): the
+    /// instance holds its first socket (see [`crate::wakes`]).
+    StoreWakes { wakes: Wakes },
 }
 
 impl Effect {
@@ -135,8 +139,16 @@ impl From<Effect> for Effects {
     rename_all_fields = "camelCase"
 )]
 pub enum Route {
-    /// Hand the request to the Durable Object `idFromName(object)`.
-    Forward { object: String },
+    /// Hand the request to the Durable Object `idFromName(object)`, once
+    /// the Rate Limiting binding allows one more request for `limit_key`
+    /// (if any: see [`crate::http::address`]); else answer with
+    /// [`HttpError::TooManyRequests`].
+    Forward {
+        object: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        limit_key: Option<String>,
+    },
     /// Answer directly.
     Respond(HttpResponse),
 }
@@ -152,24 +164,26 @@ impl Route {
 #[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Opening {
-    /// `/websocket`: accept a socket without tags or attachment.
-    Echo,
+    /// `/websocket`: accept a socket with these tags (its id, and its
+    /// token's expiry), without attachment, then carry out the effects.
+    Echo(Admission),
     /// A room upgrade: accept with these tags, then carry out the effects.
     Join(Admission),
     /// Answer with this response (stats, or a refusal).
     Respond(HttpResponse),
 }
 
-/// How a room admits a new socket.
+/// How an object admits a new socket.
 #[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct Admission {
-    /// The new member's id.
+    /// The new socket's id.
     pub id: String,
-    /// Tags to accept the socket with: its id and [`ROOM_TAG`].
+    /// Tags to accept the socket with: a member's are its id and
+    /// [`ROOM_TAG`].
     pub tags: Vec<String>,
     /// What to do once the socket is accepted: attach its state, welcome
-    /// it, announce it to the others.
+    /// it, announce it to the others, store the wake record.
     pub effects: Effects,
 }
 
@@ -261,6 +275,7 @@ mod tests {
         let Effect::Close { code, reason } = Effect::close(&CloseReason::TooBig {
             bytes: 70_000,
             max: 65_536,
+            exact: true,
         }) else {
             panic!("expected a close");
         };

@@ -103,9 +103,11 @@ fn sign(secret: &[u8], payload: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// base64url, padded or not.
+/// Canonical base64url without padding, the only spelling [`mint`] writes:
+/// no `=`, and no bits set past the last byte (`URL_SAFE_NO_PAD` refuses
+/// both), so one token has one spelling.
 fn decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
+    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -157,6 +159,15 @@ mod tests {
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1","name":"Ada","exp":999}"#);
         let forged = format!("{forged_payload}.{signature}");
         let padded = format!("{payload}.{signature}=");
+        let padded_twice = format!("{payload}.{signature}==");
+        // The signature is 32 bytes, 43 characters: the last one carries 2
+        // spare bits, which canonical base64url leaves at 0.
+        let last = signature.chars().last().expect("a signature");
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let index = alphabet.find(last).expect("base64url");
+        // The lowest bit is a spare one: the same 32 bytes, another spelling.
+        let spare = alphabet.as_bytes()[index ^ 1] as char;
+        let other_spelling = format!("{payload}.{}{spare}", &signature[..signature.len() - 1]);
         let bad_name = mint(
             SECRET,
             &Claims {
@@ -169,7 +180,9 @@ mod tests {
         type Row<'a> = (Option<&'a str>, Option<&'a str>, u64, Result<(), &'a str>);
         let table: &[Row] = &[
             (Some(&good), Some("lobby"), 99, Ok(())),
-            (Some(&padded), Some("lobby"), 99, Ok(())),
+            (Some(&padded), Some("lobby"), 99, Err("malformed")),
+            (Some(&padded_twice), Some("lobby"), 99, Err("malformed")),
+            (Some(&other_spelling), Some("lobby"), 99, Err("malformed")),
             (None, Some("lobby"), 0, Err("missing")),
             (Some(""), Some("lobby"), 0, Err("missing")),
             (Some("abc"), Some("lobby"), 0, Err("malformed")),

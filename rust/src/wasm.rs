@@ -11,13 +11,16 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, ConfigError};
+use crate::error::token_expired_reason;
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
-use crate::object::{ObjectState, Probe, Wakes};
+use crate::limit::{self, TextSize};
+use crate::object::{ObjectState, Probe};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
 use crate::socket::Attachment;
+use crate::wakes::Wakes;
 
 /// Runs when the module is instantiated (and again after every reset):
 /// a panic's message goes to the log before the instance traps, since the
@@ -32,6 +35,17 @@ extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn log_error(message: &str);
 }
+
+/// What a close for an expired token says first, as a TypeScript type:
+/// `RoomClient` (`js/client.ts`) spells its test of a close reason with a
+/// literal of this type, so `tsc` fails if the two ever differ.
+#[wasm_bindgen(typescript_custom_section)]
+const TOKEN_EXPIRED_REASON: &str = concat!(
+    "/** The words a close (code 1008) for an expired token starts with: `TOKEN_EXPIRED` in rust/src/error.rs. */\n",
+    "export type TokenExpiredReason = \"",
+    token_expired_reason!(),
+    "\";"
+);
 
 /// Asks wasm-bindgen to replace this Wasm instance at the start of the next
 /// call into the module (`wasm_bindgen::handler::schedule_reinit`). The
@@ -59,13 +73,15 @@ fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
 }
 
 /// Routes a Worker request at `now` (ms) under the Worker's `env`: see
-/// [`route::route`]. An invalid configuration answers `500 bad_config`.
+/// [`route::route`]. `client` is the `CF-Connecting-IP` header. An invalid
+/// configuration answers `500 bad_config`.
 #[wasm_bindgen(js_name = routeRequest)]
 pub fn route_request(
     method: &str,
     url: &str,
     upgrade: Option<String>,
     origin: Option<String>,
+    client: Option<String>,
     env: &JsValue,
     now: f64,
 ) -> Result<Ts<Route>, JsError> {
@@ -76,6 +92,7 @@ pub fn route_request(
                 url,
                 upgrade: upgrade.as_deref(),
                 origin: origin.as_deref(),
+                client: client.as_deref(),
             },
             &config,
             millis(now),
@@ -120,6 +137,13 @@ pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
     to_js(&HttpResponse::error(&HttpError::Internal))
 }
 
+/// The answer to a request the Rate Limiting binding refused for its
+/// route's `limitKey`: `429` JSON `too_many_requests`.
+#[wasm_bindgen(js_name = tooManyRequests)]
+pub fn too_many_requests() -> Result<Ts<HttpResponse>, JsError> {
+    to_js(&HttpResponse::error(&HttpError::TooManyRequests))
+}
+
 /// One Durable Object's state: see [`ObjectState`]. Each object holds its
 /// own; it is rebuilt from the sockets' tags and attachments after every
 /// wake. `tags` are a socket's tags as `ctx.getTags(ws)` returns them.
@@ -141,13 +165,27 @@ impl ObjectHandle {
         }
     }
 
-    /// The state of an object whose Wasm instance was replaced after a
-    /// trap: same wake record, same start time; sockets come back with
+    /// The state of the same object (the constructor's arguments) whose
+    /// Wasm instance was replaced after a trap; `stored` is the wake record
+    /// it stored already (`undefined` if none). Sockets come back with
     /// `adopt`.
-    pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> ObjectHandle {
-        let wakes = read(&wakes, Wakes::read).unwrap_or_default();
+    pub fn resume(
+        previous: JsValue,
+        now: f64,
+        sockets: u32,
+        env: &JsValue,
+        stored: JsValue,
+    ) -> ObjectHandle {
+        let previous = read(&previous, Wakes::read);
+        let stored = read(&stored, Wakes::read);
         ObjectHandle {
-            state: ObjectState::resume(wakes, millis(started_at), read_config(env)),
+            state: ObjectState::resume(
+                previous,
+                millis(now),
+                sockets as usize,
+                read_config(env),
+                stored,
+            ),
         }
     }
 
@@ -157,14 +195,9 @@ impl ObjectHandle {
         self.state.config_error().map(ToString::to_string)
     }
 
-    /// The wake record to store.
-    pub fn wakes(&self) -> Result<Ts<Wakes>, JsError> {
-        to_js(self.state.wakes())
-    }
-
     /// Decides what a request to the object gets: see [`ObjectState::open`].
     pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
-        to_js(&self.state.open(url, millis(now), entropy))
+        to_js(&self.state.open(url, millis(now), entropy, memory_bytes()))
     }
 
     /// Takes back a socket found open after a wake: see [`ObjectState::adopt`].
@@ -178,39 +211,30 @@ impl ObjectHandle {
     }
 
     /// A frame on a socket: see [`ObjectState::message`]. `message` is what
-    /// `webSocketMessage` received: a string or an ArrayBuffer;
-    /// `connections()` returns the number of sockets the object holds.
+    /// `webSocketMessage` received: a string or an ArrayBuffer.
     pub fn message(
         &mut self,
         tags: Vec<String>,
         message: JsValue,
         now: f64,
-        connections: &js_sys::Function,
     ) -> Result<Ts<Effects>, JsError> {
-        let frame = frame_of(&message);
-        let count = || {
-            connections
-                .call0(&JsValue::UNDEFINED)
-                .ok()
-                .and_then(|n| n.as_f64())
-                .map_or(0, |n| n as u32)
-        };
-        to_js(
-            &self
-                .state
-                .message(&tags, frame.as_frame(), millis(now), count),
-        )
+        let frame = frame_of(&message, self.state.max_message_bytes());
+        to_js(&self.state.message(&tags, frame.as_frame(), millis(now)))
     }
 
-    /// A socket closed: see [`ObjectState::close`].
+    /// A socket closed: see [`ObjectState::close`]. `tags` is `undefined`
+    /// for a socket the runtime released (see [`ObjectState::released`]).
     pub fn close(
         &mut self,
-        tags: Vec<String>,
+        tags: Option<Vec<String>>,
         code: u16,
         attachment: JsValue,
     ) -> Result<Ts<Effects>, JsError> {
         let attachment = read(&attachment, Attachment::read);
-        to_js(&self.state.close(&tags, code, attachment))
+        to_js(&match tags {
+            Some(tags) => self.state.close(&tags, code, attachment),
+            None => ObjectState::released(),
+        })
     }
 
     /// The idle sweep: see [`ObjectState::sweep`]. `tags` holds every
@@ -236,14 +260,17 @@ impl ObjectHandle {
         )
     }
 
-    /// A socket failed: see [`ObjectState::error`].
+    /// A socket failed: see [`ObjectState::error`]. `tags` as for `close`.
     pub fn error(
         &mut self,
-        tags: Vec<String>,
+        tags: Option<Vec<String>>,
         attachment: JsValue,
     ) -> Result<Ts<Effects>, JsError> {
         let attachment = read(&attachment, Attachment::read);
-        to_js(&self.state.error(&tags, attachment))
+        to_js(&match tags {
+            Some(tags) => self.state.error(&tags, attachment),
+            None => ObjectState::released(),
+        })
     }
 }
 
@@ -272,10 +299,11 @@ fn moment(at: f64) -> Option<u64> {
     (at.is_finite() && at > 0.0).then_some(at as u64)
 }
 
-/// A frame as `webSocketMessage` hands it over: text is copied into Rust,
-/// a binary frame crosses as its length only.
+/// A frame as `webSocketMessage` hands it over: text is copied into Rust
+/// only if the core will read it, a binary frame crosses as its length only.
 enum Owned {
     Text(String),
+    LongText(usize),
     Binary(usize),
 }
 
@@ -283,20 +311,68 @@ impl Owned {
     fn as_frame(&self) -> Frame<'_> {
         match self {
             Owned::Text(text) => Frame::Text(text),
+            Owned::LongText(units) => Frame::LongText(*units),
             Owned::Binary(len) => Frame::Binary(*len),
         }
     }
 }
 
-fn frame_of(message: &JsValue) -> Owned {
-    match message.as_string() {
-        Some(text) => Owned::Text(text),
-        None => Owned::Binary(
+/// Reads `message`. A string's length (UTF-16 units) is read without
+/// copying it, and the core's size rule ([`limit::text_by_length`]) says
+/// what to do: copy it (it fits whatever it holds), leave it unread (over
+/// the limit whatever it holds), or measure it. Measuring encodes it into a
+/// buffer of `MAX_MESSAGE_BYTES` (`TextEncoder.encodeInto`), so a frame
+/// over the limit is never copied whole into Wasm memory, and one under it
+/// is measured exactly, in bytes.
+fn frame_of(message: &JsValue, max_message_bytes: u32) -> Owned {
+    let Some(text) = message.dyn_ref::<js_sys::JsString>() else {
+        return Owned::Binary(
             message
                 .dyn_ref::<js_sys::ArrayBuffer>()
                 .map_or(0, |buffer| buffer.byte_length() as usize),
-        ),
+        );
+    };
+    let units = text.length() as usize;
+    match limit::text_by_length(units, max_message_bytes) {
+        TextSize::Fits => Owned::Text(String::from(text)),
+        TextSize::Over => Owned::LongText(units),
+        TextSize::Measure => {
+            let mut buffer = vec![0; max_message_bytes as usize];
+            let encoded = TextEncoder::new().encode_into(text, &mut buffer);
+            let (read, written) = (encoded.read() as usize, encoded.written() as usize);
+            if read < units {
+                // What was written, and at least a byte for each unit left.
+                return Owned::LongText(written + (units - read));
+            }
+            buffer.truncate(written);
+            // TextEncoder writes UTF-8 (a lone surrogate as U+FFFD).
+            Owned::Text(String::from_utf8(buffer).unwrap_or_default())
+        }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `TextEncoder`, to encode a string into a buffer of a
+    /// size the core chose.
+    type TextEncoder;
+    #[wasm_bindgen(constructor)]
+    fn new() -> TextEncoder;
+    /// `encodeInto`'s answer.
+    type Encoded;
+    #[wasm_bindgen(method, js_name = encodeInto)]
+    fn encode_into(this: &TextEncoder, text: &js_sys::JsString, into: &mut [u8]) -> Encoded;
+    #[wasm_bindgen(method, getter)]
+    fn read(this: &Encoded) -> f64;
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &Encoded) -> f64;
+}
+
+/// The size of this Wasm instance's linear memory, in bytes (read in Wasm,
+/// no call into JavaScript). It only grows: the high-water mark of every
+/// object in the isolate.
+fn memory_bytes() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65_536
 }
 
 /// The allocator: talc instead of the standard library's dlmalloc, 6.7 KiB

@@ -15,13 +15,16 @@ use std::collections::BTreeMap;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use serde_json::Value;
 
 use common::*;
 use websocket_hibernation_server::close::{self, clip_reason, CloseCode, MAX_REASON_BYTES};
 use websocket_hibernation_server::config::{self, Config};
 use websocket_hibernation_server::echo;
+use websocket_hibernation_server::error as protocol_error;
 use websocket_hibernation_server::http::route::{self, check_room, room_target, RequestHead};
 use websocket_hibernation_server::http::url::{is_websocket_upgrade, query_param, split_url};
+use websocket_hibernation_server::invisible::is_invisible;
 use websocket_hibernation_server::limit::{too_large, Bucket, Rate, Verdict, STRIKE_BURSTS};
 use websocket_hibernation_server::outcome::{Effect, Route};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, MAX_NAME_CHARS};
@@ -91,6 +94,39 @@ proptest! {
             }
         }
     }
+    /// `protocol::parse` reads frames field by field; it answers exactly as
+    /// reading the whole frame into a `serde_json::Value` did (the
+    /// reference below), on any JSON value with or without frame fields.
+    #[test]
+    fn parse_answers_as_a_whole_value_reading_did(
+        extra in any_json(),
+        fields in vec((
+            prop::sample::select(vec!["type", "text", "to", "name", "after", "x"]),
+            prop_oneof![
+                prop::sample::select(vec!["say", "whisper", "hello", "who", "ping", "shout"])
+                    .prop_map(Value::from),
+                any_json(),
+            ],
+        ), 0..5),
+        max in prop_oneof![1usize..50, Just(protocol::MAX_TEXT_CHARS)],
+    ) {
+        let value = match extra {
+            Value::Object(mut object) => {
+                for (key, value) in fields {
+                    object.insert(key.to_owned(), value);
+                }
+                Value::Object(object)
+            }
+            other => other,
+        };
+        let text = value.to_string();
+        prop_assert_eq!(
+            protocol::parse(&text, max).map_err(|e| e.code()),
+            reference_parse(&value, max).map_err(|e| e.code()),
+            "{}", text
+        );
+    }
+
     #[test]
     fn parse_accepts_only_valid_frames(
         frame in text_frame(),
@@ -122,8 +158,29 @@ proptest! {
             let len = name.chars().count();
             prop_assert!((1..=MAX_NAME_CHARS).contains(&len));
             prop_assert!(!name.chars().any(char::is_control));
+            prop_assert!(!name.chars().any(is_invisible));
             prop_assert_eq!(protocol::name(&name), Ok(name.clone()));
         }
+    }
+
+    /// The review's look-alikes (and the rest of the table's kinds), put
+    /// inside a valid name, make it invalid: `Ad\u{200B}a` is not `Ada`.
+    /// (At either end, the white-space ones, U+2028 and U+2029, are trimmed
+    /// off like a space.)
+    #[test]
+    fn a_name_with_an_invisible_character_is_refused(
+        name in "[A-Za-z][A-Za-z ]{0,18}[A-Za-z]",
+        at in any::<prop::sample::Index>(),
+        ch in prop::sample::select(vec![
+            '\u{200B}', '\u{202E}', '\u{2066}', '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{00AD}',
+            '\u{034F}', '\u{061C}', '\u{180E}', '\u{200D}', '\u{2060}', '\u{2069}', '\u{3164}',
+            '\u{FE0F}', '\u{FFFB}', '\u{1D17A}', '\u{E0001}', '\u{E007F}', '\u{E0100}',
+        ]),
+    ) {
+        let chars: Vec<char> = name.chars().collect();
+        let at = 1 + at.index(chars.len() - 1);
+        let spoof: String = chars[..at].iter().chain([&ch]).chain(&chars[at..]).collect();
+        prop_assert!(protocol::name(&spoof).is_err(), "{:?} passed", spoof);
     }
 
     #[test]
@@ -154,7 +211,7 @@ proptest! {
             .collect();
         match Config::from_vars(|name| vars.get(name).cloned()) {
             Ok(config) => {
-                prop_assert!((1..=config::PLATFORM_MAX_MESSAGE_BYTES).contains(&config.max_message_bytes));
+                prop_assert!((1..=config::MAX_MESSAGE_BYTES_LIMIT).contains(&config.max_message_bytes));
                 prop_assert!((1..=config::PLATFORM_MAX_CONNECTIONS).contains(&config.max_connections_per_room));
                 let rate = config.rate_limit_per_second;
                 prop_assert_eq!(Rate::parse(&rate.to_string()), Some(rate));
@@ -251,20 +308,32 @@ proptest! {
         // Exact arithmetic for the bound: milli-tokens per second.
         let milli_per_second = u128::from(milli(&rate));
         let mut bucket = Bucket::full(burst, start);
-        let (mut now, mut latest, mut allowed, mut refused_in_a_row) = (start, start, 0u64, 0u64);
+        let (mut now, mut latest, mut allowed, mut refused) = (start, start, 0u64, 0u64);
+        let mut told: Option<u64> = None;
+        // The time a token takes to come back, in ms.
+        let interval = (1_000_000u128).div_ceil(milli_per_second) as u64;
         for tick in ticks {
             now = tick.apply(now);
             latest = latest.max(now);
             match bucket.take(now, per_second, burst) {
-                Verdict::Allow => {
-                    allowed += 1;
-                    refused_in_a_row = 0;
+                Verdict::Allow => allowed += 1,
+                Verdict::Drop { tell } => {
+                    refused += 1;
+                    if tell {
+                        // rate_limited at most once per refill interval
+                        // (unless the clock went back, or to 0, which the
+                        // bucket reads as "never told").
+                        if let Some(last) = told.filter(|&last| now >= last && last > 0) {
+                            prop_assert!(now - last >= interval,
+                                "told at {last} and {now}, interval {interval}");
+                        }
+                        told = Some(now);
+                    }
                 }
-                Verdict::Drop => refused_in_a_row += 1,
                 Verdict::Close => {
-                    refused_in_a_row += 1;
-                    prop_assert!(refused_in_a_row > u64::from(burst * STRIKE_BURSTS),
-                        "closed after {refused_in_a_row} drops");
+                    refused += 1;
+                    prop_assert!(refused > u64::from(burst * STRIKE_BURSTS),
+                        "closed after {refused} drops");
                 }
             }
             // allowed <= burst + rate × elapsed, in millionths of a frame.
@@ -281,6 +350,8 @@ proptest! {
         milli_tokens in any::<u32>(),
         updated_at in any::<u64>(),
         dropped in any::<u32>(),
+        milli_strikes in any::<u32>(),
+        limited_at in any::<u64>(),
         now in any::<u64>(),
         per_second in prop_oneof![
             any::<u32>().prop_map(Rate::per_second),
@@ -290,7 +361,7 @@ proptest! {
         bytes in any::<usize>(),
         max in any::<u32>(),
     ) {
-        let mut bucket = Bucket { milli_tokens, updated_at, dropped };
+        let mut bucket = Bucket { milli_tokens, updated_at, dropped, milli_strikes, limited_at };
         let _ = bucket.take(now, per_second, burst);
         prop_assert!(bucket.updated_at >= updated_at, "the clock went back");
         prop_assert_eq!(too_large(bytes, max), bytes > max as usize);
@@ -307,6 +378,7 @@ proptest! {
         rest in any_text(),
         upgrade in prop::option::of(prop_oneof![Just("websocket".to_owned()), any_text()]),
         origin in prop::option::of(any_text()),
+        client in prop::option::of(prop_oneof![any_text(), "[0-9a-f:.]{0,40}"]),
         allowed in vec("https://[a-z]{1,5}\\.example", 0..2),
         auth in any::<bool>(),
         now in any::<u64>(),
@@ -318,9 +390,16 @@ proptest! {
             ..Config::default()
         };
         let url = format!("https://host{path}{rest}");
-        let head = RequestHead { method: &method, url: &url, upgrade: upgrade.as_deref(), origin: origin.as_deref() };
+        let head = RequestHead {
+            method: &method,
+            url: &url,
+            upgrade: upgrade.as_deref(),
+            origin: origin.as_deref(),
+            client: client.as_deref(),
+        };
         match route::route(head, &config, now) {
-            Route::Forward { object } => {
+            Route::Forward { object, limit_key } => {
+                prop_assert!(limit_key.is_none_or(|key| !key.is_empty() && key.len() <= 256));
                 prop_assert!(object == route::ECHO_OBJECT || check_room(&object).is_ok(),
                     "forwarded to object {object:?}");
             }
@@ -418,7 +497,7 @@ proptest! {
     fn echo_answers_every_frame_and_close(
         text in any_text(),
         len in any::<usize>(),
-        connections in any::<u32>(),
+        connections in any::<u64>(),
         max in any::<u32>(),
         code in close_code(),
     ) {
@@ -477,4 +556,53 @@ fn reference_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The parser as it was, on a whole `serde_json::Value`: the reference
+/// `protocol::parse` must agree with.
+fn reference_parse(value: &Value, max: usize) -> Result<ClientFrame, protocol_error::Error> {
+    use protocol_error::Error;
+    let Value::Object(object) = value else {
+        return Err(Error::NotObject);
+    };
+    let string = |field: &'static str| match object.get(field) {
+        Some(Value::String(value)) => Ok(value.clone()),
+        _ => Err(Error::InvalidField {
+            field,
+            detail: String::new(),
+        }),
+    };
+    let text = |field: &'static str| {
+        let text = string(field)?;
+        if text.chars().count() > max || text.trim().is_empty() {
+            return Err(Error::Empty { field });
+        }
+        Ok(text)
+    };
+    match object.get("type") {
+        Some(Value::String(kind)) => match kind.as_str() {
+            "say" => Ok(ClientFrame::Say {
+                text: text("text")?,
+            }),
+            "whisper" => {
+                let to = string("to")?;
+                Ok(ClientFrame::Whisper {
+                    to,
+                    text: text("text")?,
+                })
+            }
+            "hello" => Ok(ClientFrame::Hello {
+                name: protocol::name(&string("name")?)?,
+            }),
+            "who" => Ok(ClientFrame::Who {
+                after: match object.get("after") {
+                    None => None,
+                    Some(_) => Some(string("after")?),
+                },
+            }),
+            "ping" => Ok(ClientFrame::Ping),
+            _ => Err(Error::UnknownType { kind: kind.clone() }),
+        },
+        _ => Err(Error::MissingType),
+    }
 }

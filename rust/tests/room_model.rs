@@ -25,7 +25,7 @@ use websocket_hibernation_server::liveness::Liveness;
 use websocket_hibernation_server::object::{ObjectState, Probe};
 use websocket_hibernation_server::outcome::{Effect, Effects, Opening};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, ServerFrame};
-use websocket_hibernation_server::records::Record;
+use websocket_hibernation_server::records;
 use websocket_hibernation_server::room::{typing, Room};
 use websocket_hibernation_server::socket::{Attachment, ROOM_TAG};
 use websocket_hibernation_server::token::{self, Claims};
@@ -84,6 +84,11 @@ enum Op {
     Join {
         name: Option<String>,
         entropy: Vec<u8>,
+        /// With `AUTH_SECRET`: the token expires a second after the join
+        /// (else never).
+        expiring: bool,
+        /// With `AUTH_SECRET`: the token's subject, one of a few.
+        subject: u8,
     },
     Open {
         path: String,
@@ -119,10 +124,18 @@ enum Op {
     Evict {
         closed: Vec<Index>,
     },
-    /// A frame on `/websocket`.
+    /// A frame on a `/websocket` socket the object opened (or on one
+    /// without tags, from before sockets had ids).
     Echo {
+        who: Option<Index>,
         text: String,
-        connections: u32,
+    },
+    /// A `/websocket` socket the object opened closes, or fails and then
+    /// closes.
+    EchoGone {
+        who: Index,
+        error_first: bool,
+        code: u16,
     },
     /// The alarm runs; the runtime answered some sockets' text `ping`
     /// this many ms ago (negative: its clock is ahead).
@@ -143,8 +156,8 @@ fn op() -> impl Strategy<Value = Op> {
         prop::sample::select(vec![vec![], vec![0; 9], vec![7; 9], vec![0; 3]]),
     ];
     prop_oneof![
-        3 => (prop::option::of(any_text()), entropy.clone())
-            .prop_map(|(name, entropy)| Op::Join { name, entropy }),
+        3 => (prop::option::of(any_text()), entropy.clone(), prop::bool::weighted(0.2), 0u8..3)
+            .prop_map(|(name, entropy, expiring, subject)| Op::Join { name, entropy, expiring, subject }),
         2 => (
             prop_oneof![
                 "/rooms/[a-z.]{0,6}/websocket",
@@ -164,7 +177,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => who().prop_map(|who| Op::Error { who }),
         1 => attachment_json().prop_map(|(json, reuse)| Op::Adopt { json, reuse }),
         1 => vec(any::<Index>(), 0..3).prop_map(|closed| Op::Evict { closed }),
-        1 => (any_text(), any::<u32>()).prop_map(|(text, connections)| Op::Echo { text, connections }),
+        1 => (prop::option::weighted(0.8, any::<Index>()), any_text())
+            .prop_map(|(who, text)| Op::Echo { who, text }),
+        1 => (any::<Index>(), any::<bool>(), close_code())
+            .prop_map(|(who, error_first, code)| Op::EchoGone { who, error_first, code }),
         2 => vec(prop::option::of(-2_000i64..8_000), 0..6).prop_map(|pings| Op::Alarm { pings }),
     ]
 }
@@ -180,13 +196,15 @@ fn room_config() -> impl Strategy<Value = Config> {
         1u32..40,
         1u32..4,
         any::<bool>(),
+        1u32..4,
         prop::option::of(0u32..5),
     )
         .prop_map(
-            |(bytes, connections, rate, burst, chars, presence, auth, idle)| {
+            |(bytes, connections, rate, burst, chars, presence, auth, per_subject, idle)| {
                 let vars = BTreeMap::from([
                     ("MAX_MESSAGE_BYTES", bytes.to_string()),
                     ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
+                    ("MAX_CONNECTIONS_PER_SUBJECT", per_subject.to_string()),
                     ("RATE_LIMIT_PER_SECOND", rate),
                     ("RATE_LIMIT_BURST", burst.to_string()),
                     ("MAX_TEXT_CHARS", chars.to_string()),
@@ -221,7 +239,7 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
                     prop_assert_eq!(&attachment.id, actor, "attached to another socket");
                 }
             }
-            Effect::Detach | Effect::SetAlarm { .. } => {}
+            Effect::Detach | Effect::StoreWakes { .. } | Effect::SetAlarm { .. } => {}
             Effect::Expel { tag, .. } => {
                 prop_assert!(
                     actor.is_none(),
@@ -306,6 +324,10 @@ struct Model {
     alarm: Option<u64>,
     /// Each member's last frame, when the model sent it one.
     last_frame: BTreeMap<String, u64>,
+    /// The tags of each open `/websocket` socket.
+    echoes: Vec<Vec<String>>,
+    /// Wake records this instance stored.
+    stored: usize,
 }
 
 impl Model {
@@ -355,6 +377,23 @@ impl Model {
                 _ => {}
             }
         }
+    }
+
+    /// Sockets the object holds: members and `/websocket` sockets.
+    fn held(&self) -> usize {
+        self.ids.len() + self.echoes.len()
+    }
+
+    /// Counts the wake records `effects` store: at most one per instance,
+    /// and one as soon as the instance holds a socket.
+    fn store_wakes(&mut self, effects: &Effects) -> Result<(), TestCaseError> {
+        self.stored += effects
+            .0
+            .iter()
+            .filter(|e| matches!(e, Effect::StoreWakes { .. }))
+            .count();
+        prop_assert!(self.stored <= 1, "the wake record stored twice");
+        Ok(())
     }
 
     /// The attachment stored on socket `id`, if any.
@@ -421,6 +460,9 @@ impl Model {
                 id
             );
         }
+        if self.held() > 0 {
+            prop_assert_eq!(self.stored, 1, "an instance holding sockets is counted");
+        }
         Ok(())
     }
 }
@@ -449,53 +491,80 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
         sockets: BTreeMap::new(),
         alarm: None,
         last_frame: BTreeMap::new(),
+        echoes: Vec::new(),
+        stored: 0,
     };
     let mut now = start;
     for (tick, op) in ops {
         now = tick.apply(now);
         match op {
-            Op::Join { name, entropy } => {
+            Op::Join {
+                name,
+                entropy,
+                expiring,
+                subject,
+            } => {
+                let sub = format!("sub{subject}");
                 let mut query = name
                     .as_deref()
                     .map(|n| format!("name={}", encode(n)))
                     .unwrap_or_default();
                 if config.auth_secret.is_some() {
                     let claims = Claims {
-                        sub: "sub".into(),
+                        sub: sub.clone(),
                         name: "Token Name".into(),
                         room: None,
-                        exp: u64::MAX,
+                        exp: if expiring { now / 1000 + 1 } else { u64::MAX },
                     };
                     query.push_str(&format!(
                         "&token={}",
                         token::mint(SECRET.as_bytes(), &claims)
                     ));
                 }
-                let full = model.ids.len() >= config.max_connections_per_room as usize;
+                let full = model.held() >= config.max_connections_per_room as usize;
                 let name_ok = config.auth_secret.is_some()
                     || name.as_deref().is_none_or(|n| protocol::name(n).is_ok());
+                let same_subject = model
+                    .ids
+                    .iter()
+                    .filter(|id| model.attachment(id).and_then(|a| a.sub).as_deref() == Some(&sub))
+                    .count();
+                let crowded = config.auth_secret.is_some()
+                    && same_subject >= config.max_connections_per_subject as usize;
                 match object.open(
                     &format!("http://h/rooms/r/websocket?{query}"),
                     now,
                     &entropy,
+                    0,
                 ) {
                     Opening::Join(admission) => {
-                        prop_assert!(!full && name_ok, "admitted past a refusal");
+                        prop_assert!(!full && name_ok && !crowded, "admitted past a refusal");
                         prop_assert_eq!(&admission.tags, &tags(&admission.id));
                         check_effects(&admission.effects, Some(&admission.id))?;
                         check_presence(&admission.effects, object.room())?;
                         model.admit(&admission.id)?;
                         model.store(&admission.id, &admission.effects);
+                        model.store_wakes(&admission.effects)?;
                         model.schedule(&admission.effects);
                     }
                     Opening::Respond(response) => {
                         check_response(&response)?;
-                        prop_assert!(full || !name_ok, "refused a valid join: {:?}", response);
-                        let want = if full { "room_full" } else { "invalid_field" };
+                        prop_assert!(
+                            full || !name_ok || crowded,
+                            "refused a valid join: {:?}",
+                            response
+                        );
+                        let want = if full {
+                            "room_full"
+                        } else if crowded {
+                            "too_many_connections"
+                        } else {
+                            "invalid_field"
+                        };
                         let body = response.body.unwrap_or_default();
                         prop_assert!(body.contains(want), "{} for {}", body, want);
                     }
-                    Opening::Echo => {
+                    Opening::Echo(_) => {
                         return Err(TestCaseError::fail("a room upgrade became an echo socket"))
                     }
                 }
@@ -522,17 +591,34 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 };
                 let url = format!("http://h{path}?{query}");
                 let before = object.room().len();
-                match object.open(&url, now, &entropy) {
-                    Opening::Echo => prop_assert_eq!(object.room().len(), before),
+                let held = model.held();
+                match object.open(&url, now, &entropy, 0) {
+                    Opening::Echo(admission) => {
+                        prop_assert_eq!(object.room().len(), before);
+                        prop_assert!(held < config.max_connections_per_room as usize);
+                        prop_assert!(admission
+                            .tags
+                            .iter()
+                            .all(|t| t != ROOM_TAG && !model.ids.contains(t)));
+                        prop_assert!(
+                            !model.echoes.contains(&admission.tags),
+                            "echo tags given twice"
+                        );
+                        check_effects(&admission.effects, None)?;
+                        model.store_wakes(&admission.effects)?;
+                        model.echoes.push(admission.tags);
+                    }
                     Opening::Respond(response) => {
                         check_response(&response)?;
                         prop_assert_eq!(object.room().len(), before);
                     }
                     Opening::Join(admission) => {
+                        prop_assert!(held < config.max_connections_per_room as usize);
                         check_effects(&admission.effects, Some(&admission.id))?;
                         check_presence(&admission.effects, object.room())?;
                         model.admit(&admission.id)?;
                         model.store(&admission.id, &admission.effects);
+                        model.store_wakes(&admission.effects)?;
                         model.schedule(&admission.effects);
                     }
                 }
@@ -541,21 +627,23 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 let id = model.pick(who);
                 let text = frame.render(&model.ids);
                 let before = model.attachment(&id);
-                let effects = object.message(&tags(&id), Frame::Text(&text), now, || 1);
+                let effects = object.message(&tags(&id), Frame::Text(&text), now);
                 model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 check_typing(&text, &effects, before, &model, &object, &id, now)?;
             }
             Op::Binary { who, len } => {
                 let id = model.pick(who);
-                let effects = object.message(&tags(&id), Frame::Binary(len), now, || 1);
+                let effects = object.message(&tags(&id), Frame::Binary(len), now);
                 model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 if !closes(&effects) {
+                    // Refused with an error, or dropped without a word (a
+                    // rate_limited was sent less than a refill interval ago).
                     let refused = effects.0.iter().any(|e| {
                         matches!(e,
                         Effect::Reply { text } if text.contains(r#""type":"error""#))
-                    });
+                    }) || matches!(effects.0.as_slice(), [Effect::Attach { .. }]);
                     prop_assert!(refused, "binary frame not refused: {:?}", effects);
                 }
             }
@@ -592,14 +680,15 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 if let (Some(i), false) = (reuse, model.ids.is_empty()) {
                     json["id"] = i.get(&model.ids).clone().into();
                 }
-                let attachment = Record::of(&json).and_then(Attachment::read);
+                let attachment = records::parse(json.to_string().as_bytes(), Attachment::read);
                 let id = json["id"].as_str().unwrap_or("no-id-tag").to_owned();
                 let effects = object.adopt(&tags(&id), attachment.clone());
                 check_effects(&effects, None)?;
+                model.store_wakes(&effects)?;
                 match attachment {
                     Some(attachment) => {
                         prop_assert!(
-                            effects.0.is_empty(),
+                            !closes(&effects),
                             "a readable attachment refused: {:?}",
                             effects
                         );
@@ -627,16 +716,24 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                             .clone()
                     })
                     .collect();
-                object = ObjectState::start(None, now, model.sockets.len(), Ok(config.clone()));
-                for (id, attachment) in &model.sockets {
-                    if gone.contains(id) {
+                let open = model.sockets.len() + model.echoes.len();
+                object = ObjectState::start(None, now, open, Ok(config.clone()));
+                model.stored = 0;
+                for (id, attachment) in model.sockets.clone() {
+                    if gone.contains(&id) {
                         continue;
                     }
-                    let effects = object.adopt(&tags(id), attachment.clone());
+                    let effects = object.adopt(&tags(&id), attachment.clone());
                     check_effects(&effects, None)?;
+                    model.store_wakes(&effects)?;
                     // A socket whose member already left (its close still
                     // on its way) is closed again, never readmitted.
-                    prop_assert_eq!(effects.0.is_empty(), attachment.is_some());
+                    prop_assert_eq!(!closes(&effects), attachment.is_some());
+                }
+                for echo in model.echoes.clone() {
+                    let effects = object.adopt(&echo, None);
+                    prop_assert!(!closes(&effects));
+                    model.store_wakes(&effects)?;
                 }
                 let pending = model.alarm;
                 sweep(&mut model, &mut object, &config, now, &[], pending)?;
@@ -650,10 +747,40 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     model.sockets.remove(id);
                 }
             }
-            Op::Echo { text, connections } => {
-                let effects = object.message(&[], Frame::Text(&text), now, || connections);
+            Op::Echo { who, text } => {
+                let tags = match who {
+                    Some(i) if !model.echoes.is_empty() => i.get(&model.echoes).clone(),
+                    _ => Vec::new(),
+                };
+                let effects = object.message(&tags, Frame::Text(&text), now);
                 check_closes(&effects)?;
                 prop_assert_eq!(effects.0.len(), 1);
+                match effects.0.as_slice() {
+                    // The count is every socket of the object, kept in Rust.
+                    [Effect::Reply { text }] => {
+                        let count = format!("connections: {}", model.held());
+                        prop_assert!(text.ends_with(&count), "{} for {}", text, count);
+                    }
+                    // Closed by the server (too big, binary, its token
+                    // expired): it no longer counts.
+                    _ => model.echoes.retain(|echo| *echo != tags),
+                }
+            }
+            Op::EchoGone {
+                who,
+                error_first,
+                code,
+            } => {
+                if model.echoes.is_empty() {
+                    continue;
+                }
+                let tags = model.echoes.remove(who.index(model.echoes.len()));
+                if error_first {
+                    prop_assert_eq!(object.error(&tags, None), Effects::default());
+                }
+                let effects = object.close(&tags, code, None);
+                check_closes(&effects)?;
+                prop_assert_eq!(object.sockets(), model.held(), "echo sockets counted");
             }
             Op::Alarm { pings } => {
                 model.alarm = None; // it runs
@@ -661,6 +788,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
             }
         }
         model.check(object.room())?;
+        prop_assert_eq!(object.sockets(), model.held(), "sockets counted");
     }
     Ok(())
 }
@@ -674,7 +802,8 @@ impl Model {
     }
 }
 
-/// The idle sweep over every socket the model holds open, the runtime
+/// The idle sweep over every socket the model holds open (members', then
+/// `/websocket` ones), the runtime
 /// having answered the `i`-th one's `ping` `pings[i]` ms ago (negative: its
 /// clock is ahead), with the alarm `pending` besides this run: closes
 /// exactly the members that are idle by what their sockets store, one
@@ -699,13 +828,18 @@ fn sweep(
                 .map(|ago| now.saturating_add_signed(-ago))
         })
         .collect();
+    // `/websocket` sockets are listed too, long silent: never reaped.
     let probes = socket_tags
         .iter()
         .zip(&pinged)
         .map(|(tags, pinged_at)| Probe {
             tags,
             pinged_at: *pinged_at,
-        });
+        })
+        .chain(model.echoes.iter().map(|tags| Probe {
+            tags,
+            pinged_at: None,
+        }));
     // What the stored attachments and the runtime's ping times say: the
     // idle members (none while another run is pending).
     let idle: Vec<String> = match rules.filter(|_| pending.is_none()) {
@@ -894,16 +1028,17 @@ proptest! {
         };
         let mut object = ObjectState::start(None, now, 0, Err(error));
         for effects in [
-            object.message(&tags("abcdefgh"), Frame::Text(&text), now, || 1),
-            object.message(&tags("abcdefgh"), Frame::Binary(len), now, || 1),
-            object.message(&[], Frame::Text(&text), now, || 1),
+            object.message(&tags("abcdefgh"), Frame::Text(&text), now),
+            object.message(&tags("abcdefgh"), Frame::Binary(len), now),
+            object.message(&[], Frame::Text(&text), now),
+            object.message(&tags("abcdefgh"), Frame::LongText(len), now),
         ] {
             check_effects(&effects, None)?;
             let internal = matches!(effects.0.as_slice(),
                 [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL);
             prop_assert!(internal, "not closed with 1011: {:?}", effects);
         }
-        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9]) else {
+        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9], 0) else {
             return Err(TestCaseError::fail("a misconfigured room opened a socket"));
         };
         prop_assert_eq!(response.status, 500);

@@ -1,8 +1,9 @@
 // RoomClient's `token` option against a server with AUTH_SECRET set
-// (test/configured/vars.ts): a refused token (401, seen by fetchConnect) is
-// replaced by a fresh one from the provider, a fixed token that is refused
-// ends the client, and every reconnect asks the provider again.
-import { describe, expect, it } from "vitest";
+// (test/configured/vars.ts): a refused token (401, seen by fetchConnect) or
+// one that expires while connected (close 1008 "token expired") is replaced
+// by a fresh one from the provider, a fixed token that is refused ends the
+// client, and every reconnect asks the provider again.
+import { describe, expect, it, vi } from "vitest";
 import { RoomClient, type Status, type TokenRequest } from "../../js/client";
 import { withTimeout } from "../shared/client";
 import { freshRoom } from "../worker/room";
@@ -103,5 +104,51 @@ describe("RoomClient tokens against a server with AUTH_SECRET", () => {
       status: 401,
     });
     expect(sockets).toHaveLength(0);
+  });
+
+  it("a socket whose token expires is closed 1008 'token expired' at its next frame: at once a fresh token from the provider and a new welcome", async () => {
+    const room = freshRoom();
+    const requests: TokenRequest[] = [];
+    let exp = 0;
+    const { connect } = workerConnect();
+    const client = new RoomClient({
+      base: "ws://example.com",
+      room,
+      connect,
+      token: async (request) => {
+        requests.push(request);
+        // The first token expires in 2 seconds, the next in an hour.
+        exp = Math.floor(Date.now() / 1000) + (requests.length === 1 ? 2 : 3600);
+        return mint({ ...claims("Ada", room), exp });
+      },
+    });
+    const welcomes: string[] = [];
+    client.on("frame", (frame) => {
+      if (frame.type === "welcome") welcomes.push(frame.id);
+    });
+    const statuses = statusOf(client);
+    await statuses.until("open", (s) => s.state === "open");
+    const firstExp = exp;
+    // A bounded wait for the expiry itself.
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThanOrEqual(firstExp * 1000), {
+      timeout: 4_000,
+      interval: 100,
+    });
+    client.send({ type: "ping" });
+    expect(await statuses.until("reconnecting", (s) => s.state === "reconnecting")).toEqual({
+      state: "reconnecting",
+      delayMs: 0,
+      attempt: 1,
+      code: 1008,
+      reason: `token expired at ${firstExp} (Unix seconds): reconnect with a fresh token`,
+    });
+    await statuses.until("open again", (s) => s.state === "open", 1);
+    expect(requests).toEqual([
+      { attempt: 1, rejected: false },
+      { attempt: 2, rejected: true },
+    ]);
+    await vi.waitFor(() => expect(welcomes).toHaveLength(2));
+    expect(welcomes[1]).not.toBe(welcomes[0]);
+    client.close();
   });
 });

@@ -88,15 +88,20 @@ describe("room hibernation", () => {
     await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
-  it("counts an instance created by a stats request alone, with no socket to wake", async () => {
+  it("counts only instances that held a socket: stats requests alone store nothing", async () => {
     const room = freshRoom();
+    const ada = await join(room, "Ada");
+    ada.client.close(1000);
+    await ada.client.closed();
     const first = await stats(room);
-    await evict(room);
-    const second = await stats(room);
-    await evict(room);
-    const third = await stats(room);
-    expect([second.wakes, third.wakes]).toEqual([first.wakes + 1, first.wakes + 2]);
-    expect(third).toMatchObject({ connections: 0, last_wake_at: null });
+    expect(first).toMatchObject({ connections: 0, wakes: 1 });
+    for (let i = 0; i < 2; i++) {
+      await evict(room);
+      expect(await stats(room)).toMatchObject({ connections: 0, wakes: 1, last_wake_at: null });
+    }
+    const stub = env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
+    const stored = await runInDurableObject(stub, (_, state) => state.storage.kv.get("wakes"));
+    expect(stored).toEqual({ count: 1, last_wake_at: undefined });
   });
 });
 

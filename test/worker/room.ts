@@ -61,6 +61,21 @@ export function roomStub(room: string): DurableObjectStub {
   return env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
 }
 
+/**
+ * Every frame `member` receives until none comes for `quietMs`: for answers
+ * whose number a test cannot know (a rate limit drops frames silently).
+ */
+export async function drain(member: Member, quietMs = 300): Promise<ServerFrame[]> {
+  const frames: ServerFrame[] = [];
+  for (;;) {
+    try {
+      frames.push(await member.next(quietMs));
+    } catch {
+      return frames;
+    }
+  }
+}
+
 /** Evicts the room's object; its hibernatable sockets stay open. */
 export function evict(room: string): Promise<void> {
   return evictDurableObject(roomStub(room));

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::HttpError;
+use crate::http::address;
 use crate::http::url::{is_websocket_upgrade, query_param, split_url};
 use crate::origin;
 use crate::outcome::{HttpResponse, Route};
@@ -25,6 +26,8 @@ pub struct RequestHead<'a> {
     pub upgrade: Option<&'a str>,
     /// The `Origin` header, if present.
     pub origin: Option<&'a str>,
+    /// The client's address: the `CF-Connecting-IP` header, if present.
+    pub client: Option<&'a str>,
 }
 
 /// What a path under `/rooms/` asks for.
@@ -82,17 +85,19 @@ pub fn check_room(room: &str) -> Result<(), HttpError> {
 
 /// Routes one request at `now` (ms since the epoch) under `config`.
 ///
-/// Upgrades are checked here, before any Durable Object wakes: origin
-/// (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`). The object checks the
+/// Upgrades and stats requests are checked here, before any Durable Object
+/// wakes: origin (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`; stats need
+/// one valid for the room, as an upgrade does). The object checks the
 /// token again with [`authenticate`] to learn who connects.
 pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
     let (path, query) = split_url(head.url);
-    let upgrade = |room: Option<&str>, object: &str| {
+    let checked = |room: Option<&str>, object: &str| {
         let checked = origin::check(head.origin, &config.allowed_origins)
             .and_then(|()| authenticate(config, query, room, now));
         match checked {
             Ok(_) => Route::Forward {
                 object: object.to_owned(),
+                limit_key: address::limit_key(head.client),
             },
             Err(error) => Route::error(&error),
         }
@@ -104,10 +109,7 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
             Ok(RoomTarget::Socket(_)) if !is_websocket_upgrade(head.upgrade) => {
                 Route::error(&HttpError::UpgradeRequired)
             }
-            Ok(RoomTarget::Socket(room)) => upgrade(Some(room), room),
-            Ok(RoomTarget::Stats(room)) => Route::Forward {
-                object: room.to_owned(),
-            },
+            Ok(RoomTarget::Socket(room) | RoomTarget::Stats(room)) => checked(Some(room), room),
         };
     }
     if path.ends_with("/websocket") {
@@ -135,7 +137,7 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
                 Some("WebSocket upgrades must use GET"),
             ));
         }
-        return upgrade(None, ECHO_OBJECT);
+        return checked(None, ECHO_OBJECT);
     }
     Route::Respond(HttpResponse::text(
         400,
@@ -206,7 +208,8 @@ mod tests {
         assert_eq!(
             route_of("http://h/websocket", Some("websocket")),
             Route::Forward {
-                object: "foo".into()
+                object: "foo".into(),
+                limit_key: None,
             }
         );
     }
@@ -243,6 +246,7 @@ mod tests {
                 url,
                 upgrade,
                 origin: None,
+                client: None,
             },
             &Config::default(),
             0,
@@ -287,7 +291,8 @@ mod tests {
         assert_eq!(
             route_of("http://h/rooms/lobby/websocket", Some("websocket")),
             Route::Forward {
-                object: "lobby".into()
+                object: "lobby".into(),
+                limit_key: None,
             }
         );
     }
@@ -314,6 +319,7 @@ mod tests {
                 url,
                 upgrade: Some("websocket"),
                 origin,
+                client: None,
             },
             config,
             now,
@@ -336,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn origin_is_checked_on_upgrades_only() {
+    fn origin_is_checked_on_upgrades_and_stats() {
         let config = Config {
             allowed_origins: vec!["https://app.example".into()],
             ..Config::default()
@@ -350,19 +356,15 @@ mod tests {
             route_with(&config, room, None, 0),
             Route::Forward { .. }
         ));
-        for url in [room, "http://h/websocket"] {
+        // Stats too: a page elsewhere may not wake rooms on its visitors'
+        // behalf (a page of the same origin sends no Origin with a GET).
+        for url in [room, "http://h/websocket", "http://h/rooms/lobby"] {
             let refused = route_with(&config, url, Some("https://evil.example"), 0);
             assert_eq!(status(&refused), 403, "{url}");
             assert_eq!(error_code(&refused).as_deref(), Some("forbidden_origin -"));
         }
-        // Stats are a plain GET, not a socket: no origin check.
         assert!(matches!(
-            route_with(
-                &config,
-                "http://h/rooms/lobby",
-                Some("https://evil.example"),
-                0
-            ),
+            route_with(&config, "http://h/rooms/lobby", None, 0),
             Route::Forward { .. }
         ));
     }
@@ -418,6 +420,19 @@ mod tests {
                 0,
                 Some("unauthorized bad_signature"),
             ),
+            // Stats need a token valid for the room, as an upgrade does.
+            (format!("http://h/rooms/lobby?token={lobby}"), 0, None),
+            (format!("http://h/rooms/lobby?token={any}"), 0, None),
+            (
+                "http://h/rooms/lobby".into(),
+                0,
+                Some("unauthorized missing"),
+            ),
+            (
+                format!("http://h/rooms/other?token={lobby}"),
+                0,
+                Some("unauthorized wrong_room"),
+            ),
             (
                 "http://h/rooms/lobby/websocket?token=abc".into(),
                 0,
@@ -430,6 +445,30 @@ mod tests {
             if want.is_some() {
                 assert_eq!(status(&got), 401);
             }
+        }
+    }
+
+    #[test]
+    fn forwarded_requests_carry_the_client_address_to_count() {
+        for url in [
+            "http://h/websocket",
+            "http://h/rooms/r/websocket",
+            "http://h/rooms/r",
+        ] {
+            let head = |client| RequestHead {
+                method: "GET",
+                url,
+                upgrade: Some("websocket"),
+                origin: None,
+                client,
+            };
+            let key = |client| match route(head(client), &Config::default(), 0) {
+                Route::Forward { limit_key, .. } => limit_key,
+                Route::Respond(response) => panic!("{url}: {response:?}"),
+            };
+            assert_eq!(key(Some("203.0.113.9")).as_deref(), Some("203.0.113.9"));
+            assert_eq!(key(Some("127.0.0.1")), None, "{url}");
+            assert_eq!(key(None), None);
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Members {
     ordered: BTreeMap<(u64, String), Attachment>,
     /// id → join time, the other half of the key.
     joined_at: HashMap<String, u64>,
+    /// Token subject → how many members have it (`AUTH_SECRET` only).
+    subjects: HashMap<String, u64>,
 }
 
 impl Members {
@@ -27,6 +29,10 @@ impl Members {
         }
         self.joined_at
             .insert(attachment.id.clone(), attachment.joined_at);
+        if let Some(sub) = &attachment.sub {
+            let count = self.with_subject(sub);
+            self.subjects.insert(sub.clone(), count + 1);
+        }
         self.ordered
             .insert((attachment.joined_at, attachment.id.clone()), attachment);
     }
@@ -50,7 +56,21 @@ impl Members {
     pub fn remove(&mut self, id: &str) -> Option<Attachment> {
         let key = self.key(id)?;
         self.joined_at.remove(id);
-        self.ordered.remove(&key)
+        let member = self.ordered.remove(&key)?;
+        if let Some(sub) = &member.sub {
+            match self.subjects.get_mut(sub) {
+                Some(count) if *count > 1 => *count -= 1,
+                _ => {
+                    self.subjects.remove(sub);
+                }
+            }
+        }
+        Some(member)
+    }
+
+    /// How many members have the token subject `sub`.
+    pub fn with_subject(&self, sub: &str) -> u64 {
+        self.subjects.get(sub).copied().unwrap_or(0)
     }
 
     /// How many members there are.
@@ -107,7 +127,11 @@ impl Cursor {
         format!("{}.{}", member.joined_at, member.id)
     }
 
-    /// A cursor this server wrote, or `None` for anything else.
+    /// The place `text` names, if it is written as a cursor; `None` for
+    /// anything else. A well-formed cursor the server never wrote is a
+    /// place like any other: it cannot be told apart from one whose member
+    /// left, and the page after it shows nothing `who` from the start
+    /// would not.
     pub fn parse(text: &str) -> Option<Cursor> {
         let (joined_at, id) = text.split_once('.')?;
         if joined_at.is_empty() || !joined_at.bytes().all(|b| b.is_ascii_digit()) || id.is_empty() {
@@ -132,6 +156,7 @@ mod tests {
             joined_at,
             sub: None,
             bucket: Bucket::default(),
+            exp: None,
             typing_at: None,
         }
     }
@@ -151,6 +176,37 @@ mod tests {
         assert_eq!(members.remove("aa").map(|m| m.id), Some("aa".into()));
         assert_eq!(members.remove("aa"), None);
         assert_eq!(members.len(), 2);
+    }
+
+    #[test]
+    fn counts_members_by_token_subject() {
+        let mut members = Members::default();
+        for (id, sub) in [
+            ("aa", Some("u1")),
+            ("bb", Some("u1")),
+            ("cc", None),
+            ("dd", Some("u2")),
+        ] {
+            members.insert(Attachment {
+                sub: sub.map(Into::into),
+                ..member(id, 1)
+            });
+        }
+        members.insert(Attachment {
+            sub: Some("u1".into()),
+            ..member("aa", 1)
+        });
+        assert_eq!(
+            (members.with_subject("u1"), members.with_subject("u2")),
+            (2, 1)
+        );
+        members.remove("aa");
+        members.remove("dd");
+        members.remove("dd");
+        assert_eq!(
+            (members.with_subject("u1"), members.with_subject("u2")),
+            (1, 0)
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::error::{CloseReason, Error, HttpError};
 use crate::limit::{Bucket, Verdict};
 use crate::liveness::{Activity, Liveness};
 use crate::outcome::{Admission, Effect, Effects};
-use crate::protocol::{self, ClientFrame, Frame, Peer, ServerFrame};
+use crate::protocol::{self, ClientFrame, Frame, Payload, Peer, ServerFrame};
 use crate::socket::{Attachment, ROOM_TAG};
 use crate::token::Claims;
 use members::Members;
@@ -110,7 +110,10 @@ impl Room {
         presence::pushes(self.len(), self.presence_limit())
     }
 
-    /// Admits a new connection to `room`. `name` is the raw `?name=` value,
+    /// Admits a new connection to `room` (the object has checked that it
+    /// has room for one: see [`crate::object::ObjectState::open`]), unless
+    /// its token's subject already has `MAX_CONNECTIONS_PER_SUBJECT` members
+    /// here (429). `name` is the raw `?name=` value,
     /// `claims` the verified token (whose name wins) when `AUTH_SECRET` is
     /// set; `entropy` is random bytes from the runtime (the core has no RNG).
     pub fn join(
@@ -121,16 +124,19 @@ impl Room {
         now: u64,
         entropy: &[u8],
     ) -> Result<Admission, HttpError> {
-        let max = self.config.max_connections_per_room;
-        if self.len() >= max as usize {
-            return Err(HttpError::RoomFull { max });
+        if let Some(claims) = &claims {
+            let max = self.config.max_connections_per_subject;
+            if self.members.with_subject(&claims.sub) >= u64::from(max) {
+                return Err(HttpError::TooManyConnections { max });
+            }
         }
         let id = self.members.fresh_id(entropy);
-        let (name, sub) = match (claims, name) {
-            (Some(claims), _) => (claims.name, Some(claims.sub)),
-            (None, Some(raw)) => (protocol::name(raw).map_err(HttpError::BadName)?, None),
+        let (name, sub, exp) = match (claims, name) {
+            (Some(claims), _) => (claims.name, Some(claims.sub), Some(claims.exp)),
+            (None, Some(raw)) => (protocol::name(raw).map_err(HttpError::BadName)?, None, None),
             (None, None) => (
                 format!("guest-{}", id.chars().take(4).collect::<String>()),
+                None,
                 None,
             ),
         };
@@ -140,6 +146,7 @@ impl Room {
             joined_at: now,
             sub,
             bucket: Bucket::full(self.config.rate_limit_burst, now),
+            exp,
             typing_at: None,
         };
         self.members.insert(attachment.clone());
@@ -173,8 +180,9 @@ impl Room {
     }
 
     /// Decides what a frame from member `id` makes happen, in this order:
-    /// a member the room does not know is closed (1011); a frame over
-    /// `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
+    /// a member the room does not know is closed (1011); a frame at or
+    /// after its token's expiry closes the socket (1008, "token expired");
+    /// a frame over `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
     /// anything else is parsed and served. The member's attachment is
@@ -191,25 +199,30 @@ impl Room {
         let Some(member) = self.members.get_mut(id) else {
             return Effect::close(&CloseReason::UnknownConnection).into();
         };
-        if let Err(why) = frame.check_size(self.config.max_message_bytes) {
-            return self.expel(id, &why);
+        if let Some(exp) = member.exp.filter(|&exp| now / 1000 >= exp) {
+            return self.expel(id, &CloseReason::TokenExpired { exp });
         }
+        let payload = match frame.within(self.config.max_message_bytes) {
+            Ok(payload) => payload,
+            Err(why) => return self.expel(id, &why),
+        };
         let verdict = member.bucket.take(now, per_second, burst);
         let attach = |member: &Attachment| Effect::Attach {
             attachment: member.clone(),
         };
-        let text = match (verdict, frame) {
+        let text = match (verdict, payload) {
             (Verdict::Close, _) => return self.expel(id, &CloseReason::RateLimit),
-            (Verdict::Drop, _) => {
+            (Verdict::Drop { tell: true }, _) => {
                 return Effects(vec![
                     reply(&Error::RateLimited { per_second, burst }),
                     attach(member),
                 ])
             }
-            (Verdict::Allow, Frame::Binary(_)) => {
+            (Verdict::Drop { tell: false }, _) => return attach(member).into(),
+            (Verdict::Allow, Payload::Binary(_)) => {
                 return Effects(vec![reply(&Error::Binary), attach(member)])
             }
-            (Verdict::Allow, Frame::Text(text)) => text,
+            (Verdict::Allow, Payload::Text(text)) => text,
         };
         #[cfg(feature = "test-hooks")]
         test_hooks(text);
@@ -443,6 +456,7 @@ mod tests {
     use super::testing::*;
     use super::*;
     use crate::close::CloseCode;
+    use crate::token::Claims;
 
     #[test]
     fn join_welcomes_with_roster_and_announces() {
@@ -755,14 +769,32 @@ mod tests {
     }
 
     #[test]
-    fn room_full_refuses_with_503() {
-        let mut room = Room::with_config(config(|c| c.max_connections_per_room = 2));
-        for i in 0..2 {
-            room.join("r", None, None, 0, &[i; 9]).expect("join");
+    fn a_token_subject_holds_at_most_max_connections_per_subject() {
+        let mut room = Room::with_config(config(|c| c.max_connections_per_subject = 2));
+        let claims = |sub: &str| Claims {
+            sub: sub.into(),
+            name: "Ada".into(),
+            room: None,
+            exp: u64::MAX,
+        };
+        let join =
+            |room: &mut Room, sub: &str, i: u8| room.join("r", None, Some(claims(sub)), 0, &[i; 9]);
+        let first = join(&mut room, "u1", 1).expect("join").id;
+        join(&mut room, "u1", 2).expect("join");
+        let refused = join(&mut room, "u1", 3).expect_err("a third");
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (429, "too_many_connections")
+        );
+        join(&mut room, "u2", 4).expect("another subject");
+        // Counted from the attachments after a wake, and freed by a leave.
+        let mut woken = Room::with_config(room.config().clone());
+        for member in room.members.iter() {
+            woken.restore(member.clone());
         }
-        let refused = room.join("r", None, None, 0, &[9; 9]).expect_err("full");
-        assert_eq!((refused.status(), refused.code()), (503, "room_full"));
-        assert_eq!(room.len(), 2);
+        assert!(join(&mut woken, "u1", 5).is_err());
+        woken.leave(&first);
+        join(&mut woken, "u1", 6).expect("room for one again");
     }
 
     #[test]

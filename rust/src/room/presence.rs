@@ -374,7 +374,23 @@ mod tests {
             error_code(&frame(&mut room, &ids[0], &long)).as_deref(),
             Some("unknown_cursor")
         );
-        // A well-formed cursor past everyone is the empty last page.
+        // A well-formed cursor is a place in the join order whether or not
+        // this server wrote it (a place outlives its member, so a cursor
+        // cannot be checked against the room): one before everyone is the
+        // first page, one past everyone the empty last page. It shows no
+        // more than `who` from the start does.
+        let Ok(ServerFrame::Roster {
+            connections, next, ..
+        }) = room.who(Some("0.made-up"))
+        else {
+            panic!("expected a roster");
+        };
+        assert_eq!(
+            (connections.len(), next.is_some()),
+            (2, true),
+            "the first page"
+        );
+        // And past everyone:
         assert_eq!(
             room.who(Some(&format!("{}.zzz", u64::MAX))),
             Ok(ServerFrame::Roster {

@@ -56,6 +56,7 @@ mod tests {
             joined_at: 1,
             sub: None,
             bucket: Bucket::default(),
+            exp: None,
             typing_at,
         }
     }

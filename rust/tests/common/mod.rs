@@ -277,7 +277,7 @@ pub fn closes(effects: &Effects) -> bool {
 /// An HTTP response: a known status, and JSON when it says so.
 pub fn check_response(response: &HttpResponse) -> Result<(), TestCaseError> {
     prop_assert!(
-        [200, 400, 401, 403, 405, 426, 500, 503].contains(&response.status),
+        [200, 400, 401, 403, 405, 426, 429, 500, 503].contains(&response.status),
         "status {}",
         response.status
     );
