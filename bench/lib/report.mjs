@@ -23,7 +23,7 @@ const cell = (s, digits = 0) =>
       ? fmt(s.median, digits)
       : `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
 
-/** A judged target as one line: verdict, pooled ratio (or difference), interval, rounds. */
+/** A judged target as one line: verdict, pooled ratio, interval, rounds. */
 export function verdictLine(t) {
   const word = t.met === undefined ? "NO VERDICT" : t.met ? "met" : "not met";
   const interval = Number.isFinite(t.pool.low)
@@ -53,10 +53,10 @@ const FIGURES = (s) => [
   ["w5", "firstMs", "5 wake: first reply after eviction ms", 1],
   ["w5", "ratio", "5 wake: first reply ÷ warm p50", 1],
   ["w6", "coldMs", "6 cold start to first reply ms", 0],
-  ["w8", "resumeMs", `8 history: ms to resume ${fmt(s.w8.missed)} missed messages`, 1],
-  ["w8", "rowsFilling", "8 history: rows written per message, room filling", 2],
-  ["w8", "rowsFull", "8 history: rows written per message, room full", 2],
-  ["w8", "sayMs", "8 history: say round trip p50 ms", 2],
+  ["w9", "resumeMs", `9 history: ms to resume ${fmt(s.w9.missed)} missed messages`, 1],
+  ["w9", "rowsFilling", "9 history: rows written per message, room filling", 2],
+  ["w9", "rowsFull", "9 history: rows written per message, room full", 2],
+  ["w9", "sayMs", "9 history: say round trip p50 ms", 2],
 ];
 
 /** Every figure per variant, and A/X computed within each round for every other variant X. */
@@ -116,6 +116,26 @@ function rampNotes(runs, fronts) {
   return lines.join("\n");
 }
 
+/** Workload 8's figures, measured at a short timeout and scaled to the default. */
+function idleTable(idle, w8) {
+  if (!idle) return "(not run)";
+  const t = w8.timeoutS;
+  return `Measured with IDLE_TIMEOUT_SECONDS=${t} and a ping every ${fmt(w8.pingMs / 1000, 2)} s (the
+ratio of the default 120 s to RoomClient's 30 s), over ${fmt(idle.window / 1000)} s and ${fmt(idle.rooms)}
+rooms of one live member; per room-hour at the default, the runs scale by ${t}/120.
+
+| figure | value |
+|---|---:|
+| alarm runs (each a wake) per room-hour, measured at ${t} s | ${fmt(idle.runsPerRoomHour)} |
+| wakes per room-hour at the default (120 s) | ${fmt(idle.wakesPerRoomHourAtDefault, 1)} |
+| runtime CPU per run (wake + sweep), above the pings' own, ms | ${fmt(idle.cpuPerRunMs, 1)} |
+| runtime CPU per room-hour at the default, ms | ${fmt(idle.cpuMsPerRoomHourAtDefault)} |
+| the pings' runtime CPU, ms per second (baseline, subtracted) | ${fmt(idle.baselineCpuMsPerSecond, 1)} |
+| a dead client's join to its \`left\`, ms at ${t} s (median of ${idle.ghostsLeft}/${idle.ghosts}) | ${fmt(idle.toLeftMs)} |
+| the same in timeouts | ${fmt(idle.toLeftInTimeouts, 2)} |
+| the same at the default, s | ${fmt(idle.toLeftAtDefaultS)} |`;
+}
+
 /** A section (from its "## " heading to the next) of the previous report. */
 function kept(previous, heading, fallback) {
   const start = previous.indexOf(`\n## ${heading}\n`);
@@ -154,7 +174,7 @@ export function versions() {
  * micro, failures, previous (the last bench/RESULTS.md, for its kept sections)}.
  */
 export function markdown(run) {
-  const { mode, settings: s, runs, judged, size, micro, failures } = run;
+  const { mode, settings: s, runs, judged, size, micro, idle, failures } = run;
   const v = versions();
   const full = mode === "full";
   const history = `- ${run.date} UTC, ${mode}, ${runs.length} round(s) rotated, commit ${v.commit}: ${[
@@ -181,7 +201,7 @@ which the script keeps.`
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${v.fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
 - Rounds: ${runs.length}, the order of the variants rotated each round (A B C H, B C H A, …); every variant gets a fresh \`wrangler dev\` on 127.0.0.1
-- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 ${s.w8.fill} messages, then ${s.w8.missed} missed by a dropped listener that resumes
+- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 (A only, once) ${fmt(s.w8.rooms)} rooms over ${s.w8.windowMs / 1000} s and ${s.w8.ghosts} dead client(s); workload 9 (A only) ${s.w9.fill} messages, then ${s.w9.missed} missed by a dropped listener that resumes
 
 ## Targets
 
@@ -227,6 +247,10 @@ ${Object.entries(size.bundles)
     : "(not run)"
 }
 
+### The idle reaper (workload 8, A only)
+
+${idleTable(idle, s.w8)}
+
 ### The Wasm boundary, per call (bench/boundary.mjs, Node ${v.node})
 
 ${micro ? `| µs per call | what |\n|---:|---|\n${micro.map(({ what, us }) => `| ${us.toFixed(2)} | ${what} |`).join("\n")}` : "(not run)"}
@@ -244,7 +268,7 @@ ${micro ? `| µs per call | what |\n|---:|---|\n${micro.map(({ what, us }) => `|
   frame goes unchanged to \`getWebSockets("room")\`.
 - **H** is A with \`HISTORY_LIMIT=0\` (no history: no SQL, no \`seq\`), run for workload 2
   only, in the same rounds as A: the cost of storing every message before it is sent.
-  Workload 8 (A only) measures the history itself.
+  Workload 9 (A only) measures the history itself.
 - All three answer \`GET /rooms/{room}\` with \`instance_started_at\` (workload 5 confirms its
   wakes with it). Workloads 2–5 use a fresh room each; workload 4 is last, its sockets are
   dropped by stopping the server.

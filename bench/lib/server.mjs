@@ -25,8 +25,8 @@ export const BENCH_VARS = {
  * Writes `dir`/wrangler.json from a variant's wrangler.jsonc: full-line
  * comments dropped, `main` and `assets.directory` made relative to `dir`, no
  * `build` step (A is built once before the rounds, so cold starts compare like
- * with like) and BENCH_VARS as `vars` (B and C read none), then the variant's
- * own `vars` (H: HISTORY_LIMIT=0). Returns its path.
+ * with like) and BENCH_VARS, then `vars`, as `vars` (B and C read none).
+ * Returns its path.
  */
 export function prepareConfig(source, dir, vars = {}) {
   const text = readFileSync(source, "utf8")

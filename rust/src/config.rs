@@ -22,6 +22,7 @@ pub const VARIABLES: &[&str] = &[
     "PRESENCE_LIMIT",
     "HISTORY_LIMIT",
     "HISTORY_ON_JOIN",
+    "IDLE_TIMEOUT_SECONDS",
     "ALLOWED_ORIGINS",
     "AUTH_SECRET",
 ];
@@ -50,6 +51,9 @@ pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
 /// `HISTORY_LIMIT` is also at most 32 MiB ÷ `MAX_MESSAGE_BYTES` (and its
 /// default of 100 no more than that).
 pub const MAX_HISTORY: u32 = 1_000;
+/// The longest `IDLE_TIMEOUT_SECONDS`: a day. A dead socket lingers up to
+/// this long, so anything longer is a typo rather than a choice.
+pub const MAX_IDLE_TIMEOUT_SECONDS: u32 = 86_400;
 /// The shortest `AUTH_SECRET` accepted: 32 bytes, HMAC-SHA256's output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -79,6 +83,9 @@ pub struct Config {
     /// The most kept messages a `history` frame replays to a joiner that
     /// does not resume (at most `history_limit` of them).
     pub history_on_join: u32,
+    /// A room socket that sent no frame and no keepalive `ping` for longer
+    /// than this many seconds is closed (see [`crate::liveness`]); 0 = never.
+    pub idle_timeout_seconds: u32,
     /// Origins allowed to open a socket, normalised; empty allows any.
     pub allowed_origins: Vec<String>,
     /// When set, every upgrade needs a token signed with it.
@@ -114,6 +121,7 @@ impl Default for Config {
             presence_limit: 100,
             history_limit: 100,
             history_on_join: 50,
+            idle_timeout_seconds: 120,
             allowed_origins: Vec::new(),
             auth_secret: None,
         }
@@ -209,6 +217,13 @@ impl Config {
                 defaults.history_on_join,
                 0,
                 MAX_HISTORY,
+            )?,
+            idle_timeout_seconds: integer(
+                &get,
+                "IDLE_TIMEOUT_SECONDS",
+                defaults.idle_timeout_seconds,
+                0,
+                MAX_IDLE_TIMEOUT_SECONDS,
             )?,
             allowed_origins: origins(&get)?,
             auth_secret: secret(&get)?,
@@ -327,6 +342,7 @@ mod tests {
             ("PRESENCE_LIMIT", "1000"),
             ("HISTORY_LIMIT", "0"),
             ("HISTORY_ON_JOIN", "1000"),
+            ("IDLE_TIMEOUT_SECONDS", "0"),
             (
                 "ALLOWED_ORIGINS",
                 "https://Example.com/, http://localhost:8787",
@@ -345,6 +361,7 @@ mod tests {
                 presence_limit: 1_000,
                 history_limit: 0,
                 history_on_join: 1_000,
+                idle_timeout_seconds: 0,
                 allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],
                 auth_secret: Some(Secret(secret.into_bytes())),
             })
@@ -379,6 +396,10 @@ mod tests {
             ("HISTORY_LIMIT", ""),
             ("HISTORY_ON_JOIN", "1001"),
             ("HISTORY_ON_JOIN", "fifty"),
+            ("IDLE_TIMEOUT_SECONDS", "-1"),
+            ("IDLE_TIMEOUT_SECONDS", "86401"),
+            ("IDLE_TIMEOUT_SECONDS", "2m"),
+            ("IDLE_TIMEOUT_SECONDS", "1.5"),
             ("ALLOWED_ORIGINS", "example.com"),
             ("ALLOWED_ORIGINS", "https://a.com/path"),
             ("AUTH_SECRET", "short"),
@@ -429,6 +450,23 @@ mod tests {
             Err("configuration variable PRESENCE_LIMIT = 1001 is invalid: \
                  must be a whole number from 1 to 1000"
                 .into())
+        );
+    }
+
+    #[test]
+    fn idle_timeout_is_0_to_a_day() {
+        let idle = |vars: &[(&str, &str)]| config(vars).map(|c| c.idle_timeout_seconds);
+        assert_eq!(idle(&[]), Ok(120));
+        assert_eq!(idle(&[("IDLE_TIMEOUT_SECONDS", "30")]), Ok(30));
+        assert_eq!(idle(&[("IDLE_TIMEOUT_SECONDS", " 0 ")]), Ok(0));
+        assert_eq!(idle(&[("IDLE_TIMEOUT_SECONDS", "86400")]), Ok(86_400));
+        assert_eq!(
+            idle(&[("IDLE_TIMEOUT_SECONDS", "")]).map_err(|e| e.to_string()),
+            Err(
+                "configuration variable IDLE_TIMEOUT_SECONDS =  is invalid: \
+                 must be a whole number from 0 to 86400"
+                    .into()
+            )
         );
     }
 

@@ -476,6 +476,7 @@ describe("bad input (default configuration)", () => {
         ["PRESENCE_LIMIT", "1001"],
         ["HISTORY_LIMIT", "-1"],
         ["HISTORY_ON_JOIN", "1001"],
+        ["IDLE_TIMEOUT_SECONDS", "2m"],
       ]) {
         for (const path of ["/websocket", `/rooms/${freshRoom()}`, "/other"]) {
           const response = await worker.fetch(new Request(`http://example.com${path}`), {

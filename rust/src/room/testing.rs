@@ -58,20 +58,21 @@ pub(crate) fn error_code(effects: &Effects) -> Option<String> {
 }
 
 /// The attachment, welcome and joined frame (if any) of an admission,
-/// past its history effects (a new epoch, the `history` frame).
+/// past its history effects (a new epoch, the `history` frame) and the
+/// object's alarm, armed by a first join.
 pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String>) {
-    let effects: Vec<Effect> = admission
+    let room: Vec<Effect> = admission
         .effects
         .0
         .iter()
         .filter(|effect| match effect {
-            Effect::Epoch { .. } | Effect::Replay { .. } => false,
+            Effect::Epoch { .. } | Effect::Replay { .. } | Effect::SetAlarm { .. } => false,
             Effect::Reply { text } => !text.starts_with(r#"{"type":"history""#),
             _ => true,
         })
         .cloned()
         .collect();
-    match effects.as_slice() {
+    match room.as_slice() {
         [Effect::Attach { attachment }, Effect::Reply { text: welcome }] => {
             (attachment.clone(), welcome.clone(), None)
         }
