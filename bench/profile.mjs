@@ -71,6 +71,8 @@ const BENCH_VARS = {
 const VARIANTS = {
   A: { label: "A: this project", headers: {} },
   B: { label: "B: TS seed", headers: { "x-variant": "b" } },
+  // A control: B measured as a second variant, to check that taking turns is fair (B2/B ≈ 1).
+  B2: { label: "B again (control)", headers: { "x-variant": "b" } },
 };
 /** The files of bench/profile-worker.ts and everything it imports, as staged by `stage`. */
 const SOURCES = [
@@ -108,7 +110,9 @@ const WARMUP = {
   join: { count: 100 },
   "join-at": { at: 100, count: 50 },
 };
-for (const v of variants) if (!["A", "B"].includes(v)) throw new Error(`--variant ${v}: A or B`);
+for (const v of variants) {
+  if (!VARIANTS[v]) throw new Error(`--variant ${v}: A, B or B2 (B again, a control)`);
+}
 for (const w of workloads) {
   if (!["echo", "broadcast", "join", "join-at", "micro"].includes(w)) {
     throw new Error(`--workload ${w}: echo, broadcast, join, join-at or micro`);
@@ -592,7 +596,65 @@ function categorize(frames, marks) {
  * Reads `perf script` and counts samples per category for the main thread
  * (the isolate's) and in total for the other threads.
  */
+/**
+ * V8's perf map (/tmp/perf-<pid>.map: `start size name`, appended as code is
+ * made) never says when code died, and V8 reuses the addresses of dead code:
+ * perf then names a sample after any of the functions that ever lived there
+ * (B's JSON.parse came out under A's `perform`). This index keeps, where
+ * entries overlap, only the latest: the code that lives there now, which in a
+ * steady state is the code that ran.
+ */
+function jitSymbols(pid) {
+  let text = "";
+  try {
+    text = readFileSync(`/tmp/perf-${pid}.map`, "utf8");
+  } catch {
+    return { lookup: () => undefined };
+  }
+  const entries = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    if (m) entries.push([BigInt(`0x${m[1]}`), BigInt(`0x${m[2]}`), m[3]]);
+  }
+  // Latest first; an entry survives if no later one overlaps it (checked per 4 KiB page).
+  const pages = new Map();
+  const kept = [];
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const [start, size, name] = entries[i];
+    const end = start + (size > 0n ? size : 1n);
+    const first = start >> 12n;
+    const last = (end - 1n) >> 12n;
+    let overlaps = false;
+    for (let p = first; p <= last && !overlaps; p++) {
+      for (const k of pages.get(p) ?? []) {
+        if (kept[k][0] < end && start < kept[k][1]) overlaps = true;
+      }
+    }
+    if (overlaps) continue;
+    kept.push([start, end, name]);
+    for (let p = first; p <= last; p++) {
+      if (!pages.has(p)) pages.set(p, []);
+      pages.get(p).push(kept.length - 1);
+    }
+  }
+  kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return {
+    lookup(ip) {
+      let lo = 0;
+      let hi = kept.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (kept[mid][1] <= ip) lo = mid + 1;
+        else if (kept[mid][0] > ip) hi = mid - 1;
+        else return kept[mid][2];
+      }
+      return undefined;
+    },
+  };
+}
+
 async function analyze(file, pid, marks) {
+  const jit = jitSymbols(pid);
   const child = spawn("perf", ["script", "-i", file, "-F", "tid,ip,sym,dso"], {
     stdio: ["ignore", "pipe", "ignore"],
   });
@@ -644,8 +706,15 @@ async function analyze(file, pid, marks) {
       tid = Number(head[1]);
       continue;
     }
-    const frame = /^\s*[0-9a-f]+ (.*) \(([^)]*)\)$/.exec(line);
-    if (frame) frames.push({ sym: frame[1], dso: frame[2], name: jsName(frame[1]) });
+    const frame = /^\s*([0-9a-f]+) (.*) \(([^)]*)\)$/.exec(line);
+    if (frame) {
+      let [, ip, sym, dso] = frame;
+      // JIT code: resolve against the latest code at that address (see jitSymbols).
+      if (dso.startsWith("/tmp/perf-") || (dso === "[unknown]" && sym === "[unknown]")) {
+        sym = jit.lookup(BigInt(`0x${ip}`)) ?? sym;
+      }
+      frames.push({ sym, dso, name: jsName(sym) });
+    }
   }
   flush();
   return { byCategory, byFunction, inclusive, main, other };
@@ -751,6 +820,7 @@ async function settle(counter, target, quietMs, capMs = 60_000) {
 async function echo({ base, headers }, { clients, frames }, measure) {
   const sockets = await openMany(() => `${base}/websocket`, headers, clients, 16);
   let replies = 0;
+  let last = "";
   const result = await measure(async () => {
     await Promise.all(
       sockets.map(
@@ -761,8 +831,9 @@ async function echo({ base, headers }, { clients, frames }, measure) {
               if (sent === frames) return resolve();
               socket.send(`c${c} f${sent++}`);
             };
-            socket.on("message", () => {
+            socket.on("message", (data) => {
               replies++;
+              if (c === 0) last = String(data);
               send();
             });
             socket.once("close", resolve);
@@ -770,7 +841,7 @@ async function echo({ base, headers }, { clients, frames }, measure) {
           }),
       ),
     );
-    return { units: replies, unit: "frame" };
+    return { units: replies, unit: "frame", note: `last reply "${last}"` };
   });
   for (const s of sockets) s.terminate();
   await sleep(500);
@@ -872,12 +943,23 @@ const WORKLOADS = { echo, broadcast, join: joins, "join-at": joinsAt };
 
 // ---------------------------------------------------------------- one measurement
 
+/** Resolves once the isolate's thread used under 1 % of a core for 300 ms (at most 30 s). */
+async function waitIdle(pid) {
+  const end = performance.now() + 30_000;
+  while (performance.now() < end) {
+    const before = threadCpuNs(pid);
+    await sleep(300);
+    if (threadCpuNs(pid) - before < 3e6) return;
+  }
+}
+
 /**
  * `workload` once on variant `key` under perf; appends a row to
  * `results[workload]`.
  */
 async function measureOnce(server, marks, key, workload, round, results) {
   const pid = server.workerd.user;
+  await waitIdle(pid); // the previous workload's closes (A tells the room who left) are done
   const target = { base: `ws://127.0.0.1:${server.port}`, headers: VARIANTS[key].headers };
   const file = join(server.dir, `${workload}.perf.data`);
   const measured = await WORKLOADS[workload](target, SIZES[workload], async (run) => {
@@ -912,7 +994,8 @@ async function measureOnce(server, marks, key, workload, round, results) {
       `isolate thread ${(measured.mainNs / 1000 / measured.units).toFixed(1)} ` +
       `(perf ${((counts.main * us) / measured.units).toFixed(1)}, ` +
       `project code ${((project * us) / measured.units).toFixed(1)}), ` +
-      `whole workerd ${(measured.allNs / 1000 / measured.units).toFixed(1)}`,
+      `whole workerd ${(measured.allNs / 1000 / measured.units).toFixed(1)}` +
+      (measured.note ? `; ${measured.note}` : ""),
   );
 }
 
@@ -973,6 +1056,20 @@ function printTables(all) {
       );
       if (Math.max(...values.map(median)) >= 0.05) rows.push([name, ...values.map(cell)]);
     }
+    const other = { A: /^app:/, B: /^(rust|boundary|glue|shim)/, B2: /^(rust|boundary|glue|shim)/ };
+    rows.push([
+      "(the other variant's code in this window: a check, should be ~0)",
+      ...present.map((v) =>
+        cell(
+          perUnit(
+            v,
+            (r) =>
+              sum([...r.byCategory].filter(([c]) => other[v].test(c)).map(([, n]) => n)) *
+              r.sampleUs,
+          ),
+        ),
+      ),
+    ]);
     rows.push([
       "**isolate thread, all samples (perf)**",
       ...present.map((v) => cell(perUnit(v, total))),
@@ -998,10 +1095,10 @@ function printTables(all) {
     console.log(`| category | ${present.map((v) => VARIANTS[v].label).join(" | ")} |`);
     console.log(`|---|${present.map(() => "---:").join("|")}|`);
     for (const row of rows) console.log(`| ${row.join(" | ")} |`);
-    if (present.includes("A") && present.includes("B")) {
+    if (present.length === 2) {
       // Paired by round (the two ran back to back under the same load): the
       // machine's load moves every figure by up to 3×, the ratio far less.
-      const [a, b] = [all.A[workload], all.B[workload]];
+      const [a, b] = [all[present[0]][workload], all[present[1]][workload]];
       const n = Math.min(a.length, b.length);
       const ratio = [];
       const extra = [];
@@ -1014,9 +1111,9 @@ function printTables(all) {
       }
       const list = (xs, f) => xs.map(f).join(", ");
       console.log(
-        `
-Paired by round: isolate thread CPU A/B ${list(ratio, (x) => x.toFixed(2))} ` +
-          `(median ${median(ratio).toFixed(2)}); A's extra project code as a share of B's total ` +
+        `\nPaired by round: isolate thread CPU ${present.join("/")} ` +
+          `${list(ratio, (x) => x.toFixed(2))} (median ${median(ratio).toFixed(2)}); ` +
+          `${present[0]}'s extra project code as a share of ${present[1]}'s total ` +
           `${list(extra, (x) => `${(x * 100).toFixed(1)} %`)} (median ${(median(extra) * 100).toFixed(1)} %)`,
       );
     }
