@@ -1,12 +1,14 @@
 // Tests that run inside the Workers runtime (workerd), against the Worker and
 // Durable Object that wrangler.jsonc describes. `npm run build` must have made pkg/.
 //
-// Two projects, one Worker each: `worker` runs with the defaults (no vars
+// Three projects, one Worker each: `worker` runs with the defaults (no vars
 // set), `configured` with every variable of the configuration table set, as
-// `wrangler.jsonc` vars or secrets would set them.
+// `wrangler.jsonc` vars or secrets would set them, and `large` with the
+// largest frames the configuration allows.
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { CONFIGURED } from "./test/configured/vars";
+import { LARGE } from "./test/large/vars";
 
 const wrangler = { configPath: "./wrangler.jsonc" };
 
@@ -25,6 +27,10 @@ export default defineConfig({
           include: ["test/configured/**/*.test.ts"],
           testTimeout: 20_000,
         },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler, miniflare: { bindings: LARGE } })],
+        test: { name: "large", include: ["test/large/**/*.test.ts"], testTimeout: 60_000 },
       },
     ],
   },

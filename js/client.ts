@@ -1,9 +1,11 @@
 // A client for one room, for browsers, Node and tests: typed frames, reconnect
 // with exponential backoff and full jitter, sends queued while disconnected,
+// a connect timeout, tokens from the application fetched before every attempt,
 // and a clean close; presence (who is in the room) kept up to date from the
-// frames. The frame types come from the Rust core (pkg/core.d.ts) as types
+// frames; typing indicators, throttled. The frame types come from the Rust core (pkg/core.d.ts) as types
 // only, so this file needs no Wasm at run time.
-import type { ClientFrame, Peer, ServerFrame } from "../pkg/core.js";
+import type { ClientFrame, Peer, ServerFrame, TokenExpiredReason } from "../pkg/core.js";
+import { unhandled } from "./unhandled";
 
 export type { ClientFrame, Peer, ServerFrame };
 
@@ -23,10 +25,86 @@ export interface SocketLike {
 
 /**
  * Opens a socket to `url`. It may return a socket that is still connecting (it
- * then fires `open`), or a promise of an open one (as workerd's `fetch` with
- * `Upgrade: websocket` gives); a rejection counts as a dropped connection.
+ * then fires `open`, or `error` if the upgrade fails), or a promise of an open
+ * one (as workerd's `fetch` with `Upgrade: websocket` gives). A rejection
+ * counts as a failed attempt; a `connect` that sees the HTTP answer rejects
+ * with {@link UpgradeRefused} so the client can tell a 401 from a network error.
  */
 export type Connect = (url: string) => SocketLike | Promise<SocketLike>;
+
+/**
+ * The server answered the upgrade with `status` instead of 101. A `WebSocket`
+ * hides this status (browsers and Node fire a bare `error`), so only a
+ * `connect` that makes the request itself, such as {@link fetchConnect}, can
+ * reject with it.
+ */
+export class UpgradeRefused extends Error {
+  override readonly name = "UpgradeRefused";
+  constructor(
+    readonly status: number,
+    message = `upgrade refused: ${status}`,
+  ) {
+    super(message);
+  }
+}
+
+/** The part of workerd's `Response` to an upgrade that `fetchConnect` reads. */
+export interface UpgradeResponse<S extends SocketLike> {
+  readonly status: number;
+  readonly webSocket?: (S & { accept(): void }) | null;
+  text(): Promise<string>;
+}
+
+/**
+ * A `Connect` for workerd (a Worker or Durable Object as a room's client):
+ * the upgrade is a `fetch` with `Upgrade: websocket`, so the status is seen
+ * and a refusal rejects with {@link UpgradeRefused}, its message from the
+ * server's JSON error (`upgrade refused: 401 unauthorized (expired)`).
+ */
+export function fetchConnect<S extends SocketLike>(
+  fetcher: (url: string, init: { headers: Record<string, string> }) => Promise<UpgradeResponse<S>>,
+): (url: string) => Promise<S> {
+  return async (url) => {
+    const response = await fetcher(url.replace(/^ws/, "http"), {
+      headers: { Upgrade: "websocket" },
+    });
+    const socket = response.webSocket;
+    if (response.status === 101 && socket) {
+      socket.accept();
+      return socket;
+    }
+    throw new UpgradeRefused(response.status, refusalOf(response.status, await response.text()));
+  };
+}
+
+/** `upgrade refused: STATUS[ CODE][ (REASON)]` from the server's `{"error":{…}}` body. */
+function refusalOf(status: number, body: string): string {
+  let error: { code?: unknown; reason?: unknown } = {};
+  try {
+    error = (JSON.parse(body) as { error?: typeof error }).error ?? {};
+  } catch {
+    // not the server's JSON: the status alone
+  }
+  const code = typeof error.code === "string" ? ` ${error.code}` : "";
+  const reason = typeof error.reason === "string" ? ` (${error.reason})` : "";
+  return `upgrade refused: ${status}${code}${reason}`;
+}
+
+/** What a token provider is told about the attempt it supplies a token for. */
+export interface TokenRequest {
+  /** The attempt's number, as in the `connecting` status: 1, then one more per failure in a row. */
+  attempt: number;
+  /**
+   * The server refused or expired the previous token (a 401 on upgrade, or a
+   * close 1008 "token expired"): return a fresh one, not a cached one. A
+   * `WebSocket` cannot tell a 401 from a network error (see `UpgradeRefused`):
+   * there, `attempt > 1` is all the provider learns.
+   */
+  rejected: boolean;
+}
+
+/** Called before every connection attempt; its token goes into the URL as `?token=`. */
+export type TokenProvider = (request: TokenRequest) => string | Promise<string>;
 
 export interface Backoff {
   /** Upper bound of the first retry's delay. Default 500 ms. */
@@ -73,14 +151,36 @@ export type RoomClientOptions = (
   timers?: Timers;
   /** Open at once (default) or wait for `open()`. */
   autoOpen?: boolean;
+  /**
+   * A token for `?token=` (servers with `AUTH_SECRET`): a fixed string, or a
+   * function called before every attempt (sync or async), which may fetch one
+   * from the application's own login endpoint. With a function, a token the
+   * server refuses (401) or expires (close 1008 "token expired") is replaced
+   * by a fresh one and the client reconnects; with a string or none, it ends
+   * `closed`, since the same token would be refused again.
+   */
+  token?: string | TokenProvider;
+  /**
+   * Most time an attempt may take, from its start (the token provider
+   * included) until the socket is open; then it counts as failed. Default 10 s.
+   */
+  connectTimeoutMs?: number;
+  /** Least time between two `typing` frames that `typing()` sends. Default {@link DEFAULT_TYPING_INTERVAL_MS}. */
+  typingIntervalMs?: number;
 };
 
 /** Why the client is closed for good. */
 export interface Closed {
+  /** The close code; 1006 when the connection never opened. */
   code: number;
   reason: string;
-  /** `client`: `close()` was called; `server`: a close code that means "do not retry". */
+  /**
+   * `client`: `close()` was called; `server`: a close code or a refused
+   * upgrade that means "do not retry".
+   */
   by: "client" | "server";
+  /** The HTTP status of a refused upgrade, when the `connect` could see it. */
+  status?: number;
 }
 
 export type Status =
@@ -96,6 +196,8 @@ export type Status =
       /** The close that caused it (1006 when the connection dropped or never opened). */
       code: number;
       reason: string;
+      /** The HTTP status of a refused upgrade, when the `connect` could see it. */
+      status?: number;
     }
   | ({ state: "closed" } & Closed);
 
@@ -131,6 +233,15 @@ export interface RoomClientEvents {
 
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000, factor: 2 };
 
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * How often `typing()` lets a `typing` frame out: a little over the server's
+ * window (one relayed per member per 2 s, rust/src/room/typing.rs), so that
+ * network jitter does not make the server drop every other one.
+ */
+export const DEFAULT_TYPING_INTERVAL_MS = 2_500;
+
 const OPEN = 1;
 
 /** Close codes after which reconnecting would fail again the same way. */
@@ -138,10 +249,52 @@ export function isFinalCloseCode(code: number): boolean {
   return [1002, 1003, 1007, 1008, 1009, 1010].includes(code) || (code >= 4000 && code <= 4499);
 }
 
+/**
+ * HTTP statuses of a refused upgrade after which retrying would fail again the
+ * same way: a 4xx, except 408 and 429 (try later). 401 is the token's: see the
+ * `token` option. 5xx (503 `room_full`) are retried with backoff.
+ */
+export function isFinalStatus(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
+/**
+ * The words the server's close for an expired token starts with. Its type
+ * comes from the Rust core (`TOKEN_EXPIRED` in rust/src/error.rs), so `tsc`
+ * fails if this literal and the server's ever differ.
+ */
+export const TOKEN_EXPIRED: TokenExpiredReason = "token expired";
+
+/**
+ * Whether a close says the token expired: code 1008 with a reason starting
+ * {@link TOKEN_EXPIRED}, as the server closes a socket at its first frame at
+ * or after the token's `exp`.
+ */
+export function isTokenExpiredClose(code: number, reason: string): boolean {
+  return code === 1008 && reason.startsWith(TOKEN_EXPIRED);
+}
+
+/** `url` with `?token=` set to `token` (replacing any), the rest of its query kept as it is. */
+export function withToken(url: string, token: string): string {
+  const at = url.indexOf("?");
+  const path = at < 0 ? url : url.slice(0, at);
+  const query = at < 0 ? "" : url.slice(at + 1);
+  const kept = query
+    .split("&")
+    .filter((pair) => pair !== "" && pair !== "token" && !pair.startsWith("token="));
+  kept.push(`token=${encodeURIComponent(token)}`);
+  return `${path}?${kept.join("&")}`;
+}
+
+/** The path of a room (its stats; its socket is this + `/websocket`). */
+export function roomPath(room: string): string {
+  return `/rooms/${encodeURIComponent(room)}`;
+}
+
 /** The URL of a room's socket. */
 export function roomUrl(base: string, room: string, name?: string): string {
   const query = name === undefined ? "" : `?name=${encodeURIComponent(name)}`;
-  return `${base.replace(/\/+$/, "")}/rooms/${encodeURIComponent(room)}/websocket${query}`;
+  return `${base.replace(/\/+$/, "")}${roomPath(room)}/websocket${query}`;
 }
 
 /**
@@ -163,6 +316,8 @@ export class RoomClient {
   private readonly keepaliveMs: number;
   private readonly random: () => number;
   private readonly timers: Timers;
+  private readonly token: string | TokenProvider | undefined;
+  private readonly connectTimeoutMs: number;
   private readonly listeners: { [K in keyof RoomClientEvents]: Set<Listener<K>> } = {
     frame: new Set(),
     presence: new Set(),
@@ -175,6 +330,16 @@ export class RoomClient {
   private failures = 0;
   private retryTimer: unknown = null;
   private keepaliveTimer: unknown = null;
+  private connectTimer: unknown = null;
+  /** Pending while `typing()` is throttled. */
+  private typingTimer: unknown = null;
+  private readonly typingIntervalMs: number;
+  /** Counts attempts; a socket or token that arrives for an older one is dropped. */
+  private attempts = 0;
+  /** The server refused or expired the last token: the provider is told so until it gives another. */
+  private tokenRejected = false;
+  /** A fresh token was tried at once since the last open (after that: backoff). */
+  private freshTokenTried = false;
   private awaitingPong = false;
   private current: Status = { state: "idle" };
   /** Presence: null until the first welcome. */
@@ -200,6 +365,17 @@ export class RoomClient {
       setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
       clearTimeout: (handle) => globalThis.clearTimeout(handle as number),
     };
+    this.token = options.token;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    if (!(this.connectTimeoutMs > 0 && Number.isFinite(this.connectTimeoutMs))) {
+      throw new RangeError(
+        `connectTimeoutMs must be a positive number, got ${this.connectTimeoutMs}`,
+      );
+    }
+    this.typingIntervalMs = options.typingIntervalMs ?? DEFAULT_TYPING_INTERVAL_MS;
+    if (!(this.typingIntervalMs >= 0 && Number.isFinite(this.typingIntervalMs))) {
+      throw new RangeError(`typingIntervalMs must be 0 or more, got ${this.typingIntervalMs}`);
+    }
     if (options.autoOpen ?? true) this.open();
   }
 
@@ -211,8 +387,8 @@ export class RoomClient {
   /** Why the client closed for good, or null while it is not closed. */
   get closed(): Closed | null {
     if (this.current.state !== "closed") return null;
-    const { code, reason, by } = this.current;
-    return { code, reason, by };
+    const { state: _, ...closed } = this.current;
+    return closed;
   }
 
   /** Who is in the room as far as the client knows; null before the first welcome. */
@@ -288,6 +464,28 @@ export class RoomClient {
     return true;
   }
 
+  /**
+   * Tells the room that this user is typing: sends `{"type":"typing"}` if the
+   * connection is open and `typing()` sent none in the last `typingIntervalMs`,
+   * so it may be called on every keystroke. Never queued: by the time a
+   * connection is back the news is stale. Returns whether it was sent. The
+   * others receive `{"type":"typing","id","name"}` (a `frame` event); the
+   * sender never does.
+   */
+  typing(): boolean {
+    if (this.typingTimer !== null || this.current.state !== "open") return false;
+    if (this.socket?.readyState !== OPEN) return false;
+    try {
+      this.socket.send(JSON.stringify({ type: "typing" } satisfies ClientFrame));
+    } catch {
+      return false; // closing: the close event follows
+    }
+    this.typingTimer = this.timers.setTimeout(() => {
+      this.typingTimer = null;
+    }, this.typingIntervalMs);
+    return true;
+  }
+
   /** Closes for good: no reconnect, queued frames are dropped. */
   close(code = 1000, reason = ""): void {
     if (this.current.state === "closed") return;
@@ -307,27 +505,58 @@ export class RoomClient {
 
   private attempt(): void {
     this.retryTimer = null;
-    this.setStatus({ state: "connecting", attempt: this.failures + 1 });
-    let pending: SocketLike | Promise<SocketLike>;
+    const id = ++this.attempts;
+    const attempt = this.failures + 1;
+    this.setStatus({ state: "connecting", attempt });
+    // Nothing below may leave the client connecting for ever: not a token
+    // provider that never settles, nor a socket that never fires open or close.
+    this.connectTimer = this.timers.setTimeout(() => {
+      this.connectTimer = null;
+      if (!this.live(id)) return;
+      const socket = this.socket;
+      this.socket = null;
+      if (socket) closeQuietly(socket);
+      this.failed(1006, `connect timeout: not open after ${this.connectTimeoutMs} ms`);
+    }, this.connectTimeoutMs);
+    void this.connect(id, { attempt, rejected: this.tokenRejected });
+  }
+
+  /** Whether attempt `id` is still the one the client waits for. */
+  private live(id: number): boolean {
+    return id === this.attempts && this.current.state === "connecting";
+  }
+
+  private async connect(id: number, request: TokenRequest): Promise<void> {
+    let url = this.url;
+    if (this.token !== undefined) {
+      let token: unknown;
+      try {
+        token = typeof this.token === "string" ? this.token : await this.token(request);
+      } catch (error) {
+        if (this.live(id)) this.failed(1006, `token: ${messageOf(error)}`);
+        return;
+      }
+      if (!this.live(id)) return;
+      if (typeof token !== "string") {
+        this.failed(1006, `token: the provider returned ${typeof token}, not a string`);
+        return;
+      }
+      this.tokenRejected = false;
+      url = withToken(url, token);
+    }
+    let socket: SocketLike;
     try {
-      pending = this.connectSocket(this.url);
+      socket = await this.connectSocket(url);
     } catch (error) {
-      this.dropped(1006, messageOf(error));
+      if (this.live(id)) this.failed(1006, messageOf(error), statusOf(error));
       return;
     }
-    Promise.resolve(pending).then(
-      (socket) => {
-        if (this.current.state !== "connecting") {
-          // closed while the socket was being made
-          closeQuietly(socket);
-          return;
-        }
-        this.adopt(socket);
-      },
-      (error) => {
-        if (this.current.state === "connecting") this.dropped(1006, messageOf(error));
-      },
-    );
+    if (!this.live(id)) {
+      // closed, or timed out, while the socket was being made
+      closeQuietly(socket);
+      return;
+    }
+    this.adopt(socket);
   }
 
   private adopt(socket: SocketLike): void {
@@ -344,13 +573,26 @@ export class RoomClient {
       closeQuietly(socket);
       if (!mine()) return;
       this.socket = null;
-      this.dropped(event.code, event.reason);
+      this.failed(event.code, event.reason);
+    });
+    socket.addEventListener("error", () => {
+      // Not every runtime follows an error with a close: Node 22's WebSocket
+      // fires only `error` for a refused upgrade and stays CONNECTING. The
+      // error ends the connection here; a close that may follow is ignored.
+      if (!mine()) return;
+      this.socket = null;
+      closeQuietly(socket);
+      const opened = this.current.state === "open";
+      this.failed(1006, opened ? "connection error" : "upgrade failed (refused or unreachable)");
     });
     if (socket.readyState === OPEN) this.opened();
   }
 
   private opened(): void {
+    if (this.connectTimer !== null) this.timers.clearTimeout(this.connectTimer);
+    this.connectTimer = null;
     this.failures = 0;
+    this.freshTokenTried = false;
     this.setStatus({ state: "open" });
     this.flush();
     if (this.keepaliveMs > 0) {
@@ -408,8 +650,13 @@ export class RoomClient {
       case "error":
         this.listingError(frame.code);
         return false;
-      default:
+      case "message":
+      case "whisper":
+      case "typing":
+      case "pong":
         return false;
+      default:
+        return unhandled(frame);
     }
   }
 
@@ -489,7 +736,7 @@ export class RoomClient {
         // No answer to the last ping: the connection is gone without a Close.
         this.socket = null;
         closeQuietly(socket);
-        this.dropped(1006, "keepalive: no pong");
+        this.failed(1006, "keepalive: no pong");
         return;
       }
       this.awaitingPong = true;
@@ -502,26 +749,53 @@ export class RoomClient {
     }, this.keepaliveMs);
   }
 
-  /** The connection ended or never opened: retry unless the code says not to. */
-  private dropped(code: number, reason: string): void {
+  /**
+   * The connection ended, or the attempt failed (`status`: the HTTP answer to
+   * the upgrade, when known). A refused or expired token gets one immediate
+   * retry with a fresh token from the provider; without a provider, and after
+   * a code or status that says retrying would not help, the client closes;
+   * anything else is retried with backoff.
+   */
+  private failed(code: number, reason: string, status?: number): void {
     this.stopTimers();
     if (this.current.state === "closed") return;
-    if (isFinalCloseCode(code)) {
+    const refused = status === undefined ? {} : { status };
+    const tokenRejected = status === 401 || isTokenExpiredClose(code, reason);
+    const final = tokenRejected
+      ? typeof this.token !== "function"
+      : status !== undefined
+        ? isFinalStatus(status)
+        : isFinalCloseCode(code);
+    if (final) {
       this.queue.length = 0;
-      this.setStatus({ state: "closed", code, reason, by: "server" });
+      this.setStatus({ state: "closed", code, reason, by: "server", ...refused });
       return;
     }
-    const delayMs = backoffDelay(this.backoff, this.failures, this.random);
+    if (tokenRejected) this.tokenRejected = true;
+    const now = tokenRejected && !this.freshTokenTried;
+    if (now) this.freshTokenTried = true;
+    const delayMs = now ? 0 : backoffDelay(this.backoff, this.failures, this.random);
     this.failures++;
-    this.setStatus({ state: "reconnecting", delayMs, attempt: this.failures, code, reason });
+    this.setStatus({
+      state: "reconnecting",
+      delayMs,
+      attempt: this.failures,
+      code,
+      reason,
+      ...refused,
+    });
     this.retryTimer = this.timers.setTimeout(() => this.attempt(), delayMs);
   }
 
   private stopTimers(): void {
-    if (this.retryTimer !== null) this.timers.clearTimeout(this.retryTimer);
-    if (this.keepaliveTimer !== null) this.timers.clearTimeout(this.keepaliveTimer);
+    const timers = [this.retryTimer, this.keepaliveTimer, this.connectTimer, this.typingTimer];
+    for (const timer of timers) {
+      if (timer !== null) this.timers.clearTimeout(timer);
+    }
     this.retryTimer = null;
     this.keepaliveTimer = null;
+    this.connectTimer = null;
+    this.typingTimer = null;
   }
 
   private setStatus(status: Status): void {
@@ -566,6 +840,13 @@ function closeQuietly(socket: SocketLike): void {
   } catch {
     // already closed, or a code the runtime does not allow here
   }
+}
+
+/** The HTTP status of an {@link UpgradeRefused} (or any error with a numeric `status`). */
+function statusOf(error: unknown): number | undefined {
+  if (error instanceof UpgradeRefused) return error.status;
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === "number" && Number.isInteger(status) ? status : undefined;
 }
 
 function messageOf(error: unknown): string {

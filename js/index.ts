@@ -1,41 +1,66 @@
 // The Worker and its Durable Object: runtime I/O only. Every decision (which
-// request goes where, what a frame gets, how a close is answered) is made by
-// the Rust core in rust/src, compiled to pkg/ by `npm run build`.
+// request goes where, which code serves a socket, what a frame gets, how a
+// close is answered) is made by the Rust core in rust/src, compiled to pkg/
+// by `npm run build`; each hook reads what Rust needs, calls it once, and
+// carries out what it returns.
 import { DurableObject } from "cloudflare:workers";
 import {
   type Effects,
+  failedFrame,
   type HttpResponse,
   initSync,
-  internalError,
   internalResponse,
-  Room,
-  reinitialize,
+  ObjectState,
   routeRequest,
-  seedClose,
+  scheduleReset,
+  settle,
+  tooManyRequests,
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
+import { unhandled } from "./unhandled";
 
 // Workers may not compile Wasm from bytes at run time: wrangler hands us the
 // module compiled at upload, and the glue instantiates it once per isolate.
 initSync({ module: wasmModule });
 
 /**
- * How many times a trap (a Rust panic) forced a fresh Wasm instance in this
- * isolate. Every Room lives in the instance's memory, so a room built in an
- * older generation is rebuilt from its sockets' attachments before use.
+ * How many times a trap made this isolate replace its Wasm instance. Every
+ * object's state lives in the instance's memory, so an object built in an
+ * older generation is rebuilt from its sockets before use.
+ *
+ * Why an old wrapper can never act on the new instance: `scheduleReset`
+ * uses wasm-bindgen's reinit support, which tags every wrapper it creates
+ * with the instance it was made in. A method call on a wrapper from an
+ * older instance throws ("Invalid stale object from previous Wasm
+ * instance") before it reaches Wasm, and the FinalizationRegistry callback
+ * frees a pointer only when the wrapper's instance is the current one. So
+ * an evicted object's old wrapper, collected at any later time, frees
+ * nothing in the new heap; the objects here drop stale wrappers without
+ * calling `free()`.
  */
 let generation = 0;
 
-/** After a failure: a trapped instance is replaced; any other error leaves it be. */
+/**
+ * After a failure: a trap (`WebAssembly.RuntimeError`: a Rust panic aborts
+ * the instance) or a stack overflow (`RangeError`, which leaves the
+ * instance's shadow stack where the overflow left it) means the instance
+ * must not run again. `scheduleReset` asks wasm-bindgen for a fresh
+ * instance of the same compiled module, and `settle` (no arguments) makes
+ * the swap happen now: the glue copies a call's arguments into memory
+ * before it swaps, so the swap must never wait for a call that has any, and
+ * no method may run on a current wrapper while a swap is pending. Any other
+ * error leaves the instance be.
+ */
 function recover(error: unknown): void {
-  if (error instanceof WebAssembly.RuntimeError) {
-    reinitialize();
+  if (error instanceof WebAssembly.RuntimeError || error instanceof RangeError) {
+    scheduleReset();
+    settle();
     generation++;
   }
 }
 
-/** Storage key of the object's wake record (see `Wakes` in rust/src/room.rs). */
+/** Storage key of the object's wake record (see `Wakes` in rust/src/object.rs). */
 const WAKES_KEY = "wakes";
 
 export default {
@@ -44,42 +69,53 @@ export default {
   },
 } satisfies ExportedHandler<Env>;
 
-function route(request: Request, env: Env): Promise<Response> | Response {
+async function route(request: Request, env: Env): Promise<Response> {
   const route = routeRequest(
     request.method,
     request.url,
     request.headers.get("Upgrade") ?? undefined,
     request.headers.get("Origin") ?? undefined,
+    request.headers.get("CF-Connecting-IP") ?? undefined,
     env,
     Date.now(),
   );
   switch (route.kind) {
     case "forward":
+      // Rust names the key (the client's address) when this request counts
+      // against the platform's Rate Limiting binding (wrangler.jsonc).
+      if (route.limitKey !== undefined) {
+        const { success } = await env.UPGRADE_LIMITER.limit({ key: route.limitKey });
+        if (!success) return toResponse(tooManyRequests());
+      }
       return env.WEBSOCKET_HIBERNATION_SERVER.getByName(route.object).fetch(request);
     case "respond":
       return toResponse(route);
+    default:
+      return unhandled(route);
   }
 }
 
 export class WebSocketHibernationServer extends DurableObject<Env> {
-  /** The room, rebuilt from the sockets' attachments each time the object is created. */
-  private current: Room;
+  /** The object's state in Rust, rebuilt from the sockets each time the object is created. */
+  private current: ObjectState;
   /** The Wasm generation `current` lives in. */
   private built = generation;
   private readonly startedAt = Date.now();
-  private readonly wakes: Wakes;
-  /** Each room socket's member id, as its attachment says; seed sockets are absent. */
-  private readonly members = new Map<WebSocket, string>();
+  /** The wake record found in storage, and the sockets found open, when the instance was created. */
+  private readonly previous: unknown;
+  private readonly socketsAtStart: number;
+  /** The wake record this instance stored, once it did (see `storeWakes`). */
+  private stored: Wakes | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sockets = ctx.getWebSockets();
-    this.current = new Room(ctx.storage.kv.get(WAKES_KEY), this.startedAt, sockets.length, env);
+    // Reading creates no storage: a room that never had a member has none.
+    this.previous = ctx.storage.kv.get(WAKES_KEY);
+    this.socketsAtStart = sockets.length;
+    this.current = new ObjectState(this.previous, this.startedAt, sockets.length, env);
     const configError = this.current.configError();
     if (configError !== undefined) console.error(`WebSocketHibernationServer: ${configError}`);
-    this.wakes = this.current.wakes();
-    // Stored once the event that created this instance has been answered.
-    setTimeout(() => this.storeWakes(), 0);
     this.adopt(sockets);
     // The runtime answers a bare "ping" text frame itself, without waking the
     // object, so keepalives never cost a wake.
@@ -92,118 +128,119 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   private open(request: Request): Response {
     const entropy = crypto.getRandomValues(new Uint8Array(9));
-    const opening = this.room.open(request.url, Date.now(), entropy);
+    const opening = this.state.open(request.url, Date.now(), entropy);
     switch (opening.kind) {
       case "respond":
         return toResponse(opening);
-      case "seed": {
-        const [client, server] = Object.values(new WebSocketPair());
-        // acceptWebSocket (not server.accept()) makes the socket hibernatable.
-        this.ctx.acceptWebSocket(server);
-        return new Response(null, { status: 101, webSocket: client });
-      }
+      case "echo":
       case "join": {
         const [client, server] = Object.values(new WebSocketPair());
         try {
+          // acceptWebSocket (not server.accept()) makes the socket hibernatable.
           this.ctx.acceptWebSocket(server, opening.tags);
         } catch (error) {
-          this.room.leave(opening.id); // e.g. the platform's socket limit
+          // e.g. the platform's socket limit: the socket never was.
+          this.state.error(opening.tags, undefined);
           throw error;
         }
-        this.members.set(server, opening.id);
         this.perform(server, opening.effects);
         return new Response(null, { status: 101, webSocket: client });
       }
+      default:
+        return unhandled(opening);
     }
   }
 
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const id = this.members.get(ws);
     guard(
       "webSocketMessage",
       () => {
-        const effects =
-          id === undefined
-            ? this.room.seed(message, this.ctx.getWebSockets().length)
-            : this.room.frame(id, message, Date.now());
-        this.perform(ws, effects);
+        const tags = this.ctx.getTags(ws);
+        this.perform(ws, this.state.message(tags, message, Date.now()));
       },
       // The failing frame is answered; the socket and the room carry on.
-      () => id !== undefined && send(ws, internalError()),
+      () => this.perform(ws, failedFrame(this.ctx.getTags(ws))),
     );
   }
 
   webSocketClose(ws: WebSocket, code: number, _reason: string, _wasClean: boolean): void {
     guard("webSocketClose", () => {
-      const id = this.memberOf(ws);
-      this.members.delete(ws);
-      this.perform(ws, id === undefined ? seedClose(code) : this.room.close(id, code));
+      this.perform(ws, this.state.close(this.tagsOf(ws), code, ws.deserializeAttachment()));
     });
   }
 
   webSocketError(ws: WebSocket, error: unknown): void {
-    // The socket failed; nothing can be sent on it. Its member leaves now
-    // (the room tells the others once, even if webSocketClose follows).
     console.warn("WebSocketHibernationServer.webSocketError:", error);
     guard("webSocketError", () => {
-      const id = this.memberOf(ws);
-      this.members.delete(ws);
-      if (id !== undefined) this.perform(ws, this.room.leave(id));
+      this.perform(ws, this.state.error(this.tagsOf(ws), ws.deserializeAttachment()));
     });
   }
 
   /**
-   * Writes this instance's wake record. Not in the constructor: a write there
-   * is committed before the first reply leaves (under `wrangler dev` the
-   * SQLite commit runs first, and in production the output gate would hold
-   * the reply until the write is confirmed), which made the first reply
-   * after a wake ~3 ms slower (bench/wake.mjs). The constructor defers this
-   * to a later task, and `allowUnconfirmed` keeps later frames from waiting
-   * for the confirmation. The price: an instance that ends (a crash, a
-   * deploy) before this runs, or whose write fails, is not counted in
-   * `wakes`; the count is a statistic, not state the room depends on.
+   * Writes this instance's wake record, which Rust asks for once the
+   * instance holds its first socket (so a request that opens none, such as
+   * stats, writes nothing). Not at once: a write in the constructor (where
+   * a wake adopts its sockets) is committed before the first reply leaves
+   * (under `wrangler dev` the SQLite commit runs first, and in production
+   * the output gate would hold the reply until the write is confirmed),
+   * which made the first reply after a wake ~3 ms slower (bench/RESULTS.md,
+   * Findings 6). It runs in a later task, and `allowUnconfirmed` keeps later
+   * frames from waiting for the confirmation. The price: an instance that
+   * ends (a crash, a deploy) before this runs, or whose write fails, is not
+   * counted in `wakes`; the count is a statistic, not state the room
+   * depends on.
    */
-  private storeWakes(): void {
+  private storeWakes(wakes: Wakes): void {
+    this.stored = wakes;
+    setTimeout(() => {
+      try {
+        this.ctx.storage
+          .put(WAKES_KEY, wakes, { allowUnconfirmed: true })
+          .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
+      } catch (error) {
+        console.error("WebSocketHibernationServer.storeWakes:", error);
+      }
+    }, 0);
+  }
+
+  /**
+   * A socket's tags, or `undefined` once the runtime has released it: after
+   * the server closed its side, a close (or error) reported later, by an
+   * instance created meanwhile, comes with a socket whose tags `getTags`
+   * refuses to read ("you must call 'acceptWebSocket()'…").
+   */
+  private tagsOf(ws: WebSocket): string[] | undefined {
     try {
-      this.ctx.storage
-        .put(WAKES_KEY, this.wakes, { allowUnconfirmed: true })
-        .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
-    } catch (error) {
-      console.error("WebSocketHibernationServer.storeWakes:", error);
+      return this.ctx.getTags(ws);
+    } catch {
+      return undefined;
     }
   }
 
-  /** The room, rebuilt first if a trap replaced the Wasm instance it lived in. */
-  private get room(): Room {
+  /** The object's state, rebuilt first if a trap replaced the Wasm instance it lived in. */
+  private get state(): ObjectState {
     if (this.built !== generation) {
-      // The old object's memory belongs to the dead instance: drop the JS
-      // wrapper without calling free(), which would act on the new instance.
-      (this.current as unknown as { __destroy_into_raw(): number }).__destroy_into_raw();
-      this.current = Room.resume(this.wakes, this.startedAt, this.env);
+      // The stale wrapper is dropped, never freed: see `generation`.
+      this.current = ObjectState.resume(
+        this.previous,
+        this.startedAt,
+        this.socketsAtStart,
+        this.env,
+        this.stored,
+      );
       this.built = generation;
-      this.members.clear();
       this.adopt(this.ctx.getWebSockets());
     }
     return this.current;
   }
 
-  /** Makes the members of these sockets' attachments members of the room. */
+  /** Hands every open socket back to the state: room members rejoin from their attachments. */
   private adopt(sockets: WebSocket[]): void {
     for (const ws of sockets) {
       guard("adopt", () => {
-        const id = this.current.restore(ws.deserializeAttachment());
-        if (id !== undefined) this.members.set(ws, id);
+        this.perform(ws, this.current.adopt(this.ctx.getTags(ws), ws.deserializeAttachment()));
       });
     }
-  }
-
-  /**
-   * The member id of a closing socket. A socket that closed while the object
-   * was evicted is no longer among getWebSockets() when the object is
-   * re-created, so its attachment is read here to tell the others it left.
-   */
-  private memberOf(ws: WebSocket): string | undefined {
-    return this.members.get(ws) ?? this.room.restore(ws.deserializeAttachment());
   }
 
   /** Carries out Rust's decision; `ws` is the socket that raised the event. */
@@ -219,11 +256,19 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           }
           break;
         case "attach":
-          ws.serializeAttachment(effect.attachment);
+          attach(ws, effect.attachment);
+          break;
+        case "detach":
+          attach(ws, null);
           break;
         case "close":
           close(ws, effect.code, effect.reason);
           break;
+        case "store_wakes":
+          this.storeWakes(effect.wakes);
+          break;
+        default:
+          unhandled(effect);
       }
     }
   }
@@ -244,6 +289,15 @@ function close(ws: WebSocket, code: number, reason: string): void {
     ws.close(code, reason);
   } catch {
     // already closed
+  }
+}
+
+/** Stores a socket's attachment; a socket the runtime no longer holds keeps none. */
+function attach(ws: WebSocket, attachment: unknown): void {
+  try {
+    ws.serializeAttachment(attachment);
+  } catch (error) {
+    console.warn("WebSocketHibernationServer.attach:", error);
   }
 }
 

@@ -2,7 +2,7 @@
 // `npm run build -- --test-hooks`: the same with the test-only hooks (see Cargo.toml).
 // Both also bundle the demo page's script, web/demo.ts → public/demo.js.
 import { execFileSync } from "node:child_process";
-import { appendFileSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { buildSync } from "esbuild";
 import { ensureToolchain } from "./toolchain.mjs";
@@ -28,7 +28,8 @@ execFileSync(
   ],
   { cwd: root, stdio: "inherit" },
 );
-addReinitialize();
+// What this pkg/ was built with, for `npm run bundle` to check.
+writeFileSync(`${root}pkg/build.json`, `${JSON.stringify({ testHooks })}\n`);
 const wasm = `${root}pkg/core_bg.wasm`;
 const raw = statSync(wasm).size;
 const gz = gzipSync(readFileSync(wasm), { level: 9 }).length;
@@ -50,30 +51,3 @@ buildSync({
 console.error(
   `[build] public/demo.js: ${(statSync(`${root}public/demo.js`).size / 1024).toFixed(1)} KiB`,
 );
-
-/**
- * A Rust panic traps the Wasm instance (panic=abort): its stack pointer and
- * the borrow flags of exported objects are left as they were, so the instance
- * must not be used again. wasm-pack offers no switch for wasm-bindgen's
- * experimental reset function, so this adds the same thing to the glue: a
- * fresh instance of the same compiled module (js/recover.ts uses it).
- */
-function addReinitialize() {
-  const glue = `${root}pkg/core.js`;
-  const anchor = "let wasmModule, wasmInstance, wasm;";
-  if (!readFileSync(glue, "utf8").includes(anchor)) {
-    throw new Error(
-      `pkg/core.js no longer declares "${anchor}": update addReinitialize in scripts/build.mjs`,
-    );
-  }
-  appendFileSync(
-    glue,
-    "\n/** Added by scripts/build.mjs: drops the trapped instance and instantiates the module again. */\n" +
-      "export function reinitialize() { const module = wasmModule; wasm = undefined; return initSync({ module }); }\n",
-  );
-  appendFileSync(
-    `${root}pkg/core.d.ts`,
-    "\n/** Added by scripts/build.mjs: drops the trapped instance and instantiates the module again. */\n" +
-      "export function reinitialize(): InitOutput;\n",
-  );
-}

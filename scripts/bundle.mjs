@@ -27,10 +27,11 @@ const total = sizes.reduce(
   { raw: 0, gzip: 0 },
 );
 console.log(`[bundle] total ${kib(total.raw)} raw, ${kib(total.gzip)} gzip`);
-const wasmFile = files.find((name) => name.endsWith(".wasm"));
-if (wasmFile && readFileSync(join(out, wasmFile)).includes("__test_panic__")) {
+// `wrangler deploy` runs `npm run build` first; pkg/build.json says how it built.
+const built = JSON.parse(readFileSync(join(root, "pkg", "build.json"), "utf8"));
+if (built.testHooks !== false) {
   console.error(
-    "[bundle] the deployable wasm holds the test-only panic hook: build without --test-hooks",
+    "[bundle] the deployable wasm was built with the test-only hooks: build without --test-hooks",
   );
   process.exit(1);
 }

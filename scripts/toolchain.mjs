@@ -1,6 +1,8 @@
 // Makes sure the Rust → Wasm toolchain this project needs is present, and
 // installs what is missing: the wasm32 target, wasm-pack, and the
-// wasm-bindgen CLI of exactly the version Cargo.lock pins.
+// wasm-bindgen CLI of exactly the version Cargo.lock pins. With `--browser`
+// (the first step of `npm test`), also the Chromium the demo page's browser
+// tests drive.
 // wasm-opt comes from the npm package `binaryen` (node_modules/.bin, on PATH
 // under `npm run`); Node ≥ 22.12 for wrangler comes from the npm package `node`.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -78,7 +80,39 @@ export function ensureToolchain() {
   }
 }
 
+/** Where the browser tests find Chromium: `CHROMIUM_PATH`, else Debian's package. */
+export function chromiumPath() {
+  return process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+}
+
+/**
+ * Chromium for test/e2e/demo.e2e.test.ts (driven by playwright-core, which
+ * downloads no browser). Installed with apt-get where that can work (Debian
+ * and its derivatives, as root); anywhere else this fails at once and says
+ * what to run.
+ */
+export function ensureChromium() {
+  const path = chromiumPath();
+  if (existsSync(path)) return;
+  const isRoot = process.getuid?.() === 0;
+  const hasApt = output("apt-get", ["--version"]) !== null;
+  if (process.env.CHROMIUM_PATH === undefined && isRoot && hasApt) {
+    say("installing chromium for the browser tests with apt-get (once, a minute or two)");
+    run("apt-get", ["update"]);
+    run("apt-get", ["install", "-y", "--no-install-recommends", "chromium"]);
+    if (existsSync(path)) return;
+  }
+  const how = hasApt
+    ? "sudo apt-get install -y chromium"
+    : "install Chromium with your system's package manager";
+  throw new Error(
+    `Chromium not found at ${path}; the demo page's browser tests need it. ` +
+      `Run: ${how} (or set CHROMIUM_PATH to a Chromium or Chrome binary).`,
+  );
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   ensureToolchain();
+  if (process.argv.includes("--browser")) ensureChromium();
   say("ready");
 }

@@ -3,10 +3,25 @@
 // public/demo.js by `npm run build`. Every piece of user text goes through
 // textContent, never innerHTML.
 
-import { type Peer, type Presence, RoomClient, type ServerFrame, type Status } from "../js/client";
+import {
+  type Peer,
+  type Presence,
+  RoomClient,
+  roomPath,
+  type ServerFrame,
+  type Status,
+} from "../js/client";
+import { unhandled } from "../js/unhandled";
+import type { Stats } from "../pkg/core.js";
 
 /** How often the panel may ask for stats by itself: well past the ~10 s idle threshold. */
 const AUTO_REFRESH_MS = 60_000;
+
+/**
+ * How long "… is typing" stays after that member's last `typing`: longer than
+ * the client's interval between two (2.5 s), so it stays up while they type.
+ */
+const TYPING_SHOWN_MS = 4_000;
 
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -24,6 +39,7 @@ const ui = {
   log: $("log"),
   sayForm: $<HTMLFormElement>("say"),
   text: $<HTMLInputElement>("text"),
+  typing: $("typing"),
   whisperTo: $("whisper-to"),
   whisperName: $("whisper-name"),
   whisperCancel: $("whisper-cancel"),
@@ -49,6 +65,8 @@ let presence: Presence | null = null;
 let whisperTo: Peer | null = null;
 let countdown: ReturnType<typeof setInterval> | null = null;
 let autoRefresh: ReturnType<typeof setInterval> | null = null;
+/** Who is typing, by id: their name and the timer that forgets them. */
+const typists = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
 
 // --- joining ---------------------------------------------------------------
 
@@ -74,6 +92,7 @@ function join(roomName: string, name: string): void {
   selfId = "";
   roster.clear();
   presence = null;
+  clearTyping();
   setWhisper(null);
   ui.log.replaceChildren();
   renderRoster();
@@ -105,6 +124,7 @@ function onFrame(frame: ServerFrame): void {
       const me = frame.connections.find((peer) => peer.id === frame.id)?.name ?? "";
       note(welcomed ? `reconnected as ${me}` : `you joined ${frame.room} as ${me}`);
       welcomed = true;
+      clearTyping();
       void refreshStats();
       break;
     }
@@ -114,6 +134,7 @@ function onFrame(frame: ServerFrame): void {
     case "left":
       note(`${frame.name} left`);
       if (whisperTo?.id === frame.id) setWhisper(null);
+      stoppedTyping(frame.id);
       break;
     case "renamed":
       note(`${roster.get(frame.id) ?? "someone"} is now ${frame.name}`);
@@ -122,6 +143,7 @@ function onFrame(frame: ServerFrame): void {
       break;
     case "message":
       line("message", frame.name, frame.text, frame.ts);
+      stoppedTyping(frame.id);
       break;
     case "whisper":
       line("whisper", `${frame.name} → you`, frame.text, frame.ts);
@@ -129,9 +151,57 @@ function onFrame(frame: ServerFrame): void {
     case "error":
       line("error", frame.code, frame.message, Date.now());
       break;
+    case "typing":
+      startedTyping(frame.id, frame.name);
+      break;
     case "pong":
       break;
+    default:
+      unhandled(frame);
   }
+}
+
+// --- typing ----------------------------------------------------------------
+
+// Tells the room while something is being typed (RoomClient throttles it); not
+// while writing a whisper, which the whole room would otherwise hear of.
+ui.text.addEventListener("input", () => {
+  if (ui.text.value.trim() && whisperTo === null) client?.typing();
+});
+
+function startedTyping(id: string, name: string): void {
+  if (id === selfId) return; // the server never sends it; another tab of ours has its own id
+  const known = typists.get(id);
+  if (known) clearTimeout(known.timer);
+  const timer = setTimeout(() => stoppedTyping(id), TYPING_SHOWN_MS);
+  typists.set(id, { name, timer });
+  renderTyping();
+}
+
+function stoppedTyping(id: string): void {
+  const known = typists.get(id);
+  if (!known) return;
+  clearTimeout(known.timer);
+  typists.delete(id);
+  renderTyping();
+}
+
+function clearTyping(): void {
+  for (const { timer } of typists.values()) clearTimeout(timer);
+  typists.clear();
+  renderTyping();
+}
+
+function renderTyping(): void {
+  const names = [...typists.values()].map((typist) => typist.name);
+  ui.typing.textContent =
+    names.length === 0
+      ? ""
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : names.length === 2
+          ? `${names[0]} and ${names[1]} are typing…`
+          : `${names.length} people are typing…`;
 }
 
 ui.sayForm.addEventListener("submit", (event) => {
@@ -271,18 +341,12 @@ function renderStatus(status: Status): void {
           ? `closed by the server (${status.code}${status.reason ? `: ${status.reason}` : ""})`
           : "closed";
       break;
+    default:
+      unhandled(status);
   }
 }
 
 // --- hibernation panel -----------------------------------------------------
-
-interface RoomStats {
-  room: string;
-  connections: number;
-  wakes: number;
-  instance_started_at: number;
-  last_wake_at: number | null;
-}
 
 ui.refresh.addEventListener("click", () => void refreshStats());
 ui.auto.addEventListener("change", () => {
@@ -295,9 +359,9 @@ async function refreshStats(): Promise<void> {
   if (!room) return;
   const asked = room;
   try {
-    const response = await fetch(`/rooms/${encodeURIComponent(asked)}`);
+    const response = await fetch(roomPath(asked));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    const stats = (await response.json()) as RoomStats;
+    const stats = (await response.json()) as Stats;
     if (asked !== room) return;
     ui.wakes.textContent = String(stats.wakes);
     ui.started.textContent = clock(stats.instance_started_at);

@@ -14,8 +14,9 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use websocket_hibernation_server::config::Config;
+use websocket_hibernation_server::http::route;
+use websocket_hibernation_server::protocol;
 use websocket_hibernation_server::token::{self, Claims};
-use websocket_hibernation_server::{protocol, route};
 
 const USAGE: &str = "\
 usage: AUTH_SECRET=<secret> npm run token -- --sub ID --name NAME [--room ROOM] [--ttl SECONDS]

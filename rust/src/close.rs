@@ -80,6 +80,28 @@ pub fn clip_reason(reason: &str) -> &str {
     &reason[..end]
 }
 
+/// The reason the server gives when it completes a client's close handshake
+/// (the seed example's words, kept on every endpoint).
+pub const HANDSHAKE_REASON: &str = "Durable Object is closing WebSocket";
+
+/// The code the server answers a close with, given the code the runtime
+/// reported to `webSocketClose`:
+///
+/// - a code a Close frame may carry: echo it (RFC 6455 §5.5.1);
+/// - 1005, "no status code" (the client's Close frame had none): 1000;
+/// - 1006 and 1015, the connection dropped without a Close frame: 1000
+///   (`close()` throws on either). Nothing reaches the peer, but the runtime
+///   lets go of its side of the connection only when the object closes it:
+///   left open, each dropped socket kept 4 descriptors under `wrangler dev`
+///   until the process ended (bench/RESULTS.md, Findings 9);
+/// - any other code, which no conforming peer sends: 1002, protocol error.
+pub fn answer(code: u16) -> CloseCode {
+    match code {
+        1005 | 1006 | 1015 => CloseCode::NORMAL,
+        _ => CloseCode::new(code).unwrap_or(CloseCode::PROTOCOL),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +147,25 @@ mod tests {
         let clipped = clip_reason(&long);
         assert_eq!(clipped.len(), 122);
         assert!(clipped.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn answers_to_a_close() {
+        let table: &[(u16, u16)] = &[
+            (1000, 1000),
+            (1001, 1001),
+            (1011, 1011),
+            (3000, 3000),
+            (4999, 4999),
+            (1005, 1000),
+            (1006, 1000),
+            (1015, 1000),
+            (1004, 1002),
+            (2000, 1002),
+            (0, 1002),
+        ];
+        for &(code, want) in table {
+            assert_eq!(answer(code).get(), want, "code {code}");
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::origin;
 pub const VARIABLES: &[&str] = &[
     "MAX_MESSAGE_BYTES",
     "MAX_CONNECTIONS_PER_ROOM",
+    "MAX_CONNECTIONS_PER_SUBJECT",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
     "MAX_TEXT_CHARS",
@@ -27,6 +28,18 @@ pub const VARIABLES: &[&str] = &[
 pub const PLATFORM_MAX_CONNECTIONS: u32 = 32_768;
 /// The platform's limit on a received WebSocket message: 32 MiB.
 pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
+/// The largest `MAX_MESSAGE_BYTES`: 2 MiB, not the platform's 32 MiB.
+///
+/// A frame within the limit is copied into the core's Wasm memory, parsed,
+/// and answered, and a Wasm memory never shrinks: it stays at the
+/// high-water mark of the largest frame, for every object of the isolate,
+/// whose 128 MB it shares with their JavaScript. Measured with
+/// `test/large/memory.test.ts`, the costliest frame at the limit (a `say`
+/// of 2-byte characters: the copy, the parsed text and the JSON of the
+/// `message`, whose buffer grows by doubling) grows the memory by about 5
+/// times its size: from 1.1 to 11.3 MiB at 2 MiB, to 21.3 MiB at 4 MiB.
+/// 2 MiB keeps the worst frame near 10 MiB of the 128 MB.
+pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 2 << 20;
 /// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
 /// already ~40 KB of JSON, and presence above it is what `who` paging is for.
 pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
@@ -40,6 +53,9 @@ pub struct Config {
     pub max_message_bytes: u32,
     /// A room refuses a further upgrade with 503 `room_full`.
     pub max_connections_per_room: u32,
+    /// With `AUTH_SECRET`: the most members of one room with the same token
+    /// subject (`sub`); a further upgrade gets 429 `too_many_connections`.
+    pub max_connections_per_subject: u32,
     /// Tokens a socket's bucket regains per second.
     pub rate_limit_per_second: Rate,
     /// Tokens a full bucket holds: the burst a socket may send at once.
@@ -78,6 +94,7 @@ impl Default for Config {
         Config {
             max_message_bytes: 65_536,
             max_connections_per_room: 1_000,
+            max_connections_per_subject: 10,
             rate_limit_per_second: Rate::per_second(20),
             rate_limit_burst: 40,
             max_text_chars: 4_096,
@@ -122,12 +139,19 @@ impl Config {
                 "MAX_MESSAGE_BYTES",
                 defaults.max_message_bytes,
                 1,
-                PLATFORM_MAX_MESSAGE_BYTES,
+                MAX_MESSAGE_BYTES_LIMIT,
             )?,
             max_connections_per_room: integer(
                 &get,
                 "MAX_CONNECTIONS_PER_ROOM",
                 defaults.max_connections_per_room,
+                1,
+                PLATFORM_MAX_CONNECTIONS,
+            )?,
+            max_connections_per_subject: integer(
+                &get,
+                "MAX_CONNECTIONS_PER_SUBJECT",
+                defaults.max_connections_per_subject,
                 1,
                 PLATFORM_MAX_CONNECTIONS,
             )?,
@@ -263,6 +287,7 @@ mod tests {
         let got = config(&[
             ("MAX_MESSAGE_BYTES", "1024"),
             ("MAX_CONNECTIONS_PER_ROOM", " 32768 "),
+            ("MAX_CONNECTIONS_PER_SUBJECT", "2"),
             ("RATE_LIMIT_PER_SECOND", "0.5"),
             ("RATE_LIMIT_BURST", "3"),
             ("MAX_TEXT_CHARS", "10"),
@@ -278,6 +303,7 @@ mod tests {
             Ok(Config {
                 max_message_bytes: 1024,
                 max_connections_per_room: 32_768,
+                max_connections_per_subject: 2,
                 rate_limit_per_second: Rate::parse("0.5").expect("rate"),
                 rate_limit_burst: 3,
                 max_text_chars: 10,
@@ -296,8 +322,11 @@ mod tests {
             ("MAX_MESSAGE_BYTES", "64k"),
             ("MAX_MESSAGE_BYTES", "-1"),
             ("MAX_MESSAGE_BYTES", "33554433"),
+            ("MAX_MESSAGE_BYTES", "2097153"),
             ("MAX_CONNECTIONS_PER_ROOM", "32769"),
             ("MAX_CONNECTIONS_PER_ROOM", "1.5"),
+            ("MAX_CONNECTIONS_PER_SUBJECT", "0"),
+            ("MAX_CONNECTIONS_PER_SUBJECT", "32769"),
             ("RATE_LIMIT_PER_SECOND", "0"),
             ("RATE_LIMIT_PER_SECOND", "NaN"),
             ("RATE_LIMIT_PER_SECOND", "inf"),
@@ -317,6 +346,16 @@ mod tests {
             assert_eq!(error.name, name, "{value:?}");
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn max_message_bytes_is_1_to_2_mib() {
+        let max = |value| config(&[("MAX_MESSAGE_BYTES", value)]).map(|c| c.max_message_bytes);
+        assert_eq!(max("2097152"), Ok(2 << 20));
+        assert_eq!(
+            max("33554432").map_err(|e| e.rule),
+            Err("must be a whole number from 1 to 2097152".into())
+        );
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! The one error type of the protocol: what a client is told when a frame is refused.
+//! Everything the server refuses, with what the client is told:
+//! [`Error`] for a refused frame (an error frame, the socket stays open),
+//! [`CloseReason`] for a socket the server closes (a close code and reason),
+//! [`HttpError`] for a refused request (a status and a JSON body), and
+//! [`TokenError`] for why a token did not pass.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use tsify::Tsify;
 
+use crate::close::CloseCode;
 use crate::limit::Rate;
-use crate::token::TokenError;
 
 /// The machine-readable code of an error frame (`{"type":"error","code":…}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
@@ -20,8 +24,9 @@ pub enum ErrorCode {
     InvalidField,
     /// A whisper names an id that is not in the room (or the sender itself).
     UnknownRecipient,
-    /// A `who` page was asked `after` something that is not a cursor from a
-    /// roster's `next`: start again without `after`.
+    /// A `who` page was asked `after` something not written as a cursor
+    /// (`{joined_at}.{id}`, what a roster's `next` holds): start again
+    /// without `after`.
     UnknownCursor,
     /// The frame is not allowed for this connection.
     Forbidden,
@@ -56,11 +61,15 @@ pub enum Error {
     Empty { field: &'static str },
     /// A name holds a control character.
     ControlCharacter { field: &'static str },
+    /// A name holds a character a reader cannot see, or one that reorders
+    /// the text around it (see [`crate::invisible`]).
+    InvisibleCharacter { field: &'static str, ch: char },
     /// A whisper to an id that is not in the room.
     UnknownRecipient { to: String },
     /// A whisper to oneself.
     WhisperToSelf,
-    /// A `who` whose `after` is not a cursor from a roster's `next`.
+    /// A `who` whose `after` is not written as a cursor. (A well-formed
+    /// one is a place in the join order, whoever wrote it.)
     UnknownCursor { after: String },
     /// The connection may not do this (e.g. rename when the name comes from a token).
     Forbidden { why: &'static str },
@@ -85,7 +94,8 @@ impl Error {
             Error::InvalidField { .. }
             | Error::TooLong { .. }
             | Error::Empty { .. }
-            | Error::ControlCharacter { .. } => ErrorCode::InvalidField,
+            | Error::ControlCharacter { .. }
+            | Error::InvisibleCharacter { .. } => ErrorCode::InvalidField,
             Error::UnknownRecipient { .. } | Error::WhisperToSelf => ErrorCode::UnknownRecipient,
             Error::UnknownCursor { .. } => ErrorCode::UnknownCursor,
             Error::Forbidden { .. } => ErrorCode::Forbidden,
@@ -114,6 +124,11 @@ impl fmt::Display for Error {
             Error::ControlCharacter { field } => {
                 write!(f, "field {field:?} must not contain control characters")
             }
+            Error::InvisibleCharacter { field, ch } => write!(
+                f,
+                "field {field:?} must not contain U+{:04X}, a character that is invisible or reorders text",
+                u32::from(*ch)
+            ),
             Error::UnknownRecipient { to } => {
                 write!(f, "no connection with id {to:?} in this room")
             }
@@ -153,6 +168,12 @@ pub enum HttpError {
     BadName(Error),
     /// The room holds as many connections as it may.
     RoomFull { max: u32 },
+    /// The room holds as many connections with this token subject as it
+    /// may (`MAX_CONNECTIONS_PER_SUBJECT`).
+    TooManyConnections { max: u32 },
+    /// This client address opened more upgrades than the Worker's
+    /// Rate Limiting binding allows (`UPGRADE_LIMITER` in wrangler.jsonc).
+    TooManyRequests,
     /// The upgrade's `Origin` is not in `ALLOWED_ORIGINS`.
     ForbiddenOrigin { origin: String },
     /// `AUTH_SECRET` is set and the upgrade's token does not pass.
@@ -172,6 +193,7 @@ impl HttpError {
             HttpError::UpgradeRequired => 426,
             HttpError::MethodNotAllowed => 405,
             HttpError::RoomFull { .. } => 503,
+            HttpError::TooManyConnections { .. } | HttpError::TooManyRequests => 429,
             HttpError::ForbiddenOrigin { .. } => 403,
             HttpError::Unauthorized(_) => 401,
             HttpError::BadConfig { .. } | HttpError::Internal => 500,
@@ -186,6 +208,7 @@ impl HttpError {
             403 => "Forbidden",
             405 => "Method Not Allowed",
             426 => "Upgrade Required",
+            429 => "Too Many Requests",
             500 => "Internal Server Error",
             _ => "Service Unavailable",
         }
@@ -199,6 +222,8 @@ impl HttpError {
             HttpError::MethodNotAllowed => "method_not_allowed",
             HttpError::BadName(_) => "invalid_field",
             HttpError::RoomFull { .. } => "room_full",
+            HttpError::TooManyConnections { .. } => "too_many_connections",
+            HttpError::TooManyRequests => "too_many_requests",
             HttpError::ForbiddenOrigin { .. } => "forbidden_origin",
             HttpError::Unauthorized(_) => "unauthorized",
             HttpError::BadConfig { .. } => "bad_config",
@@ -257,6 +282,13 @@ impl fmt::Display for HttpError {
             HttpError::RoomFull { max } => {
                 write!(f, "the room is full ({max} connections); try again later")
             }
+            HttpError::TooManyConnections { max } => write!(
+                f,
+                "your token already has {max} connections to this room; close one first"
+            ),
+            HttpError::TooManyRequests => {
+                f.write_str("too many requests from your address; try again in a few seconds")
+            }
             HttpError::ForbiddenOrigin { origin } => {
                 write!(f, "origin {origin:?} may not open sockets on this server")
             }
@@ -266,6 +298,131 @@ impl fmt::Display for HttpError {
                 "the server's configuration variable {name} is invalid; its log says why"
             ),
             HttpError::Internal => f.write_str("the server failed to handle the request"),
+        }
+    }
+}
+
+/// Why a token was refused; [`reason`](Self::reason) is what the client sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// No `?token=`, or an empty one.
+    Missing,
+    /// Not two base64url parts, or claims that are not valid JSON claims.
+    Malformed(&'static str),
+    /// The signature does not match: another secret, or altered claims.
+    BadSignature,
+    /// `exp` has passed.
+    Expired { exp: u64 },
+    /// The token names another room, or the endpoint is not a room.
+    WrongRoom,
+}
+
+impl TokenError {
+    /// The machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::Missing => "missing",
+            TokenError::Malformed(_) => "malformed",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired { .. } => "expired",
+            TokenError::WrongRoom => "wrong_room",
+        }
+    }
+
+    /// The human explanation.
+    pub fn message(&self) -> String {
+        match self {
+            TokenError::Missing => "this server needs ?token= on every upgrade".into(),
+            TokenError::Malformed(why) => format!("token is malformed: {why}"),
+            TokenError::BadSignature => "token signature does not match".into(),
+            TokenError::Expired { exp } => format!("token expired at {exp} (Unix seconds)"),
+            TokenError::WrongRoom => "token is not valid for this room".into(),
+        }
+    }
+}
+
+/// The words a close for an expired token starts with. A macro so that the
+/// TypeScript type `TokenExpiredReason` (`rust/src/wasm.rs`) is written from
+/// the same literal, and `RoomClient`'s test of a close reason
+/// (`js/client.ts`) is checked against it by `tsc`.
+macro_rules! token_expired_reason {
+    () => {
+        "token expired"
+    };
+}
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
+pub(crate) use token_expired_reason;
+
+/// The start of the reason of a close for an expired token: clients that
+/// see code 1008 with a reason starting with it fetch a fresh token.
+pub const TOKEN_EXPIRED: &str = token_expired_reason!();
+
+/// Why the server closes a socket: one close code and one reason each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A frame over `MAX_MESSAGE_BYTES`: 1009, "message too big" (RFC 6455
+    /// §7.4.1). `bytes` is its size, or the least it can be when the text
+    /// was not read (`exact` is false: see [`crate::limit::unread_text`]).
+    TooBig { bytes: usize, max: u32, exact: bool },
+    /// A client that kept sending after `rate_limited` errors: 1008, policy.
+    RateLimit,
+    /// A frame at or after the expiry (`exp`, Unix seconds) of the token
+    /// the socket was opened with: 1008, policy, with a reason that starts
+    /// with [`TOKEN_EXPIRED`].
+    TokenExpired { exp: u64 },
+    /// A binary frame on `/websocket`, which speaks text only: 1003
+    /// (RFC 6455 §7.4.1: "an endpoint that understands only text data MAY
+    /// send this if it receives a binary message").
+    BinaryOnEcho,
+    /// The object's configuration is invalid: 1011 (the log says why).
+    Misconfigured,
+    /// A room socket the room does not know (its attachment was lost or
+    /// unreadable): 1011, and the client reconnects.
+    UnknownConnection,
+}
+
+impl CloseReason {
+    /// The close code the client sees.
+    pub fn code(&self) -> CloseCode {
+        match self {
+            CloseReason::TooBig { .. } => CloseCode::TOO_BIG,
+            CloseReason::RateLimit | CloseReason::TokenExpired { .. } => CloseCode::POLICY,
+            CloseReason::BinaryOnEcho => CloseCode::UNSUPPORTED_DATA,
+            CloseReason::Misconfigured | CloseReason::UnknownConnection => CloseCode::INTERNAL,
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::TooBig {
+                bytes,
+                max,
+                exact: true,
+            } => write!(f, "frame of {bytes} bytes is over the limit of {max}"),
+            CloseReason::TooBig { bytes, max, .. } => {
+                write!(
+                    f,
+                    "frame of at least {bytes} bytes is over the limit of {max}"
+                )
+            }
+            CloseReason::RateLimit => {
+                f.write_str("rate limit exceeded: kept sending after rate_limited errors")
+            }
+            CloseReason::TokenExpired { exp } => write!(
+                f,
+                "{TOKEN_EXPIRED} at {exp} (Unix seconds): reconnect with a fresh token"
+            ),
+            CloseReason::BinaryOnEcho => {
+                f.write_str("binary frames are not supported on /websocket")
+            }
+            CloseReason::Misconfigured => {
+                f.write_str("server configuration is invalid; see the server log")
+            }
+            CloseReason::UnknownConnection => {
+                f.write_str("connection unknown to the room; reconnect")
+            }
         }
     }
 }

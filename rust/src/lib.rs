@@ -2,38 +2,50 @@
 //! WebSocket Hibernation API.
 //!
 //! Rust decides, TypeScript does I/O: every function here takes plain values
-//! (a URL, a frame, a close code) and returns a decision ([`route::Route`],
-//! [`effect::Effects`]) that the shim in `js/index.ts` carries out. Nothing
-//! here touches the runtime, so `cargo test` on the host covers every rule.
-//! The only module that knows about JavaScript is `wasm`, the wasm-bindgen
-//! boundary.
+//! (a URL, a frame, a socket's tags, a close code) and returns a decision
+//! ([`outcome::Route`], [`outcome::Opening`], [`outcome::Effects`]) that the
+//! shim in `js/index.ts` carries out. Nothing here touches the runtime, so
+//! `cargo test` on the host covers every rule. The only module that knows
+//! about JavaScript is `wasm`, the wasm-bindgen boundary.
+//!
+//! Modules, each depending only on those below it:
 //!
 //! | module | decides |
 //! |---|---|
-//! | [`route`] | what a Worker request gets: forward to a Durable Object, or an answer |
-//! | [`seed`] | the seed endpoint `/websocket`: replies and close handshakes |
-//! | [`effect`] | the effects TypeScript carries out |
-//! | [`close`] | which close codes may be sent |
+//! | `wasm` | nothing: converts JS values to core types and back |
+//! | [`object`] | one Durable Object: what a request gets, which code serves a socket (from its tags), wakes, stats |
+//! | [`http`] | what the Worker does with a request (`route`), reading URLs (`url`) |
+//! | [`echo`] | `/websocket`, the Cloudflare example the project started from |
+//! | [`room`] | a room: joining, a member's frames, leaving; `members`, `presence` |
+//! | [`outcome`] | what TypeScript carries out: `Route`, `Opening`, `Effects` |
+//! | [`socket`] | what a socket carries: its tags and its attachment |
+//! | [`protocol`] | the wire: a frame as it arrives, the JSON frames and their validation |
+//! | [`wakes`] | the wake record: when an instance is counted, what is stored |
+//! | [`token`] | signed tokens: mint and verify |
 //! | [`config`] | the limits and secrets, read from `env` and validated |
 //! | [`origin`] | which `Origin` may open a socket |
-//! | [`token`] | signed tokens: mint and verify |
+//! | [`invisible`] | which characters a display name may not hold |
+//! | [`error`] | every refusal: error frames, close reasons, HTTP errors, token errors |
 //! | [`limit`] | the per-socket rate limit bucket and the frame size limit |
-//! | [`room`] | a room: join, frames, leave, restore after a wake |
-//! | [`protocol`] | the JSON frames and their validation |
-//! | [`record`] | reading back the records the server stored (attachments, wakes, token claims) |
+//! | [`close`] | which close codes may be sent; the close handshake's answer |
+//! | [`records`] | reading JSON objects: the records the server stored, client frames |
 
 pub mod close;
 pub mod config;
-pub mod effect;
+pub mod echo;
 pub mod error;
+pub mod http;
+pub mod invisible;
 pub mod limit;
+pub mod object;
 pub mod origin;
+pub mod outcome;
 pub mod protocol;
-pub mod record;
+pub mod records;
 pub mod room;
-pub mod route;
-pub mod seed;
+pub mod socket;
 pub mod token;
+pub mod wakes;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

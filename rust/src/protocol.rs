@@ -1,20 +1,83 @@
-//! The room protocol: JSON text frames, defined once here.
+//! The wire: a data frame as it arrives ([`Frame`]), and the room
+//! protocol's JSON text frames, defined once here.
 //!
 //! TypeScript gets [`ClientFrame`] and [`ServerFrame`] from tsify (in
 //! `pkg/core.d.ts`), so the client in `js/client.ts` and every test are
-//! checked against these definitions.
+//! checked against these definitions. [`parse`] reads a client frame with
+//! the same tags and field names serde writes (a property test in
+//! `rust/tests/properties.rs` serialises every `ClientFrame` and parses it
+//! back), but validates each field and answers with a precise [`Error`].
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use tsify::Tsify;
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{CloseReason, Error, ErrorCode, Result};
+use crate::invisible;
+use crate::limit;
+use crate::records::{self, Item, Unreadable};
 
 /// Longest `text` of `say` and `whisper`, in characters, unless
 /// `MAX_TEXT_CHARS` says otherwise (see [`crate::config`]).
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// Longest display name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 32;
+
+/// A data frame as the runtime hands it to `webSocketMessage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A text frame (the runtime has already checked it is UTF-8).
+    Text(&'a str),
+    /// A text frame of at least this many bytes, over `MAX_MESSAGE_BYTES`,
+    /// that was never copied whole into the core (see
+    /// [`limit::text_by_length`]).
+    LongText(usize),
+    /// A binary frame of this many bytes (its content is never needed to
+    /// decide, so it does not cross the wasm boundary).
+    Binary(usize),
+}
+
+impl<'a> Frame<'a> {
+    /// The frame's size in bytes (for a [`Frame::LongText`], the least it
+    /// can be).
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(text) => text.len(),
+            Frame::LongText(units) => *units,
+            Frame::Binary(len) => *len,
+        }
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame if it is within `max_message_bytes` (`MAX_MESSAGE_BYTES`),
+    /// else why it is refused. A [`Frame::LongText`] is over it by
+    /// construction.
+    pub fn within(self, max_message_bytes: u32) -> Result<Payload<'a>, CloseReason> {
+        let too_big = |bytes, exact| CloseReason::TooBig {
+            bytes,
+            max: max_message_bytes,
+            exact,
+        };
+        match self {
+            Frame::LongText(units) => Err(too_big(units, false)),
+            _ if limit::too_large(self.len(), max_message_bytes) => Err(too_big(self.len(), true)),
+            Frame::Text(text) => Ok(Payload::Text(text)),
+            Frame::Binary(len) => Ok(Payload::Binary(len)),
+        }
+    }
+}
+
+/// A frame within `MAX_MESSAGE_BYTES` ([`Frame::within`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// A text frame.
+    Text(&'a str),
+    /// A binary frame of this many bytes.
+    Binary(usize),
+}
 
 /// A connection as others see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
@@ -44,6 +107,9 @@ pub enum ClientFrame {
     /// Application-level ping; answered with `pong`. (The bare text `ping` is
     /// answered by the runtime without waking the object.)
     Ping,
+    /// The sender is typing: the others get `typing` (decided in
+    /// `room/typing.rs`). Nothing is answered, and nothing stored but the time.
+    Typing,
 }
 
 /// A frame the server sends.
@@ -103,6 +169,10 @@ pub enum ServerFrame {
     },
     /// To the sender of `ping`.
     Pong,
+    /// To the others: member `id` is typing. At most one per member per
+    /// 2 s, only while the room holds at most the presence limit; never
+    /// stored or replayed (`room/typing.rs`).
+    Typing { id: String, name: String },
     /// A refused frame; the connection stays open.
     Error {
         #[tsify(type = "ErrorCode")]
@@ -130,32 +200,46 @@ impl ServerFrame {
 
 /// Parses and validates one client text frame; a `text` field may hold at
 /// most `max_text_chars` characters.
+///
+/// The frame is read by [`records::object`], never into a
+/// `serde_json::Value`: the five fields a frame may use are kept, any other
+/// value is read and dropped as it goes, and anything but an object is
+/// refused at its first byte. So a frame costs at most about its own size
+/// in memory whatever its shape, where a `Value` of `[0,0,…]` cost 24 bytes
+/// per 2-byte element (a 2 MiB frame grew the Wasm memory to 51.6 MiB).
+/// serde_json's nesting limit (128 levels) bounds the recursion.
 pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
-    let value: Value = serde_json::from_str(text).map_err(|error| Error::BadJson {
-        detail: error.to_string(),
+    let keep = |key: &str| matches!(key, "type" | "text" | "to" | "name" | "after");
+    let mut fields = records::object(text, &keep, false).map_err(|error| match error {
+        Unreadable::NotObject => Error::NotObject,
+        Unreadable::BadJson(error) => Error::BadJson {
+            detail: error.to_string(),
+        },
     })?;
-    let Value::Object(object) = value else {
-        return Err(Error::NotObject);
-    };
-    let kind = match object.get("type") {
-        Some(Value::String(kind)) => kind.as_str(),
+    let kind = match fields.take("type") {
+        Some(Item::Str(kind)) => kind,
         _ => return Err(Error::MissingType),
     };
-    let frame = match kind {
+    let mut field = |name| fields.take(name);
+    let frame = match kind.as_str() {
         "say" => ClientFrame::Say {
-            text: text_field(&object, "text", max_text_chars)?,
+            text: text_field(field("text"), "text", max_text_chars)?,
         },
         "whisper" => ClientFrame::Whisper {
-            to: string_field(&object, "to")?.to_owned(),
-            text: text_field(&object, "text", max_text_chars)?,
+            to: string_field(field("to"), "to")?,
+            text: text_field(field("text"), "text", max_text_chars)?,
         },
         "hello" => ClientFrame::Hello {
-            name: name(string_field(&object, "name")?)?,
+            name: name(&string_field(field("name"), "name")?)?,
         },
         "who" => ClientFrame::Who {
-            after: optional_string_field(&object, "after")?.map(str::to_owned),
+            after: match field("after") {
+                None => None,
+                value => Some(string_field(value, "after")?),
+            },
         },
         "ping" => ClientFrame::Ping,
+        "typing" => ClientFrame::Typing,
         other => {
             return Err(Error::UnknownType {
                 kind: other.chars().take(64).collect(),
@@ -165,12 +249,12 @@ pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     Ok(frame)
 }
 
-fn string_field<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&'a str> {
-    match object.get(field) {
-        Some(Value::String(value)) => Ok(value),
+fn string_field(value: Option<Item>, field: &'static str) -> Result<String> {
+    match value {
+        Some(Item::Str(value)) => Ok(value),
         Some(other) => Err(Error::InvalidField {
             field,
-            detail: format!("expected a string, got {}", json_kind(other)),
+            detail: format!("expected a string, got {}", other.kind()),
         }),
         None => Err(Error::InvalidField {
             field,
@@ -179,18 +263,8 @@ fn string_field<'a>(object: &'a Map<String, Value>, field: &'static str) -> Resu
     }
 }
 
-fn optional_string_field<'a>(
-    object: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<&'a str>> {
-    match object.get(field) {
-        None => Ok(None),
-        Some(_) => string_field(object, field).map(Some),
-    }
-}
-
-fn text_field(object: &Map<String, Value>, field: &'static str, max: usize) -> Result<String> {
-    let text = string_field(object, field)?;
+fn text_field(value: Option<Item>, field: &'static str, max: usize) -> Result<String> {
+    let text = string_field(value, field)?;
     let len = text.chars().count();
     if len > max {
         return Err(Error::TooLong { field, len, max });
@@ -198,10 +272,12 @@ fn text_field(object: &Map<String, Value>, field: &'static str, max: usize) -> R
     if text.trim().is_empty() {
         return Err(Error::Empty { field });
     }
-    Ok(text.to_owned())
+    Ok(text)
 }
 
-/// Validates a display name: trimmed, 1–32 characters, no control characters.
+/// Validates a display name: trimmed, 1–32 characters, no control
+/// characters and nothing a reader cannot see (see [`crate::invisible`]):
+/// `Ada\u{200B}` must not pass for `Ada`.
 pub fn name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() {
@@ -218,18 +294,10 @@ pub fn name(raw: &str) -> Result<String> {
     if name.chars().any(char::is_control) {
         return Err(Error::ControlCharacter { field: "name" });
     }
-    Ok(name.to_owned())
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+    if let Some(ch) = name.chars().find(|&ch| invisible::is_invisible(ch)) {
+        return Err(Error::InvisibleCharacter { field: "name", ch });
     }
+    Ok(name.to_owned())
 }
 
 #[cfg(test)]
@@ -262,6 +330,8 @@ mod tests {
                 },
             ),
             (r#"{"type":"ping","extra":1}"#, ClientFrame::Ping),
+            (r#"{"type":"typing"}"#, ClientFrame::Typing),
+            (r#"{"type":"typing","text":"ignored"}"#, ClientFrame::Typing),
         ];
         for (text, want) in table {
             assert_eq!(parse(text, MAX_TEXT_CHARS).as_ref(), Ok(want), "{text}");
@@ -305,6 +375,71 @@ mod tests {
     }
 
     #[test]
+    fn reads_only_the_fields_it_needs_in_any_order() {
+        let deep = |depth: usize| {
+            format!(
+                r#"{{"type":"ping","skip":{}0{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        let zeros = format!("[{}0]", "0,".repeat(100_000));
+        let table: &[(&str, std::result::Result<ClientFrame, ErrorCode>)] = &[
+            (
+                r#"{"text":"hi","x":{"y":[1,2.5e300,null]},"type":"say"}"#,
+                Ok(ClientFrame::Say { text: "hi".into() }),
+            ),
+            (
+                r#"{"type":"say","text":"a","text":"b"}"#,
+                Ok(ClientFrame::Say { text: "b".into() }),
+            ),
+            (
+                r#"{"type":"ping","type":"shout"}"#,
+                Err(ErrorCode::UnknownType),
+            ),
+            // Deeper than serde_json's nesting limit of 128: refused, never
+            // a stack overflow.
+            (&deep(126), Ok(ClientFrame::Ping)),
+            (&deep(128), Err(ErrorCode::BadJson)),
+            (&deep(100_000), Err(ErrorCode::BadJson)),
+            (
+                &format!(r#"{{"type":"say","text":{}"#, "[".repeat(100_000)),
+                Err(ErrorCode::BadJson),
+            ),
+            (&zeros, Err(ErrorCode::BadJson)),
+            (
+                &format!("{{{}", "[".repeat(100_000)),
+                Err(ErrorCode::BadJson),
+            ),
+            (
+                r#"{"type":"say","text":["x"]}"#,
+                Err(ErrorCode::InvalidField),
+            ),
+            (r#"{"type":"say","text":{}}"#, Err(ErrorCode::InvalidField)),
+            (r#"{"type":"ping"} {}"#, Err(ErrorCode::BadJson)),
+            (r#"{"type":"ping"}x"#, Err(ErrorCode::BadJson)),
+            (r#"{"type":"ping""#, Err(ErrorCode::BadJson)),
+            ("  {\"type\":\"ping\"}\n", Ok(ClientFrame::Ping)),
+        ];
+        for (text, want) in table {
+            let got = parse(text, MAX_TEXT_CHARS).map_err(|e| e.code());
+            assert_eq!(&got, want, "{}", &text[..text.len().min(60)]);
+        }
+        assert_eq!(parse(&zeros, MAX_TEXT_CHARS), Err(Error::NotObject));
+        assert_eq!(
+            parse(r#"{"type":"who","after":[1]}"#, MAX_TEXT_CHARS),
+            Err(Error::InvalidField {
+                field: "after",
+                detail: "expected a string, got an array".into()
+            })
+        );
+        assert!(matches!(
+            parse("nope", MAX_TEXT_CHARS),
+            Err(Error::BadJson { detail }) if detail == "expected ident at line 1 column 2"
+        ));
+    }
+
+    #[test]
     fn text_limit_counts_characters_not_bytes() {
         let at_limit = format!(
             r#"{{"type":"say","text":"{}"}}"#,
@@ -342,6 +477,30 @@ mod tests {
             name("a\u{7f}"),
             Err(Error::ControlCharacter { field: "name" })
         );
+        // The review's look-alikes: zero width space, right-to-left
+        // override, left-to-right isolate, BOM, line separator.
+        for (raw, ch) in [
+            ("Ada\u{200B}", '\u{200B}'),
+            ("\u{202E}adA", '\u{202E}'),
+            ("A\u{2066}da", '\u{2066}'),
+            ("\u{FEFF}Ada", '\u{FEFF}'),
+            ("Ada\u{2028}Bob", '\u{2028}'),
+        ] {
+            assert_eq!(
+                name(raw),
+                Err(Error::InvisibleCharacter { field: "name", ch }),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            Error::InvisibleCharacter {
+                field: "name",
+                ch: '\u{200B}'
+            }
+            .to_string(),
+            "field \"name\" must not contain U+200B, a character that is invisible or reorders text"
+        );
+        assert_eq!(name("Zoë 👋🏽").as_deref(), Ok("Zoë 👋🏽"));
     }
 
     #[test]
@@ -381,6 +540,14 @@ mod tests {
             }
             .to_json(),
             r#"{"type":"roster","count":1,"connections":[{"id":"i","name":"n"}]}"#
+        );
+        assert_eq!(
+            ServerFrame::Typing {
+                id: "i".into(),
+                name: "n".into()
+            }
+            .to_json(),
+            r#"{"type":"typing","id":"i","name":"n"}"#
         );
     }
 }

@@ -12,8 +12,9 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
+use crate::error::TokenError;
 use crate::protocol;
-use crate::record::{self, Record};
+use crate::records::{self, Record};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -35,7 +36,7 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// The claims a token's payload holds (see [`crate::record`]).
+    /// The claims a token's payload holds (see [`crate::records`]).
     pub fn read(record: Record<'_>) -> Option<Claims> {
         Some(Claims {
             sub: record.str("sub")?.to_owned(),
@@ -43,45 +44,6 @@ impl Claims {
             room: record.optional("room", |value| value.as_str().map(str::to_owned))?,
             exp: record.u64("exp")?,
         })
-    }
-}
-
-/// Why a token was refused; [`reason`](Self::reason) is what the client sees.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenError {
-    /// No `?token=`, or an empty one.
-    Missing,
-    /// Not two base64url parts, or claims that are not valid JSON claims.
-    Malformed(&'static str),
-    /// The signature does not match: another secret, or altered claims.
-    BadSignature,
-    /// `exp` has passed.
-    Expired { exp: u64 },
-    /// The token names another room, or the endpoint is not a room.
-    WrongRoom,
-}
-
-impl TokenError {
-    /// The machine-readable reason.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            TokenError::Missing => "missing",
-            TokenError::Malformed(_) => "malformed",
-            TokenError::BadSignature => "bad_signature",
-            TokenError::Expired { .. } => "expired",
-            TokenError::WrongRoom => "wrong_room",
-        }
-    }
-
-    /// The human explanation.
-    pub fn message(&self) -> String {
-        match self {
-            TokenError::Missing => "this server needs ?token= on every upgrade".into(),
-            TokenError::Malformed(why) => format!("token is malformed: {why}"),
-            TokenError::BadSignature => "token signature does not match".into(),
-            TokenError::Expired { exp } => format!("token expired at {exp} (Unix seconds)"),
-            TokenError::WrongRoom => "token is not valid for this room".into(),
-        }
     }
 }
 
@@ -113,7 +75,7 @@ pub fn verify(
         .verify_slice(&signature)
         .map_err(|_| TokenError::BadSignature)?;
     let json = decode(payload).ok_or(TokenError::Malformed("claims are not base64url"))?;
-    let claims = record::parse(&json, Claims::read).ok_or(TokenError::Malformed(
+    let claims = records::parse(&json, Claims::read).ok_or(TokenError::Malformed(
         "claims must be JSON {sub, name, room?, exp}",
     ))?;
     if protocol::name(&claims.name).as_deref() != Ok(claims.name.as_str()) {
@@ -141,9 +103,11 @@ fn sign(secret: &[u8], payload: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// base64url, padded or not.
+/// Canonical base64url without padding, the only spelling [`mint`] writes:
+/// no `=`, and no bits set past the last byte (`URL_SAFE_NO_PAD` refuses
+/// both), so one token has one spelling.
 fn decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
+    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -195,6 +159,15 @@ mod tests {
         let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1","name":"Ada","exp":999}"#);
         let forged = format!("{forged_payload}.{signature}");
         let padded = format!("{payload}.{signature}=");
+        let padded_twice = format!("{payload}.{signature}==");
+        // The signature is 32 bytes, 43 characters: the last one carries 2
+        // spare bits, which canonical base64url leaves at 0.
+        let last = signature.chars().last().expect("a signature");
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let index = alphabet.find(last).expect("base64url");
+        // The lowest bit is a spare one: the same 32 bytes, another spelling.
+        let spare = alphabet.as_bytes()[index ^ 1] as char;
+        let other_spelling = format!("{payload}.{}{spare}", &signature[..signature.len() - 1]);
         let bad_name = mint(
             SECRET,
             &Claims {
@@ -207,7 +180,9 @@ mod tests {
         type Row<'a> = (Option<&'a str>, Option<&'a str>, u64, Result<(), &'a str>);
         let table: &[Row] = &[
             (Some(&good), Some("lobby"), 99, Ok(())),
-            (Some(&padded), Some("lobby"), 99, Ok(())),
+            (Some(&padded), Some("lobby"), 99, Err("malformed")),
+            (Some(&padded_twice), Some("lobby"), 99, Err("malformed")),
+            (Some(&other_spelling), Some("lobby"), 99, Err("malformed")),
             (None, Some("lobby"), 0, Err("missing")),
             (Some(""), Some("lobby"), 0, Err("missing")),
             (Some("abc"), Some("lobby"), 0, Err("malformed")),

@@ -11,26 +11,77 @@ use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, ConfigError};
-use crate::effect::Effects;
-use crate::error::{Error, HttpError};
-use crate::protocol::ServerFrame;
-use crate::record::{self, Record};
-use crate::room::{self, Attachment, Opening, Wakes};
-use crate::route::{self, HttpResponse, RequestHead, Route};
-use crate::seed::{self, Frame};
+use crate::error::token_expired_reason;
+use crate::error::HttpError;
+use crate::http::route::{self, RequestHead};
+use crate::limit::{self, TextSize};
+use crate::object::ObjectState;
+use crate::outcome::{Effects, HttpResponse, Opening, Route};
+use crate::protocol::Frame;
+use crate::records::{self, Record};
+use crate::socket::Attachment;
+use crate::wakes::Wakes;
+
+/// Runs when the module is instantiated (and again after every reset):
+/// a panic's message goes to the log before the instance traps, since the
+/// standard library's hook has no stderr to write to in Wasm.
+#[wasm_bindgen(start, private)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| log_error(&info.to_string())));
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn log_error(message: &str);
+}
+
+/// What a close for an expired token says first, as a TypeScript type:
+/// `RoomClient` (`js/client.ts`) spells its test of a close reason with a
+/// literal of this type, so `tsc` fails if the two ever differ.
+#[wasm_bindgen(typescript_custom_section)]
+const TOKEN_EXPIRED_REASON: &str = concat!(
+    "/** The words a close (code 1008) for an expired token starts with: `TOKEN_EXPIRED` in rust/src/error.rs. */\n",
+    "export type TokenExpiredReason = \"",
+    token_expired_reason!(),
+    "\";"
+);
+
+/// Asks wasm-bindgen to replace this Wasm instance at the start of the next
+/// call into the module (`wasm_bindgen::handler::schedule_reinit`). The
+/// shim calls it after a call trapped (a panic aborts the instance; a stack
+/// overflow leaves its shadow stack where the overflow left it), and then
+/// [`settle`] at once. Using it makes the glue tag every wrapper object
+/// with the instance it was made in: a call on a wrapper from an older
+/// instance throws before reaching Wasm, and its finalizer frees nothing
+/// (see js/index.ts).
+#[wasm_bindgen(js_name = scheduleReset)]
+pub fn schedule_reset() {
+    wasm_bindgen::handler::schedule_reinit();
+}
+
+/// Does nothing. Calling it passes the glue's call guard, which replaces an
+/// instance scheduled for reset. It takes no arguments on purpose: the glue
+/// copies a call's arguments into Wasm memory *before* its guard runs, so
+/// the first call after [`schedule_reset`] must have none, or they would be
+/// copied into the old instance and read from the new one.
+#[wasm_bindgen]
+pub fn settle() {}
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
     Ts::from_rust(value).map_err(|error| JsError::new(&error.to_string()))
 }
 
 /// Routes a Worker request at `now` (ms) under the Worker's `env`: see
-/// [`route::route`]. An invalid configuration answers `500 bad_config`.
+/// [`route::route`]. `client` is the `CF-Connecting-IP` header. An invalid
+/// configuration answers `500 bad_config`.
 #[wasm_bindgen(js_name = routeRequest)]
 pub fn route_request(
     method: &str,
     url: &str,
     upgrade: Option<String>,
     origin: Option<String>,
+    client: Option<String>,
     env: &JsValue,
     now: f64,
 ) -> Result<Ts<Route>, JsError> {
@@ -41,6 +92,7 @@ pub fn route_request(
                 url,
                 upgrade: upgrade.as_deref(),
                 origin: origin.as_deref(),
+                client: client.as_deref(),
             },
             &config,
             millis(now),
@@ -72,10 +124,11 @@ fn read_config(env: &JsValue) -> Result<Config, ConfigError> {
     })
 }
 
-/// The error frame for a frame the server failed to handle.
-#[wasm_bindgen(js_name = internalError)]
-pub fn internal_error() -> String {
-    ServerFrame::error(&Error::Internal).to_json()
+/// The answer to a frame the server failed to handle, on a socket with
+/// `tags`: see [`ObjectState::failed`].
+#[wasm_bindgen(js_name = failedFrame)]
+pub fn failed_frame(tags: Vec<String>) -> Result<Ts<Effects>, JsError> {
+    to_js(&ObjectState::failed(&tags))
 }
 
 /// The answer to a request the server failed to handle: `500` JSON `internal`.
@@ -84,105 +137,129 @@ pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
     to_js(&HttpResponse::error(&HttpError::Internal))
 }
 
-/// Answers a close reported by `webSocketClose`: see [`seed::on_close`].
-#[wasm_bindgen(js_name = seedClose)]
-pub fn seed_close(code: u16) -> Result<Ts<Effects>, JsError> {
-    to_js(&seed::on_close(code))
+/// The answer to a request the Rate Limiting binding refused for its
+/// route's `limitKey`: `429` JSON `too_many_requests`.
+#[wasm_bindgen(js_name = tooManyRequests)]
+pub fn too_many_requests() -> Result<Ts<HttpResponse>, JsError> {
+    to_js(&HttpResponse::error(&HttpError::TooManyRequests))
 }
 
-/// One Durable Object's room: see [`room::Room`]. Each object holds its own
-/// instance; it is rebuilt from socket attachments after every wake.
-#[wasm_bindgen(js_name = Room)]
-pub struct RoomHandle {
-    room: room::Room,
+/// One Durable Object's state: see [`ObjectState`]. Each object holds its
+/// own; it is rebuilt from the sockets' tags and attachments after every
+/// wake. `tags` are a socket's tags as `ctx.getTags(ws)` returns them.
+#[wasm_bindgen(js_name = ObjectState)]
+pub struct ObjectHandle {
+    state: ObjectState,
 }
 
-#[wasm_bindgen(js_class = Room)]
-impl RoomHandle {
-    /// The room of an instance created at `now` (ms) with `sockets` open,
+#[wasm_bindgen(js_class = ObjectState)]
+impl ObjectHandle {
+    /// The state of an instance created at `now` (ms) with `sockets` open,
     /// the stored wake record `previous` (anything unreadable counts as
     /// none) and the object's `env`.
     #[wasm_bindgen(constructor)]
-    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> RoomHandle {
+    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> ObjectHandle {
         let previous = read(&previous, Wakes::read);
-        RoomHandle {
-            room: room::Room::start(previous, millis(now), sockets as usize, read_config(env)),
+        ObjectHandle {
+            state: ObjectState::start(previous, millis(now), sockets as usize, read_config(env)),
         }
     }
 
-    /// The room of an object whose Wasm instance was replaced after a trap:
-    /// same wake record, same start time; members come back with `restore`.
-    pub fn resume(wakes: JsValue, started_at: f64, env: &JsValue) -> RoomHandle {
-        let wakes = read(&wakes, Wakes::read).unwrap_or_default();
-        RoomHandle {
-            room: room::Room::resume(wakes, millis(started_at), read_config(env)),
+    /// The state of the same object (the constructor's arguments) whose
+    /// Wasm instance was replaced after a trap; `stored` is the wake record
+    /// it stored already (`undefined` if none). Sockets come back with
+    /// `adopt`.
+    pub fn resume(
+        previous: JsValue,
+        now: f64,
+        sockets: u32,
+        env: &JsValue,
+        stored: JsValue,
+    ) -> ObjectHandle {
+        let previous = read(&previous, Wakes::read);
+        let stored = read(&stored, Wakes::read);
+        ObjectHandle {
+            state: ObjectState::resume(
+                previous,
+                millis(now),
+                sockets as usize,
+                read_config(env),
+                stored,
+            ),
         }
     }
 
     /// The configuration error the object runs with, for the log; `undefined` if none.
     #[wasm_bindgen(js_name = configError)]
     pub fn config_error(&self) -> Option<String> {
-        self.room.config_error().map(ToString::to_string)
+        self.state.config_error().map(ToString::to_string)
     }
 
-    /// Answers a frame on the seed endpoint: see [`room::Room::on_seed_frame`].
-    /// `message` is what `webSocketMessage` received: a string or an ArrayBuffer.
-    pub fn seed(&self, message: JsValue, connections: u32) -> Result<Ts<Effects>, JsError> {
-        to_js(
-            &self
-                .room
-                .on_seed_frame(frame_of(&message).as_frame(), connections),
-        )
-    }
-
-    /// The wake record to store.
-    pub fn wakes(&self) -> Result<Ts<Wakes>, JsError> {
-        to_js(self.room.wakes())
-    }
-
-    /// Takes back a socket's attachment after a wake; the member's id, or
-    /// `undefined` for a socket that is not a room member (a seed socket).
-    pub fn restore(&mut self, attachment: JsValue) -> Option<String> {
-        let attachment = read(&attachment, Attachment::read)?;
-        let id = attachment.id.clone();
-        self.room.restore(attachment);
-        Some(id)
-    }
-
-    /// Decides what a request to the object gets: see [`room::Room::open`].
+    /// Decides what a request to the object gets: see [`ObjectState::open`].
     pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
-        to_js(&self.room.open(url, millis(now), entropy))
+        to_js(&self.state.open(url, millis(now), entropy, memory_bytes()))
     }
 
-    /// A frame from member `id`: see [`room::Room::on_frame`].
-    pub fn frame(&mut self, id: &str, message: JsValue, now: f64) -> Result<Ts<Effects>, JsError> {
-        to_js(
-            &self
-                .room
-                .on_frame(id, frame_of(&message).as_frame(), millis(now)),
-        )
+    /// Takes back a socket found open after a wake: see [`ObjectState::adopt`].
+    pub fn adopt(
+        &mut self,
+        tags: Vec<String>,
+        attachment: JsValue,
+    ) -> Result<Ts<Effects>, JsError> {
+        let attachment = read(&attachment, Attachment::read);
+        to_js(&self.state.adopt(&tags, attachment))
     }
 
-    /// Member `id`'s socket closed: see [`room::Room::on_close`].
-    pub fn close(&mut self, id: &str, code: u16) -> Result<Ts<Effects>, JsError> {
-        to_js(&self.room.on_close(id, code))
+    /// A frame on a socket: see [`ObjectState::message`]. `message` is what
+    /// `webSocketMessage` received: a string or an ArrayBuffer.
+    pub fn message(
+        &mut self,
+        tags: Vec<String>,
+        message: JsValue,
+        now: f64,
+    ) -> Result<Ts<Effects>, JsError> {
+        let frame = frame_of(&message, self.state.max_message_bytes());
+        to_js(&self.state.message(&tags, frame.as_frame(), millis(now)))
     }
 
-    /// Member `id`'s socket failed: see [`room::Room::leave`].
-    pub fn leave(&mut self, id: &str) -> Result<Ts<Effects>, JsError> {
-        to_js(&self.room.leave(id))
+    /// A socket closed: see [`ObjectState::close`]. `tags` is `undefined`
+    /// for a socket the runtime released (see [`ObjectState::released`]).
+    pub fn close(
+        &mut self,
+        tags: Option<Vec<String>>,
+        code: u16,
+        attachment: JsValue,
+    ) -> Result<Ts<Effects>, JsError> {
+        let attachment = read(&attachment, Attachment::read);
+        to_js(&match tags {
+            Some(tags) => self.state.close(&tags, code, attachment),
+            None => ObjectState::released(),
+        })
+    }
+
+    /// A socket failed: see [`ObjectState::error`]. `tags` as for `close`.
+    pub fn error(
+        &mut self,
+        tags: Option<Vec<String>>,
+        attachment: JsValue,
+    ) -> Result<Ts<Effects>, JsError> {
+        let attachment = read(&attachment, Attachment::read);
+        to_js(&match tags {
+            Some(tags) => self.state.error(&tags, attachment),
+            None => ObjectState::released(),
+        })
     }
 }
 
 /// A record the object stored (an attachment, the wake record), read back
-/// through its JSON text: see [`crate::record`]. `undefined`, `null` and
+/// through its JSON text: see [`crate::records`]. `undefined`, `null` and
 /// anything unreadable are `None`.
 fn read<T>(value: &JsValue, read: impl FnOnce(Record<'_>) -> Option<T>) -> Option<T> {
     if value.is_undefined() || value.is_null() {
         return None;
     }
     let text = js_sys::JSON::stringify(value).ok()?.as_string()?;
-    record::parse(text.as_bytes(), read)
+    records::parse(text.as_bytes(), read)
 }
 
 /// A JS timestamp (ms, a double) as whole ms; NaN and negatives become 0.
@@ -194,10 +271,11 @@ fn millis(now: f64) -> u64 {
     }
 }
 
-/// A frame as `webSocketMessage` hands it over: text is copied into Rust,
-/// a binary frame crosses as its length only.
+/// A frame as `webSocketMessage` hands it over: text is copied into Rust
+/// only if the core will read it, a binary frame crosses as its length only.
 enum Owned {
     Text(String),
+    LongText(usize),
     Binary(usize),
 }
 
@@ -205,20 +283,68 @@ impl Owned {
     fn as_frame(&self) -> Frame<'_> {
         match self {
             Owned::Text(text) => Frame::Text(text),
+            Owned::LongText(units) => Frame::LongText(*units),
             Owned::Binary(len) => Frame::Binary(*len),
         }
     }
 }
 
-fn frame_of(message: &JsValue) -> Owned {
-    match message.as_string() {
-        Some(text) => Owned::Text(text),
-        None => Owned::Binary(
+/// Reads `message`. A string's length (UTF-16 units) is read without
+/// copying it, and the core's size rule ([`limit::text_by_length`]) says
+/// what to do: copy it (it fits whatever it holds), leave it unread (over
+/// the limit whatever it holds), or measure it. Measuring encodes it into a
+/// buffer of `MAX_MESSAGE_BYTES` (`TextEncoder.encodeInto`), so a frame
+/// over the limit is never copied whole into Wasm memory, and one under it
+/// is measured exactly, in bytes.
+fn frame_of(message: &JsValue, max_message_bytes: u32) -> Owned {
+    let Some(text) = message.dyn_ref::<js_sys::JsString>() else {
+        return Owned::Binary(
             message
                 .dyn_ref::<js_sys::ArrayBuffer>()
                 .map_or(0, |buffer| buffer.byte_length() as usize),
-        ),
+        );
+    };
+    let units = text.length() as usize;
+    match limit::text_by_length(units, max_message_bytes) {
+        TextSize::Fits => Owned::Text(String::from(text)),
+        TextSize::Over => Owned::LongText(units),
+        TextSize::Measure => {
+            let mut buffer = vec![0; max_message_bytes as usize];
+            let encoded = TextEncoder::new().encode_into(text, &mut buffer);
+            let (read, written) = (encoded.read() as usize, encoded.written() as usize);
+            if read < units {
+                // What was written, and at least a byte for each unit left.
+                return Owned::LongText(written + (units - read));
+            }
+            buffer.truncate(written);
+            // TextEncoder writes UTF-8 (a lone surrogate as U+FFFD).
+            Owned::Text(String::from_utf8(buffer).unwrap_or_default())
+        }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's `TextEncoder`, to encode a string into a buffer of a
+    /// size the core chose.
+    type TextEncoder;
+    #[wasm_bindgen(constructor)]
+    fn new() -> TextEncoder;
+    /// `encodeInto`'s answer.
+    type Encoded;
+    #[wasm_bindgen(method, js_name = encodeInto)]
+    fn encode_into(this: &TextEncoder, text: &js_sys::JsString, into: &mut [u8]) -> Encoded;
+    #[wasm_bindgen(method, getter)]
+    fn read(this: &Encoded) -> f64;
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &Encoded) -> f64;
+}
+
+/// The size of this Wasm instance's linear memory, in bytes (read in Wasm,
+/// no call into JavaScript). It only grows: the high-water mark of every
+/// object in the isolate.
+fn memory_bytes() -> u64 {
+    core::arch::wasm32::memory_size(0) as u64 * 65_536
 }
 
 /// The allocator: talc instead of the standard library's dlmalloc, 6.7 KiB

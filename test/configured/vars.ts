@@ -5,6 +5,7 @@ export const CONFIGURED = {
   ALLOWED_ORIGINS: "https://app.example, http://localhost:8787",
   // A number, as a wrangler `vars` entry may be.
   MAX_CONNECTIONS_PER_ROOM: 3,
+  MAX_CONNECTIONS_PER_SUBJECT: "2",
   MAX_MESSAGE_BYTES: "1024",
   MAX_TEXT_CHARS: "100",
   // Above 2 members a room is "large": tested with 3 sockets (test/configured/presence.test.ts).

@@ -1,18 +1,21 @@
 // The demo page at `/`, in headless Chromium against `wrangler dev`: two
-// people chat and whisper, a reload shows as left/joined, hostile names and
-// messages stay text, the room hibernates under an open page, and the page
-// reconnects when the server comes back.
+// people chat and whisper, see each other typing, a reload shows as
+// left/joined, hostile names and messages stay text, the room hibernates under
+// an open page, and the page reconnects when the server comes back. Every test
+// fails on a console error, an uncaught exception, a dialog, or a request of
+// the page's that failed or got a status of 400 or more.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { chromiumPath } from "../../scripts/toolchain.mjs";
 import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
 import { connect } from "./net";
 
 const PORT = 8820;
 const INSPECTOR_PORT = 9320;
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = chromiumPath();
 const SCREENSHOTS = new URL("../../test-results/e2e/", import.meta.url).pathname;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
@@ -20,7 +23,8 @@ const DESKTOP = { width: 1280, height: 800 };
 const persist = mkdtempSync(join(tmpdir(), "wrangler-demo-"));
 let server: DevServer;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
+/** The browser contexts of the running test, closed after it. */
+let contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -46,18 +50,58 @@ afterAll(async () => {
   rmSync(persist, { recursive: true, force: true });
 });
 
-/** A fresh browser context (its own storage) with a page that reports script errors. */
-async function newPage(viewport = DESKTOP): Promise<{ page: Page; problems: string[] }> {
+interface Watched {
+  page: Page;
+  /** What went wrong on the page so far; afterEach expects none. */
+  problems: string[];
+  /** Console errors matching these are expected for now (e.g. while the server is down). */
+  expected: RegExp[];
+}
+
+/** The pages of the running test. */
+let watched: Watched[] = [];
+
+afterEach(async () => {
+  const problems = watched.flatMap(({ problems }) => problems);
+  watched = [];
+  await Promise.all(contexts.map((context) => context.close()));
+  contexts = [];
+  expect(problems, "console errors, page errors, dialogs or failed requests").toEqual([]);
+});
+
+/**
+ * A fresh browser context (its own storage) with a page whose every console
+ * error, uncaught exception, dialog, failed request and response of 400 or
+ * more from the server under test is recorded as a problem.
+ */
+async function newPage(viewport = DESKTOP): Promise<Watched> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
   const page = await context.newPage();
-  const problems: string[] = [];
-  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  const watch: Watched = { page, problems: [], expected: [] };
+  const problem = (text: string) => watch.problems.push(text);
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const text = message.text();
+    if (!watch.expected.some((pattern) => pattern.test(text))) {
+      problem(`console.error: ${text} (${message.location().url})`);
+    }
+  });
+  page.on("pageerror", (error) => problem(`pageerror: ${error.message}`));
+  page.on("requestfailed", (request) =>
+    problem(`requestfailed: ${request.url()} ${request.failure()?.errorText ?? ""}`),
+  );
+  page.on("response", (response) => {
+    if (response.url().startsWith(server.http) && response.status() >= 400) {
+      problem(`HTTP ${response.status()}: ${response.url()}`);
+    }
+  });
   page.on("dialog", (dialog) => {
-    problems.push(`dialog: ${dialog.message()}`);
+    problem(`dialog: ${dialog.message()}`);
     void dialog.dismiss();
   });
-  return { page, problems };
+  watched.push(watch);
+  return watch;
 }
 
 /** Opens `/`, fills the join form and waits for the room's welcome. */
@@ -115,6 +159,9 @@ describe("demo page", () => {
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
     expect(await page.text()).toContain('<script type="module" src="/demo.js">');
     expect((await fetch(`${server.http}/demo.js`)).status).toBe(200);
+    // Without an icon of its own, every browser load asks for /favicon.ico (a 400 here).
+    const icon = await fetch(`${server.http}/favicon.svg`);
+    expect([icon.status, icon.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
     const other = await fetch(`${server.http}/foo`);
     expect(other.status).toBe(400);
     expect(await other.text()).toBe("");
@@ -175,6 +222,56 @@ describe("demo page", () => {
     expect([...ada.problems, ...bob.problems]).toEqual([]);
   });
 
+  it("shows '… is typing' to the others while someone types, never to the typist, and hides it again", async () => {
+    const room = freshRoom();
+    const ada = await newPage(DESKTOP);
+    const bob = await newPage(PHONE);
+    await joinRoom(ada.page, room, "Ada");
+    await joinRoom(bob.page, room, "Bob");
+    await logLine(ada.page, "Bob joined");
+    // Everything Bob's own indicator ever shows.
+    await bob.page.evaluate(() => {
+      const typing = document.getElementById("typing");
+      const seen: string[] = [];
+      (window as { typingSeen?: string[] }).typingSeen = seen;
+      if (typing) {
+        new MutationObserver(() => seen.push(typing.textContent ?? "")).observe(typing, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
+      }
+    });
+    const indicator = (page: Page, text: string) =>
+      page.waitForFunction(
+        (want) => document.getElementById("typing")?.textContent === want,
+        text,
+        {
+          timeout: 10_000,
+        },
+      );
+
+    await bob.page.locator("#text").pressSequentially("hello A", { delay: 20 });
+    await indicator(ada.page, "Bob is typing…");
+    // Bob stops typing: a few seconds later it is gone by itself.
+    const shown = Date.now();
+    await indicator(ada.page, "");
+    expect(Date.now() - shown).toBeGreaterThan(1_000);
+
+    // Bob types again and sends: it goes with the message.
+    await bob.page.locator("#text").pressSequentially("da", { delay: 20 });
+    await indicator(ada.page, "Bob is typing…");
+    await bob.page.click("#say button[type=submit]");
+    await logLine(ada.page, "hello Ada");
+    expect(await ada.page.textContent("#typing")).toBe("");
+
+    // Ada types too: Bob sees her, and never himself.
+    await ada.page.locator("#text").pressSequentially("hi", { delay: 20 });
+    await indicator(bob.page, "Ada is typing…");
+    const seen = await bob.page.evaluate(() => (window as { typingSeen?: string[] }).typingSeen);
+    expect(seen?.filter((text) => text !== "")).toEqual(["Ada is typing…"]);
+  });
+
   it("renders hostile names and messages as text and runs none of them", async () => {
     const room = freshRoom();
     const name = "<img src=x onerror=alert(1)>";
@@ -232,6 +329,17 @@ describe("demo page", () => {
     await logLine(ada.page, "Bob joined");
 
     expect(uncaughtErrors(server.output())).toEqual([]);
+    // Each welcome asked for stats: answered before the server goes, not cut off.
+    for (const { page } of [ada, bob]) {
+      await page.waitForFunction(
+        () => document.getElementById("stats-note")?.textContent?.startsWith("asked at"),
+        null,
+        { timeout: 10_000 },
+      );
+    }
+    // While the server is down, Chromium logs each failed attempt to connect.
+    const refused = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/rooms\/.*' failed/;
+    for (const page of [ada, bob]) page.expected.push(refused);
     await server.stop();
     for (const { page } of [ada, bob]) {
       // Each retry fails while the server is down, so the pill keeps coming back to this.
@@ -260,6 +368,7 @@ describe("demo page", () => {
       await status(page, "open", 60_000);
       await logLine(page, "reconnected as", 10_000);
     }
+    for (const page of [ada, bob]) page.expected.length = 0;
     await logLine(ada.page, "sent while offline");
     expect(
       await ada.page.locator("#log li.message", { hasText: "sent while offline" }).count(),

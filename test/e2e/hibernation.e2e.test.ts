@@ -1,7 +1,7 @@
 // Against `wrangler dev`: hibernation for real (idle past the runtime's
 // ~10 s threshold), and connections that vanish without a Close frame.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerFrame } from "../../pkg/core.js";
+import type { ServerFrame, Stats } from "../../pkg/core.js";
 import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
 import { connect, rawConnect } from "./net";
 
@@ -18,12 +18,7 @@ afterAll(async () => {
 
 async function stats(room: string) {
   const response = await fetch(`${server.http}/rooms/${room}`);
-  return (await response.json()) as {
-    wakes: number;
-    connections: number;
-    last_wake_at: number | null;
-    instance_started_at: number;
-  };
+  return (await response.json()) as Stats;
 }
 
 async function member(room: string, name: string) {
@@ -69,7 +64,7 @@ describe("wrangler dev", () => {
     bob.client.close(1000);
   }, 60_000);
 
-  it("takes an abrupt disconnect on the seed endpoint without an uncaught error", async () => {
+  it("takes an abrupt disconnect on /websocket without an uncaught error", async () => {
     const stay = await connect(`${server.ws}/websocket`);
     stay.send("one");
     const first = await stay.next();

@@ -64,8 +64,16 @@ export interface RawConnection {
   next(ms?: number): Promise<RawFrame>;
 }
 
-/** Sends `METHOD path` with the WebSocket handshake headers and reads the answer's head. */
-export function rawHandshake(port: number, path: string, method = "GET"): Promise<RawConnection> {
+/**
+ * Sends `METHOD path` with the WebSocket handshake headers (and `headers`)
+ * and reads the answer's head.
+ */
+export function rawHandshake(
+  port: number,
+  path: string,
+  method = "GET",
+  headers: Record<string, string> = {},
+): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect(port, "127.0.0.1", () => {
       socket.write(
@@ -77,6 +85,7 @@ export function rawHandshake(port: number, path: string, method = "GET"): Promis
           `Sec-WebSocket-Key: ${Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64")}`,
           "Sec-WebSocket-Version: 13",
           "Content-Length: 0",
+          ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
           "",
           "",
         ].join("\r\n"),

@@ -56,7 +56,18 @@ export function track<S extends SocketLike>(ws: S): Client<S> {
     next(ms = 5_000) {
       const frame = frames.shift();
       if (frame !== undefined) return Promise.resolve(frame);
-      return withTimeout(new Promise((resolve) => waiting.push(resolve)), ms, "a frame");
+      let waiter: ((frame: string) => void) | undefined;
+      const arrival = new Promise<string>((resolve) => {
+        waiter = resolve;
+        waiting.push(resolve);
+      });
+      return withTimeout(arrival, ms, "a frame").catch((error) => {
+        // A wait that timed out gives up its place: the next frame is queued
+        // for the next `next()`, not handed to a waiter nobody awaits.
+        const at = waiting.indexOf(waiter as (frame: string) => void);
+        if (at >= 0) waiting.splice(at, 1);
+        throw error;
+      });
     },
     closed(ms = 5_000) {
       if (closeEvent) return Promise.resolve(closeEvent);

@@ -10,6 +10,8 @@ import {
   type SocketLike,
   type Status,
   type Timers,
+  type TokenRequest,
+  UpgradeRefused,
 } from "../../js/client";
 import { withTimeout } from "../shared/client";
 import { freshRoom, join } from "./room";
@@ -145,6 +147,29 @@ describe("RoomClient against a real room", () => {
     ada.close();
   });
 
+  it("typing(): the others get a typed typing frame, the typer none", async () => {
+    const room = freshRoom();
+    const { connect } = workerConnect();
+    const ada = new RoomClient({ base: "ws://x", room, name: "Ada", connect });
+    const adaSees = watch(ada);
+    const adaWelcome = await adaSees.frame("welcome");
+    const bob = new RoomClient({ base: "ws://x", room, name: "Bob", connect });
+    const bobSees = watch(bob);
+    await bobSees.frame("welcome");
+    await adaSees.frame("joined");
+    expect(ada.typing()).toBe(true);
+    expect(ada.typing()).toBe(false); // throttled by the client
+    const typing = await bobSees.frame("typing");
+    expect(typing).toEqual({ type: "typing", id: adaWelcome.id, name: "Ada" });
+    ada.send({ type: "say", text: "done typing" });
+    await adaSees.frame("message");
+    expect(await bobSees.frame("message")).toMatchObject({ text: "done typing" });
+    expect(adaSees.frames.map((f) => f.type)).toEqual(["welcome", "joined", "message"]);
+    expect(bobSees.frames.map((f) => f.type)).toEqual(["welcome", "typing", "message"]);
+    ada.close();
+    bob.close();
+  });
+
   it("keeps alive with the text ping, answered pong by the runtime", async () => {
     const { connect } = workerConnect();
     const ada = new RoomClient({ base: "ws://x", room: freshRoom(), connect, keepaliveMs: 1_000 });
@@ -187,6 +212,10 @@ class FakeSocket implements SocketLike {
     this.readyState = 3;
     this.fire("close", { code, reason });
   }
+  /** A refused upgrade as Node 22's WebSocket reports it: `error`, no `close`, still CONNECTING. */
+  refuse(): void {
+    this.fire("error", {});
+  }
   deliver(frame: ServerFrame): void {
     this.receive(JSON.stringify(frame));
   }
@@ -220,13 +249,22 @@ class HandTimers implements Timers {
   }
 }
 
-function fakeClient(options: Partial<RoomClientOptions> = {}) {
+/**
+ * A client on fake sockets and hand-run timers. `refusals` answers attempts in
+ * turn: a status refuses the upgrade as a `connect` that sees it does
+ * (`UpgradeRefused`), `null` gives a socket; past its end, every attempt gets one.
+ */
+function fakeClient(options: Partial<RoomClientOptions> = {}, refusals: Array<number | null> = []) {
   const sockets: FakeSocket[] = [];
+  const urls: string[] = [];
   const timers = new HandTimers();
   const statuses: Status[] = [];
   const client = new RoomClient({
-    url: "ws://fake/rooms/r/websocket",
-    connect: (url) => {
+    ...("base" in options ? {} : { url: "ws://fake/rooms/r/websocket" }),
+    connect: (url: string) => {
+      urls.push(url);
+      const status = refusals.shift() ?? null;
+      if (status !== null) return Promise.reject(new UpgradeRefused(status));
       const socket = new FakeSocket(url);
       sockets.push(socket);
       return socket;
@@ -236,7 +274,7 @@ function fakeClient(options: Partial<RoomClientOptions> = {}) {
   } as RoomClientOptions);
   client.on("status", (status) => statuses.push(status));
   const last = () => sockets[sockets.length - 1];
-  return { client, sockets, timers, statuses, last };
+  return { client, sockets, urls, timers, statuses, last };
 }
 
 /** Lets the client see a connect promise settle. */
@@ -419,6 +457,23 @@ describe("RoomClient queue and close", () => {
     expect(sockets).toHaveLength(2);
   });
 
+  it("typing() sends at most one per typingIntervalMs, only while open, and never queues", async () => {
+    const { client, last, timers } = fakeClient({ typingIntervalMs: 1_000, random: () => 0 });
+    expect(client.typing()).toBe(false); // connecting
+    expect(client.queued).toBe(0);
+    await settle();
+    last().acceptOpen();
+    expect([client.typing(), client.typing()]).toEqual([true, false]);
+    expect(last().sent).toEqual(['{"type":"typing"}']);
+    expect(timers.runNext()).toBe(1_000);
+    expect(client.typing()).toBe(true);
+    expect(last().sent).toHaveLength(2);
+    last().drop(1006);
+    expect(client.typing()).toBe(false);
+    expect(client.queued).toBe(0);
+    expect(() => fakeClient({ typingIntervalMs: -1 })).toThrow(RangeError);
+  });
+
   it("delivers server frames to listeners, typed", async () => {
     const { client, last } = fakeClient();
     const frames: ServerFrame[] = [];
@@ -540,5 +595,294 @@ describe("RoomClient presence", () => {
     const refused = again.client.loadPresence();
     again.last().deliver({ type: "error", code: "unknown_cursor", message: "not a cursor" });
     await expect(refused).rejects.toThrow(/unknown_cursor/);
+  });
+});
+
+describe("RoomClient tokens", () => {
+  it("calls the token provider before every attempt and sends its token as ?token= after the name", async () => {
+    const requests: TokenRequest[] = [];
+    const { urls, last, timers } = fakeClient({
+      base: "ws://fake/",
+      room: "r",
+      name: "Ada L",
+      token: (request) => {
+        requests.push(request);
+        return `t${requests.length}+/=`;
+      },
+      random: () => 0,
+    } as Partial<RoomClientOptions>);
+    for (let i = 0; i < 2; i++) {
+      await settle();
+      last().drop(1006);
+      timers.runNext();
+    }
+    await settle();
+    expect(urls).toEqual(
+      [1, 2, 3].map((n) => `ws://fake/rooms/r/websocket?name=Ada%20L&token=t${n}%2B%2F%3D`),
+    );
+    expect(requests).toEqual([
+      { attempt: 1, rejected: false },
+      { attempt: 2, rejected: false },
+      { attempt: 3, rejected: false },
+    ]);
+  });
+
+  it("replaces a ?token= already in the url and keeps the rest of its query as it was", async () => {
+    const { urls } = fakeClient({ url: "ws://fake/r?a=1&token=old&b=x%20y", token: "new" });
+    await settle();
+    expect(urls).toEqual(["ws://fake/r?a=1&b=x%20y&token=new"]);
+  });
+
+  it("waits for an async provider; close() while it is pending opens nothing", async () => {
+    let give: (token: string) => void = () => {};
+    const provider = () => new Promise<string>((resolve) => (give = resolve));
+    const waiting = fakeClient({ token: provider });
+    await settle();
+    expect(waiting.urls).toEqual([]);
+    expect(waiting.client.status).toEqual({ state: "connecting", attempt: 1 });
+    give("late");
+    await settle();
+    expect(waiting.urls).toEqual(["ws://fake/rooms/r/websocket?token=late"]);
+
+    const closing = fakeClient({ token: provider });
+    await settle();
+    closing.client.close();
+    give("too late");
+    await settle();
+    expect(closing.urls).toEqual([]);
+    expect(closing.timers.pending.size).toBe(0);
+  });
+
+  it("1008 token expired with a provider: a fresh token at once, then backoff while tokens are refused, and at once again after an open", async () => {
+    const requests: TokenRequest[] = [];
+    const { client, last, timers, statuses } = fakeClient(
+      {
+        token: async (request) => {
+          requests.push(request);
+          return `t${requests.length}`;
+        },
+        random: () => 0.999,
+        backoff: { initialMs: 1_000, maxMs: 60_000, factor: 2 },
+      },
+      [null, 401, 401, null],
+    );
+    await settle();
+    last().acceptOpen();
+    last().drop(1008, "token expired");
+    expect(client.status).toEqual({
+      state: "reconnecting",
+      delayMs: 0,
+      attempt: 1,
+      code: 1008,
+      reason: "token expired",
+    });
+    expect(timers.runNext()).toBe(0);
+    await settle();
+    // The fresh token is refused too: from here on, the usual backoff.
+    expect(client.status).toMatchObject({ state: "reconnecting", status: 401, delayMs: 1_998 });
+    expect(timers.runNext()).toBe(1_998);
+    await settle();
+    expect(client.status).toMatchObject({ state: "reconnecting", status: 401, delayMs: 3_996 });
+    timers.runNext();
+    await settle();
+    last().acceptOpen();
+    expect(client.status.state).toBe("open");
+    expect(requests).toEqual([
+      { attempt: 1, rejected: false },
+      { attempt: 2, rejected: true },
+      { attempt: 3, rejected: true },
+      { attempt: 4, rejected: true },
+    ]);
+    // A later expiry gets its own immediate retry.
+    last().drop(1008, "token expired at 1764300000");
+    expect(client.status).toMatchObject({ state: "reconnecting", delayMs: 0, code: 1008 });
+    expect(statuses.filter((s) => s.state === "closed")).toEqual([]);
+  });
+
+  for (const token of ["fixed", undefined]) {
+    it(`1008 token expired with ${token ? "a fixed token" : "no token option"}: closed with the reason, no retry`, async () => {
+      const { client, last, timers } = fakeClient({ token });
+      await settle();
+      last().acceptOpen();
+      last().drop(1008, "token expired");
+      expect(client.status).toEqual({
+        state: "closed",
+        code: 1008,
+        reason: "token expired",
+        by: "server",
+      });
+      expect(timers.pending.size).toBe(0);
+    });
+
+    it(`401 on upgrade with ${token ? "a fixed token" : "no token option"}: closed with the status, no retry`, async () => {
+      const { client, timers, urls } = fakeClient({ token }, [401]);
+      await settle();
+      expect(client.status).toEqual({
+        state: "closed",
+        code: 1006,
+        reason: "upgrade refused: 401",
+        by: "server",
+        status: 401,
+      });
+      expect(client.closed).toMatchObject({ status: 401 });
+      expect(timers.pending.size).toBe(0);
+      expect(urls).toHaveLength(1);
+    });
+  }
+
+  it("401 with a provider: a fresh token at once; the provider hears it was rejected", async () => {
+    const requests: TokenRequest[] = [];
+    const { client, timers, last } = fakeClient(
+      {
+        token: (request) => {
+          requests.push(request);
+          return "t";
+        },
+      },
+      [401],
+    );
+    await settle();
+    expect(client.status).toMatchObject({ state: "reconnecting", delayMs: 0, status: 401 });
+    timers.runNext();
+    await settle();
+    last().acceptOpen();
+    expect(requests).toEqual([
+      { attempt: 1, rejected: false },
+      { attempt: 2, rejected: true },
+    ]);
+  });
+
+  it("a provider that throws is a failed attempt: backoff, asked again, still told the last token was rejected", async () => {
+    const requests: TokenRequest[] = [];
+    const { client, timers } = fakeClient(
+      {
+        token: (request) => {
+          requests.push(request);
+          if (requests.length === 2) throw new Error("login endpoint down");
+          return "t";
+        },
+        random: () => 0.5,
+      },
+      [401],
+    );
+    await settle();
+    timers.runNext();
+    await settle();
+    expect(client.status).toMatchObject({
+      state: "reconnecting",
+      code: 1006,
+      reason: "token: login endpoint down",
+      delayMs: 500,
+    });
+    timers.runNext();
+    await settle();
+    expect(requests.map((r) => r.rejected)).toEqual([false, true, true]);
+  });
+});
+
+describe("RoomClient refused upgrades and connect timeout", () => {
+  it("an upgrade refused with error and no close (Node 22's WebSocket) backs off and retries", async () => {
+    const { client, timers, sockets, statuses } = fakeClient({ random: () => 0 });
+    await settle();
+    sockets[0].refuse();
+    expect(client.status).toEqual({
+      state: "reconnecting",
+      delayMs: 0,
+      attempt: 1,
+      code: 1006,
+      reason: "upgrade failed (refused or unreachable)",
+    });
+    expect(sockets[0].closedWith).toBe(1000);
+    // Only the retry is pending: the connect timeout of the failed attempt is gone.
+    expect([...timers.pending.values()].map((t) => t.ms)).toEqual([0]);
+    // A close that does follow (as in browsers) changes nothing.
+    sockets[0].drop(1006);
+    expect(statuses.filter((s) => s.state === "reconnecting")).toHaveLength(1);
+    timers.runNext();
+    await settle();
+    expect(sockets).toHaveLength(2);
+    sockets[1].acceptOpen();
+    expect(client.status.state).toBe("open");
+  });
+
+  it("refusals: 403 and other 4xx end closed; 503 (room_full), 429, 408 and 500 back off", async () => {
+    for (const status of [400, 403, 404, 426]) {
+      const { client } = fakeClient({}, [status]);
+      await settle();
+      expect(client.status, String(status)).toMatchObject({
+        state: "closed",
+        by: "server",
+        status,
+      });
+    }
+    for (const status of [503, 429, 408, 500]) {
+      const { client, timers } = fakeClient({ random: () => 0.5 }, [status]);
+      await settle();
+      expect(client.status, String(status)).toMatchObject({
+        state: "reconnecting",
+        status,
+        delayMs: 250,
+      });
+      timers.runNext();
+      client.close();
+    }
+  });
+
+  it("an attempt not open within connectTimeoutMs (default 10 s) is abandoned and retried", async () => {
+    const defaults = fakeClient();
+    await settle();
+    expect([...defaults.timers.pending.values()].map((t) => t.ms)).toEqual([10_000]);
+    defaults.last().acceptOpen();
+    expect(defaults.timers.pending.size).toBe(0);
+
+    const { client, timers, sockets } = fakeClient({ connectTimeoutMs: 5_000, random: () => 0 });
+    await settle();
+    expect(timers.runNext()).toBe(5_000);
+    expect(client.status).toMatchObject({
+      state: "reconnecting",
+      code: 1006,
+      reason: "connect timeout: not open after 5000 ms",
+    });
+    expect(sockets[0].closedWith).toBe(1000);
+    // The abandoned socket opening late is not adopted.
+    sockets[0].acceptOpen();
+    expect(client.status.state).toBe("reconnecting");
+    timers.runNext();
+    await settle();
+    expect(sockets).toHaveLength(2);
+  });
+
+  it("the connect timeout covers a token provider that never answers, and a connect promise that settles late", async () => {
+    const hung = fakeClient({ token: () => new Promise<string>(() => {}), random: () => 0 });
+    await settle();
+    expect(hung.timers.runNext()).toBe(10_000);
+    expect(hung.client.status).toMatchObject({
+      state: "reconnecting",
+      reason: expect.stringMatching(/^connect timeout/),
+    });
+
+    let resolve: (socket: FakeSocket) => void = () => {};
+    const timers = new HandTimers();
+    const client = new RoomClient({
+      url: "ws://fake",
+      timers,
+      random: () => 0,
+      connect: () => new Promise<FakeSocket>((r) => (resolve = r)),
+    });
+    await settle();
+    timers.runNext();
+    expect(client.status.state).toBe("reconnecting");
+    const late = new FakeSocket("ws://fake");
+    late.acceptOpen();
+    resolve(late);
+    await settle();
+    expect(late.closedWith).toBe(1000);
+    expect(client.status.state).toBe("reconnecting");
+  });
+
+  it("refuses a connect timeout that is not a positive number", () => {
+    for (const connectTimeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => fakeClient({ connectTimeoutMs }), String(connectTimeoutMs)).toThrow(RangeError);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { evict, freshRoom, join, stats } from "./room";
+import { evict, expectRoster, freshRoom, join, joinAll, stats } from "./room";
 import { connectObject, freshName } from "./socket";
 
 describe("hibernation", () => {
@@ -50,12 +50,7 @@ describe("room hibernation", () => {
     // not re-create the object, so its handlers did not run.
     await expect(evict(room)).rejects.toThrow();
 
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
   // The wake record is written after the event that created the instance has
@@ -90,22 +85,47 @@ describe("room hibernation", () => {
     expect(after.wakes).toBe(before.wakes + 3);
     expect(after.last_wake_at).toBe(after.instance_started_at);
 
-    ada.send({ type: "who" });
-    expect(await ada.next()).toEqual({
-      type: "roster",
-      count: 1,
-      connections: [{ id: ada.id, name: "Ada" }],
-    });
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 
-  it("counts an instance created by a stats request alone, with no socket to wake", async () => {
+  it("counts only instances that held a socket: stats requests alone store nothing", async () => {
     const room = freshRoom();
+    const ada = await join(room, "Ada");
+    ada.client.close(1000);
+    await ada.client.closed();
     const first = await stats(room);
+    expect(first).toMatchObject({ connections: 0, wakes: 1 });
+    for (let i = 0; i < 2; i++) {
+      await evict(room);
+      expect(await stats(room)).toMatchObject({ connections: 0, wakes: 1, last_wake_at: null });
+    }
+    const stub = env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
+    const stored = await runInDurableObject(stub, (_, state) => state.storage.kv.get("wakes"));
+    expect(stored).toEqual({ count: 1, last_wake_at: undefined });
+  });
+});
+
+describe("a socket the room cannot read", () => {
+  it("is closed with 1011 when the object wakes: no echoes, no broadcasts", async () => {
+    const room = freshRoom();
+    const [ada, bob] = await joinAll(room, ["Ada", "Bob"]);
+    const stub = env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
+    // Damage Bob's attachment (a sound object never has one like it); its
+    // tags still say it is a room socket.
+    await runInDurableObject(stub, (_instance, state) => {
+      for (const ws of state.getWebSockets(bob.id)) ws.serializeAttachment({ not: "a member" });
+    });
     await evict(room);
-    const second = await stats(room);
-    await evict(room);
-    const third = await stats(room);
-    expect([second.wakes, third.wakes]).toEqual([first.wakes + 1, first.wakes + 2]);
-    expect(third).toMatchObject({ connections: 0, last_wake_at: null });
+
+    ada.send({ type: "say", text: "anyone?" });
+    expect(await ada.next()).toMatchObject({ type: "message", id: ada.id, text: "anyone?" });
+    const closed = await bob.client.closed();
+    expect(closed).toMatchObject({
+      code: 1011,
+      reason: "connection unknown to the room; reconnect",
+    });
+    // Bob heard nothing: not the say, not an echo of the `/websocket` kind.
+    await expect(bob.next(200)).rejects.toThrow();
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
   });
 });

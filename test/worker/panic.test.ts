@@ -2,13 +2,19 @@
 // from the deployed build: `npm run bundle` checks) traps the Wasm instance.
 // The shim must replace the instance, answer the failing frame with
 // `internal`, and serve the next frame; no other socket notices.
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { freshRoom, joinAll, type Member } from "./room";
+import { expectRoster, freshRoom, joinAll, type Member } from "./room";
 import { connectObject, freshName } from "./socket";
 
-/** Sends the panic frame and expects `internal`; a build without the hook answers `bad_json`. */
-async function panicOnce(member: Member): Promise<void> {
-  member.client.send("__test_panic__");
+/** The test-only frames of the `test-hooks` build (rust/src/room/mod.rs). */
+const PANIC = "__test_panic__";
+const STACK_OVERFLOW = "__test_stack_overflow__";
+
+/** Sends a trapping frame and expects `internal`; a build without the hooks answers `bad_json`. */
+async function panicOnce(member: Member, hook = PANIC): Promise<void> {
+  member.client.send(hook);
   const frame = await member.next();
   if (frame.type === "error" && frame.code === "bad_json") {
     throw new Error(
@@ -22,7 +28,7 @@ describe("panic safety", () => {
   it("B21 a panic in the core: the frame gets internal, the next frame is served", async () => {
     const room = freshRoom();
     const [ada, bob] = await joinAll(room, ["Ada", "Bob"]);
-    const seed = await connectObject(freshName());
+    const echo = await connectObject(freshName());
 
     await panicOnce(ada);
 
@@ -36,18 +42,13 @@ describe("panic safety", () => {
         text: "still here",
       });
     }
-    bob.send({ type: "who" });
-    expect(await bob.next()).toEqual({
-      type: "roster",
-      count: 2,
-      connections: [
-        { id: ada.id, name: "Ada" },
-        { id: bob.id, name: "Bob" },
-      ],
-    });
+    await expectRoster(bob, [
+      { id: ada.id, name: "Ada" },
+      { id: bob.id, name: "Bob" },
+    ]);
     // Another object in the same isolate, whose memory was in the same instance.
-    seed.send("hi");
-    expect(await seed.next()).toBe("[Durable Object] message: hi, connections: 1");
+    echo.send("hi");
+    expect(await echo.next()).toBe("[Durable Object] message: hi, connections: 1");
   });
 
   it("recovers again after a second panic", async () => {
@@ -57,5 +58,46 @@ describe("panic safety", () => {
       ada.send({ type: "ping" });
       expect(await ada.next()).toEqual({ type: "pong" });
     }
+  });
+
+  it("B21 a stack overflow in the core is recovered like a panic", async () => {
+    const [ada, bob] = await joinAll(freshRoom(), ["Ada", "Bob"]);
+    await panicOnce(ada, STACK_OVERFLOW);
+    bob.send({ type: "say", text: "after the overflow" });
+    for (const member of [ada, bob]) {
+      expect(await member.next()).toMatchObject({ type: "message", text: "after the overflow" });
+    }
+  });
+
+  it("rebuilds every object of the isolate, and an old wrapper can no longer reach Wasm", async () => {
+    const roomA = freshRoom();
+    const roomB = freshRoom();
+    const [ada] = await joinAll(roomA, ["Ada"]);
+    const [bea, cy] = await joinAll(roomB, ["Bea", "Cy"]);
+    const stubB = env.WEBSOCKET_HIBERNATION_SERVER.getByName(roomB);
+    // Room B's state object, made in the instance that is about to trap.
+    const before = await runInDurableObject(stubB, (instance) => {
+      return (instance as unknown as { current: object }).current;
+    });
+
+    await panicOnce(ada);
+
+    // Room B never saw the trap: its next frame is served by a state rebuilt
+    // from its sockets in the new instance.
+    cy.send({ type: "say", text: "still here" });
+    for (const member of [bea, cy]) {
+      expect(await member.next()).toMatchObject({ type: "message", id: cy.id, text: "still here" });
+    }
+    bea.send({ type: "who" });
+    expect(await bea.next()).toMatchObject({ type: "roster", count: 2 });
+    await runInDurableObject(stubB, (instance) => {
+      const after = (instance as unknown as { current: object }).current;
+      expect(after).not.toBe(before);
+      // The glue refuses any call on a wrapper of the old instance before it
+      // reaches Wasm (and its finalizer frees nothing), so it cannot touch
+      // the new instance's memory.
+      const stale = before as { configError(): unknown };
+      expect(() => stale.configError()).toThrow(/stale object from previous Wasm instance/);
+    });
   });
 });

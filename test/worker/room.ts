@@ -1,7 +1,8 @@
 // Helpers for room tests: join a room through the Worker and read JSON frames.
 import { evictDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import type { ClientFrame, ServerFrame } from "../../pkg/core.js";
+import { expect } from "vitest";
+import type { ClientFrame, Peer, ServerFrame, Stats } from "../../pkg/core.js";
 import { type Client, connectWorker, freshName } from "./socket";
 
 export interface Member {
@@ -55,17 +56,24 @@ export async function joinAll(room: string, names: string[]): Promise<Member[]> 
   return members;
 }
 
+/**
+ * Every frame `member` receives until none comes for `quietMs`: for answers
+ * whose number a test cannot know (a rate limit drops frames silently).
+ */
+export async function drain(member: Member, quietMs = 300): Promise<ServerFrame[]> {
+  const frames: ServerFrame[] = [];
+  for (;;) {
+    try {
+      frames.push(await member.next(quietMs));
+    } catch {
+      return frames;
+    }
+  }
+}
+
 /** Evicts the room's object; its hibernatable sockets stay open. */
 export function evict(room: string): Promise<void> {
   return evictDurableObject(env.WEBSOCKET_HIBERNATION_SERVER.getByName(room));
-}
-
-export interface Stats {
-  room: string;
-  connections: number;
-  wakes: number;
-  instance_started_at: number;
-  last_wake_at: number | null;
 }
 
 export async function stats(room: string): Promise<Stats> {
@@ -73,4 +81,13 @@ export async function stats(room: string): Promise<Stats> {
   if (response.status !== 200)
     throw new Error(`stats: ${response.status} ${await response.text()}`);
   return response.json();
+}
+
+/**
+ * Asks `who` as `asker` and expects the whole room on one page, in join
+ * order: exactly `peers` (ids and names), and a `count` of as many.
+ */
+export async function expectRoster(asker: Member, peers: Peer[]): Promise<void> {
+  asker.send({ type: "who" });
+  expect(await asker.next()).toEqual({ type: "roster", count: peers.length, connections: peers });
 }

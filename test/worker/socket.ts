@@ -1,7 +1,7 @@
 // A WebSocket client for tests in the Workers runtime: connect through the
 // Worker (or straight to a Durable Object) and await frames with a timeout.
 import { env, exports } from "cloudflare:workers";
-import type { Connect } from "../../js/client";
+import { type Connect, fetchConnect } from "../../js/client";
 import { type Client as SharedClient, track } from "../shared/client";
 
 export type Client = SharedClient<WebSocket>;
@@ -15,7 +15,7 @@ export async function connectWorker(path: string, init: RequestInit = {}): Promi
   return open(response);
 }
 
-/** Opens a socket on the seed Durable Object class under a name of the test's own. */
+/** Opens a `/websocket` socket on the Durable Object class under a name of the test's own. */
 export async function connectObject(name: string): Promise<Client> {
   const response = await env.WEBSOCKET_HIBERNATION_SERVER.getByName(name).fetch(
     "http://example.com/websocket",
@@ -26,17 +26,14 @@ export async function connectObject(name: string): Promise<Client> {
 
 /**
  * A `Connect` for `RoomClient` that opens sockets through the Worker, as
- * `fetch` with Upgrade does in workerd; `sockets` keeps each one it opened.
+ * `fetch` with Upgrade does in workerd (`fetchConnect`: a refusal rejects with
+ * its status); `sockets` keeps each one it opened.
  */
 export function workerConnect(): { connect: Connect; sockets: WebSocket[] } {
   const sockets: WebSocket[] = [];
+  const viaWorker = fetchConnect((url, init) => exports.default.fetch(url, init));
   const connect: Connect = async (url) => {
-    const response = await exports.default.fetch(url.replace(/^ws/, "http"), {
-      headers: { Upgrade: "websocket" },
-    });
-    const ws = response.webSocket;
-    if (response.status !== 101 || !ws) throw new Error(`no upgrade: ${response.status}`);
-    ws.accept();
+    const ws = await viaWorker(url);
     sockets.push(ws);
     return ws;
   };

@@ -4,6 +4,7 @@
 // that hits its time cap returns what it measured and says so.
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { percentile } from "./stats.mjs";
 
 /** Opens one socket; resolves when it is open, rejects on error or timeout. */
 export function connect(url, timeoutMs = 10_000) {
@@ -24,11 +25,7 @@ export function connect(url, timeoutMs = 10_000) {
  * before each handshake). `setup(ws, i)` runs on each open socket before the
  * next is started.
  */
-export async function openMany(
-  url,
-  count,
-  { concurrency = 64, deadline = Infinity, setup, stop } = {},
-) {
+async function openMany(url, count, { concurrency = 64, deadline = Infinity, setup, stop } = {}) {
   const sockets = [];
   const errors = [];
   let next = 0;
@@ -50,12 +47,12 @@ export async function openMany(
 }
 
 /** Closes sockets without a closing handshake (the server sees 1006). */
-export function drop(sockets) {
+function drop(sockets) {
   for (const ws of sockets) ws.terminate();
 }
 
 /** Resolves once no socket received a frame for `quietMs` (or at `capMs`). */
-export async function quiesce(counter, quietMs = 300, capMs = 30_000) {
+async function quiesce(counter, quietMs = 300, capMs = 30_000) {
   const end = performance.now() + capMs;
   let last = counter.value;
   let since = performance.now();
@@ -73,14 +70,6 @@ export async function quiesce(counter, quietMs = 300, capMs = 30_000) {
 
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Percentile (0–100) of an unsorted array, nearest rank. */
-export function percentile(values, p) {
-  if (values.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(values).sort();
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank];
 }
 
 /**
@@ -336,18 +325,18 @@ export async function ramp(bases, { target, capMs, concurrency = 32, guard }) {
 }
 
 /**
- * Workload 5, wake cost: `rooms` rooms (default 1) of one socket each, `warm`
- * round trips in each; then the objects are left idle (wrangler dev evicts an
- * idle object after ~10 s; the sockets stay open, hibernated) while the caller
- * may load other objects; `finish()` waits out `idleMs` and times the first
- * round trip in each room, one room at a time, 250 ms apart. The stats request
- * after each confirms the reply came from a fresh instance. `firstMs` is the
- * median over the rooms, `firsts` every one.
+ * Workload 5, wake cost: `rooms` rooms of one socket each, `warm` round trips
+ * in each; then the objects are left idle (wrangler dev evicts an idle object
+ * after ~10 s; the sockets stay open, hibernated) while the caller may load
+ * other objects; `finish()` waits out `idleMs` and times the first round trip
+ * in each room, one room at a time, 250 ms apart. The stats request after each
+ * tells whether the reply came from a new instance: `firstMs` is the median
+ * over the confirmed wakes only (NaN if none), `woke` how many were confirmed.
  */
-export async function wake(ws, http, { frame, match, warm, idleMs, rooms = 1 }) {
+export async function wake(ws, http, { warm, idleMs, rooms }) {
   const stamp = Date.now();
   const opened = [];
-  for (let r = 0; r < rooms; r++) opened.push(await wakeRoom(ws, `w5-${stamp}-${r}`, frame, match));
+  for (let r = 0; r < rooms; r++) opened.push(await wakeRoom(ws, `w5-${stamp}-${r}`));
   const warmTimes = [];
   for (const { roundTrip } of opened) {
     for (let i = 0; i < warm; i++) warmTimes.push(await roundTrip());
@@ -357,40 +346,32 @@ export async function wake(ws, http, { frame, match, warm, idleMs, rooms = 1 }) 
     async finish() {
       await sleep(Math.max(0, idleFrom + idleMs - Date.now()));
       const firsts = [];
-      let woke = true;
       for (const { room, socket, roundTrip } of opened) {
-        firsts.push(await roundTrip());
+        const ms = await roundTrip();
         const stats = await (await fetch(`${http}/rooms/${room}`)).json();
-        woke &&= Number(stats.instance_started_at) >= idleFrom;
+        if (Number(stats.instance_started_at) >= idleFrom) firsts.push(ms);
         socket.terminate();
         await sleep(250);
       }
       const warmP50 = percentile(warmTimes, 50);
-      return {
-        warmP50,
-        warmP99: percentile(warmTimes, 99),
-        firstMs: percentile(firsts, 50),
-        firsts,
-        idleMs: Date.now() - idleFrom,
-        ratio: percentile(firsts, 50) / warmP50,
-        woke,
-      };
+      const firstMs = percentile(firsts, 50);
+      return { warmP50, firstMs, ratio: firstMs / warmP50, woke: firsts.length, rooms, firsts };
     },
   };
 }
 
 /**
- * One room of workload 5 (and of bench/wake.mjs): a socket, its welcome read
- * (A sends one; B and C send nothing on join, so at most 300 ms are waited),
- * and `roundTrip()`, which sends `frame` and times the first reply holding `match`.
+ * One room of workload 5: a socket, its welcome read (A sends one; B and C
+ * send nothing on join, so at most 300 ms are waited), and `roundTrip()`,
+ * which sends a `say` and times the first frame that carries its text back.
  */
-export async function wakeRoom(ws, room, frame, match) {
+async function wakeRoom(ws, room) {
   const socket = await connect(`${ws}/rooms/${room}/websocket?name=w`);
   let waiting;
   let first = true;
   socket.on("message", (data) => {
     first = false;
-    if (waiting && String(data).includes(match)) {
+    if (waiting && String(data).includes('"wake"')) {
       const done = waiting;
       waiting = undefined;
       done();
@@ -400,7 +381,7 @@ export async function wakeRoom(ws, room, frame, match) {
     const at = performance.now();
     await new Promise((resolve, reject) => {
       waiting = resolve;
-      socket.send(frame);
+      socket.send('{"type":"say","text":"wake"}');
       setTimeout(() => reject(new Error(`${room}: no reply in 15 s`)), 15_000).unref();
     });
     return performance.now() - at;

@@ -1,18 +1,18 @@
 //! Request → what it gets: the Worker's routing table, decided before any
 //! Durable Object is touched.
 
-use serde::Serialize;
-use tsify::Tsify;
-
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::HttpError;
+use crate::http::address;
+use crate::http::url::{is_websocket_upgrade, query_param, split_url};
 use crate::origin;
+use crate::outcome::{HttpResponse, Route};
 use crate::token::{self, Claims};
 
-/// The Durable Object that serves the seed endpoint `/websocket`.
-pub const SEED_OBJECT: &str = "foo";
+/// The Durable Object that serves `/websocket` (the example's name for it).
+pub const ECHO_OBJECT: &str = "foo";
 
-/// The body of the 426 answer, word for word the seed's.
+/// The body of the 426 answer on `/websocket`, word for word the example's.
 pub const EXPECTED_UPGRADE: &str = "Durable Object expected Upgrade: websocket";
 
 /// What the Worker reads of a request to route it.
@@ -26,87 +26,8 @@ pub struct RequestHead<'a> {
     pub upgrade: Option<&'a str>,
     /// The `Origin` header, if present.
     pub origin: Option<&'a str>,
-}
-
-/// What the Worker does with a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
-#[serde(
-    tag = "kind",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
-pub enum Route {
-    /// Hand the request to the Durable Object `idFromName(object)`.
-    Forward { object: String },
-    /// Answer directly.
-    Respond(HttpResponse),
-}
-
-/// An HTTP answer decided in Rust, built into a `Response` by TypeScript.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct HttpResponse {
-    pub status: u16,
-    pub status_text: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
-    /// A line for the operator's log (`console.error`), if the answer
-    /// comes from a fault on the server's side.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[tsify(optional)]
-    pub log: Option<String>,
-}
-
-impl Route {
-    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
-    pub fn error(error: &HttpError) -> Self {
-        Route::Respond(HttpResponse::error(error))
-    }
-}
-
-impl HttpResponse {
-    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
-    pub fn error(error: &HttpError) -> Self {
-        let mut headers = vec![(
-            "Content-Type".to_owned(),
-            "application/json;charset=UTF-8".to_owned(),
-        )];
-        headers.extend(
-            error
-                .headers()
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        HttpResponse {
-            status: error.status(),
-            status_text: error.status_text().into(),
-            headers,
-            body: Some(error.to_json()),
-            log: None,
-        }
-    }
-
-    /// `500` JSON `bad_config`, with the full explanation for the log.
-    pub fn bad_config(error: &ConfigError) -> Self {
-        HttpResponse {
-            log: Some(error.to_string()),
-            ..HttpResponse::error(&HttpError::BadConfig { name: error.name })
-        }
-    }
-
-    /// A `200` JSON answer.
-    pub fn json(body: String) -> Self {
-        HttpResponse {
-            status: 200,
-            status_text: "OK".into(),
-            headers: vec![(
-                "Content-Type".into(),
-                "application/json;charset=UTF-8".into(),
-            )],
-            body: Some(body),
-            log: None,
-        }
-    }
+    /// The client's address: the `CF-Connecting-IP` header, if present.
+    pub client: Option<&'a str>,
 }
 
 /// What a path under `/rooms/` asks for.
@@ -164,17 +85,19 @@ pub fn check_room(room: &str) -> Result<(), HttpError> {
 
 /// Routes one request at `now` (ms since the epoch) under `config`.
 ///
-/// Upgrades are checked here, before any Durable Object wakes: origin
-/// (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`). The object checks the
+/// Upgrades and stats requests are checked here, before any Durable Object
+/// wakes: origin (`ALLOWED_ORIGINS`), then token (`AUTH_SECRET`; stats need
+/// one valid for the room, as an upgrade does). The object checks the
 /// token again with [`authenticate`] to learn who connects.
 pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
     let (path, query) = split_url(head.url);
-    let upgrade = |room: Option<&str>, object: &str| {
+    let checked = |room: Option<&str>, object: &str| {
         let checked = origin::check(head.origin, &config.allowed_origins)
             .and_then(|()| authenticate(config, query, room, now));
         match checked {
             Ok(_) => Route::Forward {
                 object: object.to_owned(),
+                limit_key: address::limit_key(head.client),
             },
             Err(error) => Route::error(&error),
         }
@@ -186,48 +109,42 @@ pub fn route(head: RequestHead<'_>, config: &Config, now: u64) -> Route {
             Ok(RoomTarget::Socket(_)) if !is_websocket_upgrade(head.upgrade) => {
                 Route::error(&HttpError::UpgradeRequired)
             }
-            Ok(RoomTarget::Socket(room)) => upgrade(Some(room), room),
-            Ok(RoomTarget::Stats(room)) => Route::Forward {
-                object: room.to_owned(),
-            },
+            Ok(RoomTarget::Socket(room) | RoomTarget::Stats(room)) => checked(Some(room), room),
         };
     }
     if path.ends_with("/websocket") {
         if !is_websocket_upgrade(head.upgrade) {
-            return Route::Respond(HttpResponse {
-                status: 426,
-                status_text: "Upgrade Required".into(),
-                // RFC 9110 §15.5.22: a 426 response MUST carry the Upgrade it wants.
-                headers: vec![
-                    ("Upgrade".into(), "websocket".into()),
-                    ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
+            // RFC 9110 §15.5.22: a 426 response MUST carry the Upgrade it wants.
+            return Route::Respond(HttpResponse::text(
+                426,
+                "Upgrade Required",
+                &[
+                    ("Upgrade", "websocket"),
+                    ("Content-Type", "text/plain;charset=UTF-8"),
                 ],
-                body: Some(EXPECTED_UPGRADE.into()),
-                log: None,
-            });
+                Some(EXPECTED_UPGRADE),
+            ));
         }
         if head.method != "GET" {
             // RFC 6455 §4.1: the opening handshake is a GET.
-            return Route::Respond(HttpResponse {
-                status: 405,
-                status_text: "Method Not Allowed".into(),
-                headers: vec![
-                    ("Allow".into(), "GET".into()),
-                    ("Content-Type".into(), "text/plain;charset=UTF-8".into()),
+            return Route::Respond(HttpResponse::text(
+                405,
+                "Method Not Allowed",
+                &[
+                    ("Allow", "GET"),
+                    ("Content-Type", "text/plain;charset=UTF-8"),
                 ],
-                body: Some("WebSocket upgrades must use GET".into()),
-                log: None,
-            });
+                Some("WebSocket upgrades must use GET"),
+            ));
         }
-        return upgrade(None, SEED_OBJECT);
+        return checked(None, ECHO_OBJECT);
     }
-    Route::Respond(HttpResponse {
-        status: 400,
-        status_text: "Bad Request".into(),
-        headers: vec![("Content-Type".into(), "text/plain".into())],
-        body: None,
-        log: None,
-    })
+    Route::Respond(HttpResponse::text(
+        400,
+        "Bad Request",
+        &[("Content-Type", "text/plain")],
+        None,
+    ))
 }
 
 /// Who opens a socket: `Ok(None)` when the server is open (no
@@ -246,75 +163,6 @@ pub fn authenticate(
     token::verify(secret.bytes(), token.as_deref(), room, now / 1000)
         .map(Some)
         .map_err(HttpError::Unauthorized)
-}
-
-/// The value of `key` in a query string, percent-decoded (`+` is a space).
-/// `None` when absent; a value that does not decode to UTF-8 comes back with
-/// U+FFFD in place of the bad bytes, and name validation then refuses it.
-pub fn query_param(query: &str, key: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(k, _)| percent_decode(k) == key)
-        .map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                // Two hex digits exactly: `from_str_radix` alone would also
-                // take a sign ("%+1" as byte 1), which URLSearchParams keeps.
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Whether the `Upgrade` header asks for WebSocket.
-///
-/// The seed compared the header to `websocket` exactly. RFC 6455 §4.2.1 asks
-/// for the token compared case-insensitively, so `WebSocket` and ` websocket `
-/// are accepted too. A list such as `h2c, websocket` is refused with 426:
-/// the Workers runtime will not return a WebSocket for it (it answers 500).
-pub fn is_websocket_upgrade(upgrade: Option<&str>) -> bool {
-    upgrade.is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"))
-}
-
-/// Splits an absolute URL into its path and its query (without `?`), dropping
-/// any fragment. A URL without a path has the path `/`.
-pub fn split_url(url: &str) -> (&str, &str) {
-    let after_scheme = match url.find("://") {
-        Some(i) => &url[i + 3..],
-        None => url,
-    };
-    let from_path = match after_scheme.find(['/', '?', '#']) {
-        Some(i) => &after_scheme[i..],
-        None => "",
-    };
-    let without_fragment = from_path.split('#').next().unwrap_or("");
-    let (path, query) = without_fragment
-        .split_once('?')
-        .unwrap_or((without_fragment, ""));
-    (if path.is_empty() { "/" } else { path }, query)
 }
 
 #[cfg(test)]
@@ -360,7 +208,8 @@ mod tests {
         assert_eq!(
             route_of("http://h/websocket", Some("websocket")),
             Route::Forward {
-                object: "foo".into()
+                object: "foo".into(),
+                limit_key: None,
             }
         );
     }
@@ -390,34 +239,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn upgrade_header_tolerance() {
-        let table: &[(Option<&str>, bool)] = &[
-            (Some("websocket"), true),
-            (Some("WebSocket"), true),
-            (Some(" websocket "), true),
-            (Some("\twebsocket"), true),
-            (Some("h2c, websocket"), false),
-            (Some("websocket, h2c"), false),
-            (Some("web socket"), false),
-            (Some("websocketx"), false),
-            (Some(""), false),
-            (None, false),
-        ];
-        for &(value, want) in table {
-            assert_eq!(is_websocket_upgrade(value), want, "{value:?}");
-        }
-    }
-
-    #[test]
-    fn splits_urls() {
-        assert_eq!(split_url("https://h:1/a/b?c=d#e"), ("/a/b", "c=d"));
-        assert_eq!(split_url("https://h?c"), ("/", "c"));
-        assert_eq!(split_url("https://h"), ("/", ""));
-        assert_eq!(split_url("/p?q"), ("/p", "q"));
-        assert_eq!(split_url(""), ("/", ""));
-    }
-
     fn route_method(method: &str, url: &str, upgrade: Option<&str>) -> Route {
         route(
             RequestHead {
@@ -425,6 +246,7 @@ mod tests {
                 url,
                 upgrade,
                 origin: None,
+                client: None,
             },
             &Config::default(),
             0,
@@ -469,7 +291,8 @@ mod tests {
         assert_eq!(
             route_of("http://h/rooms/lobby/websocket", Some("websocket")),
             Route::Forward {
-                object: "lobby".into()
+                object: "lobby".into(),
+                limit_key: None,
             }
         );
     }
@@ -496,6 +319,7 @@ mod tests {
                 url,
                 upgrade: Some("websocket"),
                 origin,
+                client: None,
             },
             config,
             now,
@@ -518,7 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn origin_is_checked_on_upgrades_only() {
+    fn origin_is_checked_on_upgrades_and_stats() {
         let config = Config {
             allowed_origins: vec!["https://app.example".into()],
             ..Config::default()
@@ -532,19 +356,15 @@ mod tests {
             route_with(&config, room, None, 0),
             Route::Forward { .. }
         ));
-        for url in [room, "http://h/websocket"] {
+        // Stats too: a page elsewhere may not wake rooms on its visitors'
+        // behalf (a page of the same origin sends no Origin with a GET).
+        for url in [room, "http://h/websocket", "http://h/rooms/lobby"] {
             let refused = route_with(&config, url, Some("https://evil.example"), 0);
             assert_eq!(status(&refused), 403, "{url}");
             assert_eq!(error_code(&refused).as_deref(), Some("forbidden_origin -"));
         }
-        // Stats are a plain GET, not a socket: no origin check.
         assert!(matches!(
-            route_with(
-                &config,
-                "http://h/rooms/lobby",
-                Some("https://evil.example"),
-                0
-            ),
+            route_with(&config, "http://h/rooms/lobby", None, 0),
             Route::Forward { .. }
         ));
     }
@@ -600,6 +420,19 @@ mod tests {
                 0,
                 Some("unauthorized bad_signature"),
             ),
+            // Stats need a token valid for the room, as an upgrade does.
+            (format!("http://h/rooms/lobby?token={lobby}"), 0, None),
+            (format!("http://h/rooms/lobby?token={any}"), 0, None),
+            (
+                "http://h/rooms/lobby".into(),
+                0,
+                Some("unauthorized missing"),
+            ),
+            (
+                format!("http://h/rooms/other?token={lobby}"),
+                0,
+                Some("unauthorized wrong_room"),
+            ),
             (
                 "http://h/rooms/lobby/websocket?token=abc".into(),
                 0,
@@ -616,6 +449,30 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_requests_carry_the_client_address_to_count() {
+        for url in [
+            "http://h/websocket",
+            "http://h/rooms/r/websocket",
+            "http://h/rooms/r",
+        ] {
+            let head = |client| RequestHead {
+                method: "GET",
+                url,
+                upgrade: Some("websocket"),
+                origin: None,
+                client,
+            };
+            let key = |client| match route(head(client), &Config::default(), 0) {
+                Route::Forward { limit_key, .. } => limit_key,
+                Route::Respond(response) => panic!("{url}: {response:?}"),
+            };
+            assert_eq!(key(Some("203.0.113.9")).as_deref(), Some("203.0.113.9"));
+            assert_eq!(key(Some("127.0.0.1")), None, "{url}");
+            assert_eq!(key(None), None);
+        }
+    }
+
+    #[test]
     fn seed_upgrades_must_be_get() {
         let refused = route_method("POST", "http://h/websocket", Some("websocket"));
         let Route::Respond(response) = &refused else {
@@ -628,21 +485,5 @@ mod tests {
             status(&route_method("POST", "http://h/websocket", None)),
             426
         );
-    }
-
-    #[test]
-    fn query_params() {
-        assert_eq!(query_param("name=Ada", "name").as_deref(), Some("Ada"));
-        assert_eq!(
-            query_param("a=1&name=Ada+L%C3%B6", "name").as_deref(),
-            Some("Ada Lö")
-        );
-        assert_eq!(query_param("name", "name").as_deref(), Some(""));
-        assert_eq!(query_param("x=1", "name"), None);
-        assert_eq!(query_param("name=%zz%", "name").as_deref(), Some("%zz%"));
-        assert_eq!(query_param("name=%FF", "name").as_deref(), Some("\u{fffd}"));
-        // Found by rust/tests/no_panic.rs: a sign is not a hex digit.
-        assert_eq!(query_param("name=%+A", "name").as_deref(), Some("% A"));
-        assert_eq!(query_param("name=%+1%2B", "name").as_deref(), Some("% 1+"));
     }
 }

@@ -1,18 +1,20 @@
-// The seed endpoint's behaviour, kept exactly: replies, counts, close handshake.
+// `/websocket`, Cloudflare's hibernation example kept exactly: replies, counts, close handshake.
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { WebSocketHibernationServer } from "../../js/index";
 import { type Client, connectObject, connectWorker, freshName } from "./socket";
 
 const reply = (message: string, connections: number) =>
   `[Durable Object] message: ${message}, connections: ${connections}`;
 
-async function clients(count: number): Promise<Client[]> {
-  const name = freshName();
+async function clients(count: number, name = freshName()): Promise<Client[]> {
   const list: Client[] = [];
   for (let i = 0; i < count; i++) list.push(await connectObject(name));
   return list;
 }
 
-describe("seed endpoint", () => {
+describe("/websocket (the example's echo)", () => {
   it("answers through the Worker on the object named foo", async () => {
     const client = await connectWorker("/websocket");
     client.send("hello");
@@ -41,7 +43,7 @@ describe("seed endpoint", () => {
     expect(await a.next()).toBe(reply("after", 1));
   });
 
-  it("completes the close with the client's code and the seed's reason", async () => {
+  it("completes the close with the client's code and the example's reason", async () => {
     const [client] = await clients(1);
     client.close(4001, "my reason");
     const event = await client.closed();
@@ -74,5 +76,24 @@ describe("seed endpoint", () => {
     expect(event.reason).toBe("binary frames are not supported on /websocket");
     b.send("ok");
     expect(await b.next()).toBe(reply("ok", 1));
+  });
+
+  it("counts its sockets itself, exactly: an error then a close counts once, across an eviction", async () => {
+    const name = freshName();
+    const [a, b, c] = await clients(3, name);
+    const stub = env.WEBSOCKET_HIBERNATION_SERVER.getByName(name);
+    // The runtime reports an error on b's socket (as a broken connection
+    // would); its close follows, after an eviction.
+    await runInDurableObject(stub, (instance: WebSocketHibernationServer, state) => {
+      const sockets = state.getWebSockets();
+      instance.webSocketError(sockets[1], new Error("test"));
+    });
+    a.send("after the error");
+    expect(await a.next()).toBe(reply("after the error", 2));
+    await evictDurableObject(stub);
+    b.close(1000);
+    await b.closed();
+    c.send("after the close");
+    expect(await c.next()).toBe(reply("after the close", 2));
   });
 });

@@ -1,0 +1,675 @@
+//! One Durable Object: what a request to it gets, and which code serves
+//! each of its sockets.
+//!
+//! An object serves `/websocket` sockets (see [`crate::echo`]), the
+//! members of one room (see [`crate::room`]) and the room's stats. It
+//! learns what a socket is from its tags ([`Kind`]), never from what
+//! happens to be in memory, and rebuilds its room from the sockets'
+//! attachments each time it is created ([`ObjectState::adopt`]). An invalid
+//! configuration is kept as an error: the object then refuses every request
+//! and closes every socket that sends a frame, rather than run with
+//! guessed limits.
+
+use serde::Serialize;
+use tsify::Tsify;
+
+use crate::config::{Config, ConfigError};
+use crate::echo;
+use crate::error::{CloseReason, Error, HttpError};
+use crate::http::route::{authenticate, room_target, RoomTarget};
+use crate::http::url::{query_param, split_url};
+use crate::outcome::{Admission, Effect, Effects, HttpResponse, Opening};
+use crate::protocol::{Frame, ServerFrame};
+use crate::room::Room;
+use crate::socket::{self, Attachment, Kind};
+use crate::wakes::{WakeCount, Wakes};
+
+/// `GET /rooms/{room}`: the body of the answer (TypeScript reads it as this
+/// generated type).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+pub struct Stats {
+    /// The room's name.
+    pub room: String,
+    /// The room's members now.
+    pub connections: u64,
+    /// Instances of the object counted so far: those that held a socket
+    /// (see [`crate::wakes`]).
+    pub wakes: u64,
+    /// When the running instance was created, ms since the epoch.
+    pub instance_started_at: u64,
+    /// When an instance was last created while sockets were open, or `null`.
+    #[tsify(type = "number | null")]
+    pub last_wake_at: Option<u64>,
+    /// The size of the core's Wasm linear memory, in bytes: the isolate's,
+    /// shared by every object it runs. It never shrinks, so it is the
+    /// high-water mark of what frames cost (see `MAX_MESSAGE_BYTES`).
+    pub memory_bytes: u64,
+}
+
+impl Stats {
+    /// The stats as JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising this cannot fail: string keys, no floats.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The state of one Durable Object.
+#[derive(Clone, Debug)]
+pub struct ObjectState {
+    room: Room,
+    /// Its `/websocket` sockets.
+    echoes: echo::Sockets,
+    wakes: WakeCount,
+    /// Set when the configuration is invalid.
+    broken: Option<ConfigError>,
+}
+
+impl ObjectState {
+    /// The object of an instance created at `now`, finding `sockets` open
+    /// and the stored wake record `previous`, configured by `config`. Its
+    /// sockets come back with [`adopt`](Self::adopt).
+    pub fn start(
+        previous: Option<Wakes>,
+        now: u64,
+        sockets: usize,
+        config: Result<Config, ConfigError>,
+    ) -> Self {
+        let (config, broken) = match config {
+            Ok(config) => (config, None),
+            Err(error) => (Config::default(), Some(error)),
+        };
+        ObjectState {
+            room: Room::with_config(config),
+            echoes: echo::Sockets::default(),
+            wakes: WakeCount::start(previous, now, sockets),
+            broken,
+        }
+    }
+
+    /// The object of the same instance (created at `now` with `sockets`
+    /// open, after `previous`) whose Wasm instance was replaced after a
+    /// trap. `stored` is the wake record it stored already, if it did, so
+    /// it is not counted twice. Its sockets come back with `adopt`.
+    pub fn resume(
+        previous: Option<Wakes>,
+        now: u64,
+        sockets: usize,
+        config: Result<Config, ConfigError>,
+        stored: Option<Wakes>,
+    ) -> Self {
+        let mut object = Self::start(previous, now, sockets, config);
+        object.wakes = object.wakes.resume(stored);
+        object
+    }
+
+    /// Why the configuration is invalid, if it is.
+    pub fn config_error(&self) -> Option<&ConfigError> {
+        self.broken.as_ref()
+    }
+
+    /// The room this object holds.
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    /// How many sockets the object holds: the room's members and the
+    /// `/websocket` sockets, counted as they come and go (no need to ask
+    /// the runtime for the list).
+    pub fn sockets(&self) -> usize {
+        self.room.len() + self.echoes.len()
+    }
+
+    /// `MAX_MESSAGE_BYTES`: how much of a frame the boundary may copy
+    /// into the core (see [`crate::limit::text_by_length`]).
+    pub fn max_message_bytes(&self) -> u32 {
+        self.room.config().max_message_bytes
+    }
+
+    /// Decides what a request to this object gets, from its URL;
+    /// `memory_bytes` is the Wasm memory's size, for the stats.
+    ///
+    /// An object holds at most `MAX_CONNECTIONS_PER_ROOM` sockets of either
+    /// kind: the object `foo` serves `/websocket` and the room `foo`, and
+    /// both count.
+    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8], memory_bytes: u64) -> Opening {
+        if let Some(error) = &self.broken {
+            return Opening::Respond(HttpResponse::bad_config(error));
+        }
+        let (path, query) = split_url(url);
+        let max = self.room.config().max_connections_per_room;
+        let full = self.sockets() >= max as usize;
+        let who = |room| authenticate(self.room.config(), query, room, now);
+        let opened = match room_target(path) {
+            None => who(None).and_then(|claims| match full {
+                true => Err(HttpError::RoomFull { max }),
+                false => Ok(self.echo(entropy, claims.map(|c| c.exp))),
+            }),
+            Some(Err(error)) => Err(error),
+            Some(Ok(RoomTarget::Stats(room))) => who(Some(room)).map(|_| {
+                Opening::Respond(HttpResponse::json(self.stats(room, memory_bytes).to_json()))
+            }),
+            Some(Ok(RoomTarget::Socket(room))) => who(Some(room)).and_then(|claims| {
+                if full {
+                    return Err(HttpError::RoomFull { max });
+                }
+                let name = query_param(query, "name");
+                let mut admission = self
+                    .room
+                    .join(room, name.as_deref(), claims, now, entropy)?;
+                admission.effects.0.extend(self.hold());
+                Ok(Opening::Join(admission))
+            }),
+        };
+        opened.unwrap_or_else(|error| Opening::Respond(HttpResponse::error(&error)))
+    }
+
+    /// A new `/websocket` socket, whose token (if any) expires at `exp`.
+    fn echo(&mut self, entropy: &[u8], exp: Option<u64>) -> Opening {
+        let id = self.echoes.open(entropy);
+        let mut tags = vec![id.clone()];
+        tags.extend(exp.map(|exp| format!("{}{exp}", socket::EXPIRY_TAG)));
+        Opening::Echo(Admission {
+            id,
+            tags,
+            effects: Effects(self.hold().into_iter().collect()),
+        })
+    }
+
+    /// The object holds a socket: its wake record is stored the first time.
+    fn hold(&mut self) -> Option<Effect> {
+        self.wakes.hold().map(|wakes| Effect::StoreWakes { wakes })
+    }
+
+    /// The stats of `room` as this object holds them.
+    pub fn stats(&self, room: &str, memory_bytes: u64) -> Stats {
+        let wakes = self.wakes.wakes();
+        Stats {
+            room: room.to_owned(),
+            connections: self.room.len() as u64,
+            wakes: wakes.count,
+            instance_started_at: self.wakes.started_at(),
+            last_wake_at: wakes.last_wake_at,
+            memory_bytes,
+        }
+    }
+
+    /// Takes back a socket found open when the instance was created. A room
+    /// socket's member rejoins from its `attachment`; a room socket whose
+    /// attachment is missing or unreadable (which a sound object never
+    /// has) is closed with 1011 at once, so it neither hears broadcasts nor
+    /// gets answers meant for `/websocket`.
+    pub fn adopt(&mut self, tags: &[String], attachment: Option<Attachment>) -> Effects {
+        match (Kind::of(tags), attachment) {
+            (Kind::Echo(id), _) => {
+                self.echoes.adopt(id);
+                Effects(self.hold().into_iter().collect())
+            }
+            (Kind::Member(id), Some(attachment)) if attachment.id == id => {
+                self.room.restore(attachment);
+                Effects(self.hold().into_iter().collect())
+            }
+            (Kind::Member(_), _) => Effect::close(&CloseReason::UnknownConnection).into(),
+        }
+    }
+
+    /// A frame on a socket with `tags`, at `now`.
+    pub fn message(&mut self, tags: &[String], frame: Frame<'_>, now: u64) -> Effects {
+        if self.broken.is_some() {
+            return Effect::close(&CloseReason::Misconfigured).into();
+        }
+        match Kind::of(tags) {
+            Kind::Echo(id) => {
+                let effects = match socket::expiry(tags).filter(|&exp| now / 1000 >= exp) {
+                    Some(exp) => Effect::close(&CloseReason::TokenExpired { exp }).into(),
+                    None => {
+                        echo::on_message(frame, self.sockets() as u64, self.max_message_bytes())
+                    }
+                };
+                // A socket the server closes stops counting at once, as an
+                // expelled member does; its close, later, finds it gone.
+                if effects.0.iter().any(|e| matches!(e, Effect::Close { .. })) {
+                    self.echoes.leave(id);
+                }
+                effects
+            }
+            Kind::Member(id) => self.room.on_frame(id, frame, now),
+        }
+    }
+
+    /// The answer to a frame the server failed to handle (a trap, an
+    /// exception in the shim): a room member is told `internal` and may
+    /// send the next frame; `/websocket`, whose protocol has no errors,
+    /// gets nothing.
+    pub fn failed(tags: &[String]) -> Effects {
+        match Kind::of(tags) {
+            Kind::Echo(_) => Effects::default(),
+            Kind::Member(_) => Effect::Reply {
+                text: ServerFrame::error(&Error::Internal).to_json(),
+            }
+            .into(),
+        }
+    }
+
+    /// The runtime reported the close of a socket with `tags` with `code`;
+    /// `attachment` is the socket's own (see [`Room::depart`]).
+    pub fn close(&mut self, tags: &[String], code: u16, attachment: Option<Attachment>) -> Effects {
+        match Kind::of(tags) {
+            Kind::Echo(id) => {
+                self.echoes.leave(id);
+                echo::on_close(code)
+            }
+            Kind::Member(id) => self.room.on_close(id, code, attachment),
+        }
+    }
+
+    /// The runtime reported a close or an error of a socket it had already
+    /// released, whose tags it no longer gives: one the server closed
+    /// itself (an expelled member, a `/websocket` socket closed with 1003
+    /// or 1009), whose departure was handled then. Nothing is left to do.
+    pub fn released() -> Effects {
+        Effects::default()
+    }
+
+    /// The runtime reported an error on a socket with `tags`: see
+    /// [`Room::on_error`]. A `/websocket` socket stops counting at once;
+    /// the close that may follow finds it gone.
+    pub fn error(&mut self, tags: &[String], attachment: Option<Attachment>) -> Effects {
+        match Kind::of(tags) {
+            Kind::Echo(id) => {
+                self.echoes.leave(id);
+                Effects::default()
+            }
+            Kind::Member(id) => self.room.on_error(id, attachment),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limit::Bucket;
+    use crate::room::testing::*;
+    use crate::socket::ROOM_TAG;
+    use crate::token::Claims;
+
+    fn member(id: &str) -> Vec<String> {
+        vec![id.to_owned(), ROOM_TAG.to_owned()]
+    }
+
+    /// A text frame from member `id` at t=5, minus the final attachment update.
+    fn frame_of(object: &mut ObjectState, id: &str, text: &str) -> Effects {
+        strip_attach(object.message(&member(id), Frame::Text(text), 5))
+    }
+
+    #[test]
+    fn with_auth_the_token_names_the_member_and_hello_is_forbidden() {
+        let secret = "k".repeat(32);
+        let config = Config::from_vars(|n| (n == "AUTH_SECRET").then(|| secret.clone()));
+        let mut object = ObjectState::start(None, 0, 0, config);
+        let claims = Claims {
+            sub: "user-7".into(),
+            name: "Token Ada".into(),
+            room: Some("lobby".into()),
+            exp: 2_000,
+        };
+        let token = crate::token::mint(secret.as_bytes(), &claims);
+        let url = |query: &str| format!("http://h/rooms/lobby/websocket?{query}");
+        let refused = |opening: Opening| match opening {
+            Opening::Respond(r) => Some((r.status, r.body.unwrap_or_default())),
+            _ => None,
+        };
+        let (status, body) =
+            refused(object.open(&url("name=x"), 1_000, &[1; 9], 0)).expect("refused");
+        assert_eq!(status, 401);
+        assert!(body.contains(r#""reason":"missing""#), "{body}");
+        let expired = object.open(&url(&format!("token={token}")), 2_000_000, &[1; 9], 0);
+        assert!(refused(expired).is_some_and(|(_, body)| body.contains("expired")));
+        let admission =
+            joined(object.open(&url(&format!("token={token}&name=Eve")), 1_000, &[1; 9], 0));
+        let (attachment, _, _) = parts(&admission);
+        assert_eq!(
+            (attachment.name.as_str(), attachment.sub.as_deref()),
+            ("Token Ada", Some("user-7"))
+        );
+        assert_eq!(
+            error_code(&frame_of(
+                &mut object,
+                &admission.id,
+                r#"{"type":"hello","name":"Eve"}"#
+            ))
+            .as_deref(),
+            Some("forbidden")
+        );
+        assert_eq!(object.room().roster()[0].name, "Token Ada");
+        // `/websocket` needs a token without a room.
+        assert!(
+            refused(object.open(&format!("http://h/websocket?token={token}"), 1_000, &[], 0))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_broken_config_refuses_requests_and_frames() {
+        let error = Config::from_vars(|n| (n == "RATE_LIMIT_BURST").then(|| "lots".to_owned()))
+            .expect_err("invalid");
+        let mut object = ObjectState::start(None, 0, 0, Err(error));
+        let Opening::Respond(response) = object.open("http://h/rooms/r/websocket", 0, &[1; 9], 0)
+        else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(response.status, 500);
+        assert!(response.body.unwrap_or_default().contains("bad_config"));
+        assert!(response
+            .log
+            .unwrap_or_default()
+            .contains("RATE_LIMIT_BURST = lots"));
+        assert_eq!(
+            close_code(&object.message(&member("x"), Frame::Text("{}"), 0)),
+            Some(1011)
+        );
+        assert_eq!(
+            close_code(&object.message(&[], Frame::Text("hi"), 0)),
+            Some(1011)
+        );
+    }
+
+    /// The admission of a join, without the wake record it may store.
+    fn joined(opening: Opening) -> Admission {
+        let Opening::Join(mut admission) = opening else {
+            panic!("expected a join, got {opening:?}");
+        };
+        admission
+            .effects
+            .0
+            .retain(|e| !matches!(e, Effect::StoreWakes { .. }));
+        admission
+    }
+
+    fn stored(effects: &Effects) -> Vec<Wakes> {
+        effects
+            .0
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::StoreWakes { wakes } => Some(wakes.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn open_decides_echo_join_stats_and_refusals() {
+        let mut object = ObjectState::start(None, 100, 0, Ok(Config::default()));
+        let Opening::Echo(echo) = object.open("http://h/websocket", 1, &[1; 9], 0) else {
+            panic!("expected an echo socket");
+        };
+        assert!(echo.id.starts_with("echo:"));
+        assert_eq!(echo.tags, vec![echo.id.clone()]);
+        let admission =
+            joined(object.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9], 0));
+        let (attachment, _, _) = parts(&admission);
+        assert_eq!(attachment.name, "Ada");
+        assert_eq!(attachment.joined_at, 2);
+        let Opening::Respond(stats) = object.open("http://h/rooms/lobby", 3, &[], 65_536) else {
+            panic!("expected stats");
+        };
+        assert_eq!(
+            stats.body.as_deref(),
+            Some(
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"memory_bytes":65536}"#
+            )
+        );
+        let Opening::Respond(bad) =
+            object.open("http://h/rooms/lobby/websocket?name=%07", 4, &[4; 9], 0)
+        else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(bad.status, 400);
+        assert_eq!((object.room().len(), object.sockets()), (1, 2));
+    }
+
+    #[test]
+    fn the_wake_record_is_stored_once_the_instance_holds_a_socket() {
+        // A room that never had a member: stats store nothing.
+        let mut object = ObjectState::start(None, 100, 0, Ok(Config::default()));
+        let Opening::Respond(stats) = object.open("http://h/rooms/r", 1, &[], 0) else {
+            panic!("expected stats");
+        };
+        assert!(stats.body.unwrap_or_default().contains(r#""wakes":0"#));
+        // The first join stores the record, once.
+        let Opening::Join(first) = object.open("http://h/rooms/r/websocket", 2, &[1; 9], 0) else {
+            panic!("expected a join");
+        };
+        let counted = Wakes {
+            count: 1,
+            last_wake_at: None,
+        };
+        assert_eq!(stored(&first.effects), std::slice::from_ref(&counted));
+        let Opening::Join(second) = object.open("http://h/rooms/r/websocket", 3, &[2; 9], 0) else {
+            panic!("expected a join");
+        };
+        assert_eq!(stored(&second.effects), []);
+        // A wake: the first socket adopted stores it, as a wake.
+        let mut woken = ObjectState::start(Some(counted.clone()), 500, 2, Ok(Config::default()));
+        let effects = woken.adopt(&[], None);
+        assert_eq!(
+            stored(&effects),
+            [Wakes {
+                count: 2,
+                last_wake_at: Some(500)
+            }]
+        );
+        assert_eq!(stored(&woken.adopt(&[], None)), []);
+        // An instance created by stats alone, after the room had members:
+        // nothing stored, the count as it was.
+        let mut polled = ObjectState::start(Some(counted), 900, 0, Ok(Config::default()));
+        let Opening::Respond(stats) = polled.open("http://h/rooms/r", 901, &[], 0) else {
+            panic!("expected stats");
+        };
+        assert!(stats.body.unwrap_or_default().contains(r#""wakes":1,"#));
+        // After a trap, an instance that stored its record is not counted again.
+        let mut resumed = ObjectState::resume(
+            None,
+            500,
+            2,
+            Ok(Config::default()),
+            Some(Wakes {
+                count: 2,
+                last_wake_at: Some(500),
+            }),
+        );
+        assert_eq!(stored(&resumed.adopt(&[], None)), []);
+    }
+
+    #[test]
+    fn with_auth_stats_need_a_token_for_the_room() {
+        let secret = "k".repeat(32);
+        let config = || Config::from_vars(|n| (n == "AUTH_SECRET").then(|| secret.clone()));
+        let mut object = ObjectState::start(None, 0, 0, config());
+        let token = |room: Option<&str>| {
+            let claims = Claims {
+                sub: "u".into(),
+                name: "Ada".into(),
+                room: room.map(Into::into),
+                exp: 2_000,
+            };
+            crate::token::mint(secret.as_bytes(), &claims)
+        };
+        let status = |opening: Opening| match opening {
+            Opening::Respond(response) => response.status,
+            other => panic!("expected an answer, got {other:?}"),
+        };
+        let url = |query: String| format!("http://h/rooms/lobby?{query}");
+        assert_eq!(status(object.open(&url(String::new()), 1_000, &[], 0)), 401);
+        let other_room = format!("token={}", token(Some("other")));
+        assert_eq!(status(object.open(&url(other_room), 1_000, &[], 0)), 401);
+        let this_room = format!("token={}", token(Some("lobby")));
+        assert_eq!(
+            status(object.open(&url(this_room.clone()), 1_000, &[], 0)),
+            200
+        );
+        assert_eq!(status(object.open(&url(this_room), 2_000_000, &[], 0)), 401);
+        let any_room = format!("token={}", token(None));
+        assert_eq!(status(object.open(&url(any_room), 1_000, &[], 0)), 200);
+    }
+
+    #[test]
+    fn an_object_holds_at_most_max_connections_sockets_of_both_kinds() {
+        let config = config(|c| c.max_connections_per_room = 2);
+        let mut object = ObjectState::start(None, 0, 0, Ok(config));
+        assert!(matches!(
+            object.open("http://h/websocket", 0, &[1; 9], 0),
+            Opening::Echo(_)
+        ));
+        joined(object.open("http://h/rooms/foo/websocket", 0, &[2; 9], 0));
+        for url in ["http://h/websocket", "http://h/rooms/foo/websocket"] {
+            let Opening::Respond(full) = object.open(url, 0, &[3; 9], 0) else {
+                panic!("expected room_full for {url}");
+            };
+            assert_eq!(full.status, 503, "{url}");
+            assert!(full.body.unwrap_or_default().contains("room_full"));
+        }
+        assert_eq!(object.sockets(), 2);
+    }
+
+    #[test]
+    fn echo_sockets_are_counted_exactly_across_errors_closes_and_wakes() {
+        let mut object = ObjectState::start(None, 0, 0, Ok(Config::default()));
+        let mut open = |entropy: u8| match object.open("http://h/websocket", 0, &[entropy; 9], 0) {
+            Opening::Echo(admission) => admission.tags,
+            other => panic!("expected an echo socket, got {other:?}"),
+        };
+        let (a, b, c) = (open(1), open(2), open(3));
+        let reply = |object: &mut ObjectState, tags: &[String]| {
+            reply_text(&object.message(tags, Frame::Text("hi"), 0)).to_owned()
+        };
+        assert!(reply(&mut object, &a).ends_with("connections: 3"));
+        // An error, then its close: one socket less, once.
+        object.error(&b, None);
+        object.close(&b, 1006, None);
+        assert!(reply(&mut object, &a).ends_with("connections: 2"));
+        // An eviction: a and c are adopted; a socket that closed while the
+        // object was evicted reports its close to the new object.
+        let mut woken = ObjectState::start(None, 10, 2, Ok(Config::default()));
+        woken.adopt(&a, None);
+        woken.adopt(&c, None);
+        woken.close(&b, 1006, None);
+        assert!(reply(&mut woken, &c).ends_with("connections: 2"));
+        // Members count too (the example counted every socket of the object).
+        joined(woken.open("http://h/rooms/foo/websocket", 10, &[9; 9], 0));
+        assert!(reply(&mut woken, &c).ends_with("connections: 3"));
+    }
+
+    #[test]
+    fn a_frame_at_the_token_expiry_closes_with_1008_token_expired() {
+        let secret = "k".repeat(32);
+        let config = Config::from_vars(|n| (n == "AUTH_SECRET").then(|| secret.clone()));
+        let mut object = ObjectState::start(None, 0, 0, config);
+        let token = |room: Option<&str>| {
+            let claims = Claims {
+                sub: "u".into(),
+                name: "Ada".into(),
+                room: room.map(Into::into),
+                exp: 2_000,
+            };
+            crate::token::mint(secret.as_bytes(), &claims)
+        };
+        let url = format!("http://h/rooms/r/websocket?token={}", token(Some("r")));
+        let ada = joined(object.open(&url, 1_000_000, &[1; 9], 0));
+        let bob = joined(object.open(&url, 1_000_000, &[2; 9], 0));
+        let (attachment, _, _) = parts(&ada);
+        assert_eq!(attachment.exp, Some(2_000));
+        let ping = Frame::Text(r#"{"type":"ping"}"#);
+        assert_eq!(
+            strip_attach(object.message(&ada.tags, ping, 1_999_999)),
+            frame_pong()
+        );
+        let expired = object.message(&ada.tags, ping, 2_000_000);
+        assert!(matches!(
+            expired.0.as_slice(),
+            [Effect::Detach, Effect::Close { code, reason }, Effect::Send { .. }]
+                if code.get() == 1008
+                    && reason == "token expired at 2000 (Unix seconds): reconnect with a fresh token"
+        ));
+        assert!(!object.room().contains(&ada.id) && object.room().contains(&bob.id));
+        // `/websocket`: the expiry is in the socket's tags.
+        let Opening::Echo(echo) = object.open(
+            &format!("http://h/websocket?token={}", token(None)),
+            1_000_000,
+            &[3; 9],
+            0,
+        ) else {
+            panic!("expected an echo socket");
+        };
+        assert_eq!(echo.tags[1], "exp:2000");
+        assert_eq!(
+            close_code(&object.message(&echo.tags, ping, 1_999_999)),
+            None
+        );
+        assert_eq!(
+            close_code(&object.message(&echo.tags, ping, 2_000_000)),
+            Some(1008)
+        );
+    }
+
+    #[test]
+    fn stats_serialise_as_documented() {
+        assert_eq!(
+            Stats {
+                room: "r".into(),
+                connections: 2,
+                wakes: 3,
+                instance_started_at: 7,
+                last_wake_at: None,
+                memory_bytes: 1_179_648,
+            }
+            .to_json(),
+            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"memory_bytes":1179648}"#
+        );
+    }
+
+    #[test]
+    fn attachments_and_wakes_read_back_what_was_stored() {
+        let attachment = Attachment {
+            id: "abcdefgh".into(),
+            name: "Ada".into(),
+            joined_at: 1_764_300_000_000,
+            sub: Some("u-1".into()),
+            bucket: Bucket {
+                milli_tokens: 2500,
+                updated_at: 1_764_300_000_500,
+                dropped: 3,
+                milli_strikes: 3000,
+                limited_at: 1_764_300_000_400,
+            },
+            exp: Some(1_764_300_060),
+            typing_at: Some(1_764_300_000_200),
+        };
+        let without_optionals = Attachment {
+            sub: None,
+            exp: None,
+            typing_at: None,
+            ..attachment.clone()
+        };
+        for stored in [attachment, without_optionals] {
+            let json = serde_json::to_string(&stored).expect("json");
+            assert_eq!(
+                crate::records::parse(json.as_bytes(), Attachment::read),
+                Some(stored)
+            );
+        }
+        for wakes in [
+            Wakes::default(),
+            Wakes {
+                count: 9,
+                last_wake_at: Some(1_764_300_000_000),
+            },
+        ] {
+            let json = serde_json::to_string(&wakes).expect("json");
+            assert_eq!(
+                crate::records::parse(json.as_bytes(), Wakes::read),
+                Some(wakes)
+            );
+        }
+    }
+}

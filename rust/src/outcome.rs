@@ -1,0 +1,266 @@
+//! Everything TypeScript carries out: the core never calls the runtime, it
+//! returns one of these and `js/index.ts` does what it says.
+//!
+//! - [`Route`]: what the Worker does with a request (forward it to a
+//!   Durable Object, or answer it);
+//! - [`Opening`]: what a Durable Object does with a request it receives
+//!   (accept a socket, or answer);
+//! - [`Effects`]: what it does after a socket event (send, attach, close).
+//!
+//! TypeScript gets each type from tsify (`pkg/core.d.ts`), and the shim's
+//! `switch` statements over `kind` end in an exhaustiveness check, so a new
+//! variant here fails `tsc` until the shim carries it out.
+
+use serde::Serialize;
+use tsify::Tsify;
+
+use crate::close::{self, clip_reason, CloseCode};
+use crate::config::ConfigError;
+use crate::error::{CloseReason, HttpError};
+use crate::socket::{Attachment, ROOM_TAG};
+use crate::wakes::Wakes;
+
+/// One thing to do, relative to the socket that raised the event.
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Effect {
+    /// Send `text` as a text frame to this socket.
+    Reply { text: String },
+    /// Send `text` to every socket tagged `tag` (`getWebSockets(tag)`), this
+    /// one too unless `skip_self`. The tag is the room's for a broadcast, a
+    /// member's id for a whisper: no scan of the sockets either way.
+    Send {
+        tag: String,
+        text: String,
+        skip_self: bool,
+    },
+    /// Store `attachment` on this socket (`serializeAttachment`), so it
+    /// survives hibernation.
+    Attach { attachment: Attachment },
+    /// Drop this socket's attachment (`serializeAttachment(null)`): its
+    /// member has left, and neither its close nor a wake may bring it back.
+    Detach,
+    /// Close this socket with `code` and `reason`.
+    Close {
+        #[tsify(type = "number")]
+        code: CloseCode,
+        reason: String,
+    },
+    /// Store the object's wake record (`ctx.storage`, key `wakes`): the
+    /// instance holds its first socket (see [`crate::wakes`]).
+    StoreWakes { wakes: Wakes },
+}
+
+impl Effect {
+    /// Closes this socket, saying why.
+    pub fn close(why: &CloseReason) -> Self {
+        Effect::Close {
+            code: why.code(),
+            reason: clip_reason(&why.to_string()).to_owned(),
+        }
+    }
+
+    /// Completes the close handshake of a socket whose close the runtime
+    /// reported with `code` (see [`close::answer`]).
+    pub fn answer_close(code: u16) -> Self {
+        Effect::Close {
+            code: close::answer(code),
+            reason: close::HANDSHAKE_REASON.to_owned(),
+        }
+    }
+
+    /// `text` to every socket of the room, this one too unless `skip_self`.
+    pub fn broadcast(text: String, skip_self: bool) -> Self {
+        Effect::Send {
+            tag: ROOM_TAG.to_owned(),
+            text,
+            skip_self,
+        }
+    }
+}
+
+/// The effects of one event, in the order they must happen.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Tsify)]
+pub struct Effects(pub Vec<Effect>);
+
+impl Effects {
+    /// Appends one effect.
+    pub fn push(&mut self, effect: Effect) {
+        self.0.push(effect);
+    }
+
+    /// Appends all of `more`.
+    pub fn extend(&mut self, more: Effects) {
+        self.0.extend(more.0);
+    }
+}
+
+impl From<Effect> for Effects {
+    fn from(effect: Effect) -> Self {
+        Effects(vec![effect])
+    }
+}
+
+/// What the Worker does with a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Route {
+    /// Hand the request to the Durable Object `idFromName(object)`, once
+    /// the Rate Limiting binding allows one more request for `limit_key`
+    /// (if any: see [`crate::http::address`]); else answer with
+    /// [`HttpError::TooManyRequests`].
+    Forward {
+        object: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        limit_key: Option<String>,
+    },
+    /// Answer directly.
+    Respond(HttpResponse),
+}
+
+impl Route {
+    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
+    pub fn error(error: &HttpError) -> Self {
+        Route::Respond(HttpResponse::error(error))
+    }
+}
+
+/// What the Durable Object does with a request it receives.
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Opening {
+    /// `/websocket`: accept a socket with these tags (its id, and its
+    /// token's expiry), without attachment, then carry out the effects.
+    Echo(Admission),
+    /// A room upgrade: accept with these tags, then carry out the effects.
+    Join(Admission),
+    /// Answer with this response (stats, or a refusal).
+    Respond(HttpResponse),
+}
+
+/// How an object admits a new socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct Admission {
+    /// The new socket's id.
+    pub id: String,
+    /// Tags to accept the socket with: a member's are its id and
+    /// [`ROOM_TAG`].
+    pub tags: Vec<String>,
+    /// What to do once the socket is accepted: attach its state, welcome
+    /// it, announce it to the others, store the wake record.
+    pub effects: Effects,
+}
+
+/// An HTTP answer decided in Rust, built into a `Response` by TypeScript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponse {
+    pub status: u16,
+    pub status_text: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// A line for the operator's log (`console.error`), if the answer
+    /// comes from a fault on the server's side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub log: Option<String>,
+}
+
+impl HttpResponse {
+    /// A JSON error answer: `{"error":{"code":…,"message":…}}`.
+    pub fn error(error: &HttpError) -> Self {
+        let mut headers = vec![(
+            "Content-Type".to_owned(),
+            "application/json;charset=UTF-8".to_owned(),
+        )];
+        headers.extend(
+            error
+                .headers()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        HttpResponse {
+            status: error.status(),
+            status_text: error.status_text().into(),
+            headers,
+            body: Some(error.to_json()),
+            log: None,
+        }
+    }
+
+    /// `500` JSON `bad_config`, with the full explanation for the log.
+    pub fn bad_config(error: &ConfigError) -> Self {
+        HttpResponse {
+            log: Some(error.to_string()),
+            ..HttpResponse::error(&HttpError::BadConfig { name: error.name })
+        }
+    }
+
+    /// A `200` JSON answer.
+    pub fn json(body: String) -> Self {
+        HttpResponse {
+            status: 200,
+            status_text: "OK".into(),
+            headers: vec![(
+                "Content-Type".into(),
+                "application/json;charset=UTF-8".into(),
+            )],
+            body: Some(body),
+            log: None,
+        }
+    }
+
+    /// A plain-text answer (the seed example's routes).
+    pub fn text(
+        status: u16,
+        status_text: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Self {
+        HttpResponse {
+            status,
+            status_text: status_text.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.map(str::to_owned),
+            log: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_carries_its_reasons_code_and_a_sendable_reason() {
+        let Effect::Close { code, reason } = Effect::close(&CloseReason::TooBig {
+            bytes: 70_000,
+            max: 65_536,
+            exact: true,
+        }) else {
+            panic!("expected a close");
+        };
+        assert_eq!(code.get(), 1009);
+        assert_eq!(reason, "frame of 70000 bytes is over the limit of 65536");
+        assert_eq!(
+            Effect::answer_close(1005),
+            Effect::Close {
+                code: CloseCode::NORMAL,
+                reason: "Durable Object is closing WebSocket".into()
+            }
+        );
+    }
+}
