@@ -12,7 +12,7 @@
 //   lists the ops and the sockets held.
 import { DurableObject } from "cloudflare:workers";
 import a, { WebSocketHibernationServer } from "../js/index";
-import { initSync, Room } from "../pkg/core.js";
+import { type Effects, initSync, ObjectState } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
 import b, { TsReference } from "./ts-reference/index";
 
@@ -50,47 +50,51 @@ export default {
 type Op = (i: number) => unknown;
 
 export class Scratch extends DurableObject<ProfileEnv> {
-  private room = new Room(undefined, Date.now(), 0, VARS);
-  private ids: string[] = [];
+  private state = new ObjectState(undefined, Date.now(), 0, VARS);
+  private tags: string[][] = [];
   private sockets: WebSocket[] = [];
   private ops = new Map<string, Op>();
   private sink: unknown;
 
-  /** Fills the object up to `size` accepted sockets (tag "room") and room members. */
+  /** Accepts a socket the way js/index.ts does, from an opening of `url`. */
+  private accept(url: string): { tags: string[]; ws: WebSocket; effects: Effects } {
+    const opening = this.state.open(url, Date.now(), crypto.getRandomValues(new Uint8Array(9)));
+    if (opening.kind === "respond") throw new Error(`open ${url}: ${JSON.stringify(opening)}`);
+    const [, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server, opening.tags);
+    for (const effect of opening.effects) {
+      if (effect.kind === "attach") server.serializeAttachment(effect.attachment);
+    }
+    return { tags: opening.tags, ws: server, effects: opening.effects };
+  }
+
+  /** Fills the object up to `size` accepted room sockets (members), then defines the ops. */
   private fill(size: number): void {
     while (this.sockets.length < size) {
-      const i = this.sockets.length;
-      const [, server] = Object.values(new WebSocketPair());
-      const opening = this.room.open(
-        `http://127.0.0.1/rooms/scratch/websocket?name=m${i}`,
-        Date.now(),
-        crypto.getRandomValues(new Uint8Array(9)),
+      const { tags, ws } = this.accept(
+        `http://127.0.0.1/rooms/scratch/websocket?name=m${this.sockets.length}`,
       );
-      if (opening.kind !== "join") throw new Error(`open: ${JSON.stringify(opening)}`);
-      this.ctx.acceptWebSocket(server, opening.tags);
-      for (const effect of opening.effects) {
-        if (effect.kind === "attach") server.serializeAttachment(effect.attachment);
-      }
-      this.ids.push(opening.id);
-      this.sockets.push(server);
+      this.tags.push(tags);
+      this.sockets.push(ws);
     }
-    this.defineOps();
+    if (this.ops.size === 0) this.defineOps();
   }
 
   private defineOps(): void {
-    const room = this.room;
-    const id = this.ids[0];
+    const state = this.state;
+    const tags = this.tags[0];
     const ws = this.sockets[0];
+    const echo = this.accept("http://127.0.0.1/websocket").tags;
     const now = Date.now();
     const say = '{"type":"say","text":"c12-34"}';
-    const seedFrame = "c12 f34";
-    const sayEffects = room.frame(id, say, now);
+    const echoFrame = "c12 f34";
+    const sayEffects = state.message(tags, say, now);
     const sayJson = JSON.stringify(sayEffects);
-    const seedJson = JSON.stringify(room.seed(seedFrame, 50));
+    const echoJson = JSON.stringify(state.message(echo, echoFrame, now));
     const attachment = (sayEffects.find((e) => e.kind === "attach") as { attachment: unknown })
       .attachment;
     const member = { id: "q3Yx9kWm0aZc", name: "c12" };
-    const message = `{"type":"message","id":"${id}","name":"m0","text":"c12-34","ts":${now}}`;
+    const message = `{"type":"message","id":"${tags[0]}","name":"m0","text":"c12-34","ts":${now}}`;
     const encoder = new TextEncoder();
     const decoder = new TextDecoder();
     const memory = new Uint8Array(256);
@@ -98,21 +102,28 @@ export class Scratch extends DurableObject<ProfileEnv> {
     const ops: Record<string, Op> = {
       noop: (i) => i,
       // The boundary, as A calls it.
-      "rust: room.seed (seed frame → Effects [reply])": () => room.seed(seedFrame, 50),
-      "rust: room.frame (say → Effects [send, attach])": () => room.frame(id, say, now),
-      "rust: room.configError (a call that returns undefined)": () => room.configError(),
-      "rust: room.open + room.leave (a join and its leave)": (i) => {
-        const opening = room.open(
+      "rust: state.message, /websocket (echo frame → Effects [reply])": () =>
+        state.message(echo, echoFrame, now),
+      "rust: state.message, room (say → Effects [send, attach])": () =>
+        state.message(tags, say, now),
+      "rust: state.configError (a call that returns undefined)": () => state.configError(),
+      "rust: state.open + state.close (a join and its leave)": (i) => {
+        const opening = state.open(
           `http://127.0.0.1/rooms/scratch/websocket?name=x${i % 1000}`,
           now,
           crypto.getRandomValues(new Uint8Array(9)),
         );
-        if (opening.kind === "join") room.leave(opening.id);
-        return opening;
+        if (opening.kind !== "join") return opening;
+        const attach = opening.effects.find((e) => e.kind === "attach");
+        return state.close(
+          opening.tags,
+          1000,
+          attach?.kind === "attach" ? attach.attachment : null,
+        );
       },
       // The alternative: one string, parsed by JS.
-      "js: JSON.parse of room.frame's Effects as one JSON string": () => JSON.parse(sayJson),
-      "js: JSON.parse of room.seed's Effects as one JSON string": () => JSON.parse(seedJson),
+      "js: JSON.parse of the say's Effects as one JSON string": () => JSON.parse(sayJson),
+      "js: JSON.parse of the echo frame's Effects as one JSON string": () => JSON.parse(echoJson),
       "js: TextEncoder.encodeInto, a 90-byte frame": () => encoder.encodeInto(message, memory),
       "js: TextDecoder.decode, a 90-byte frame": () => decoder.decode(bytes),
       // What B does per frame instead.
@@ -132,7 +143,7 @@ export class Scratch extends DurableObject<ProfileEnv> {
       "runtime: ws.deserializeAttachment": () => ws.deserializeAttachment(),
       "runtime: ctx.getWebSockets() (all)": () => this.ctx.getWebSockets(),
       'runtime: ctx.getWebSockets("room")': () => this.ctx.getWebSockets("room"),
-      "runtime: ctx.getWebSockets(member id) (one socket)": () => this.ctx.getWebSockets(id),
+      "runtime: ctx.getWebSockets(member id) (one socket)": () => this.ctx.getWebSockets(tags[0]),
       "runtime: ctx.getTags(ws)": () => this.ctx.getTags(ws),
       "runtime: Date.now()": () => Date.now(),
     };
@@ -147,7 +158,7 @@ export class Scratch extends DurableObject<ProfileEnv> {
       return Response.json({
         ops: [...this.ops.keys()],
         sockets: this.ctx.getWebSockets("room").length,
-        members: this.ids.length,
+        members: this.tags.length,
       });
     }
     const name = decodeURIComponent(url.pathname.slice("/op/".length));

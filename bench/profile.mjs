@@ -205,25 +205,26 @@ function namedWasm(dir) {
 async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), "profile-"));
   const name = "profile";
-  const classes = {
-    WEBSOCKET_HIBERNATION_SERVER: "WebSocketHibernationServer",
-    SERVER: "TsReference",
-    SCRATCH: "Scratch",
-  };
-  const config = {
-    name,
-    main: stage(dir),
-    compatibility_date: "2026-08-22",
-    compatibility_flags: ["web_socket_manual_reply_to_close"],
-    durable_objects: {
-      bindings: Object.entries(classes).map(([binding, className]) => ({
-        name: binding,
-        class_name: className,
-      })),
-    },
-    migrations: [{ tag: "v1", new_sqlite_classes: Object.values(classes) }],
-    vars: BENCH_VARS,
-  };
+  // The project's wrangler.jsonc (its bindings, date and flags), without the
+  // build step and the assets, with B's and the scratch object's classes added.
+  const config = JSON.parse(
+    readFileSync(join(root, "wrangler.jsonc"), "utf8")
+      .split("\n")
+      .filter((line) => !line.trim().startsWith("//"))
+      .join("\n"),
+  );
+  for (const key of ["$schema", "build", "assets", "observability"]) delete config[key];
+  const more = { SERVER: "TsReference", SCRATCH: "Scratch" };
+  config.name = name;
+  config.main = stage(dir);
+  config.durable_objects.bindings.push(
+    ...Object.entries(more).map(([binding, className]) => ({
+      name: binding,
+      class_name: className,
+    })),
+  );
+  config.migrations.push({ tag: "profile", new_sqlite_classes: Object.values(more) });
+  config.vars = { ...config.vars, ...BENCH_VARS };
   writeFileSync(join(dir, "wrangler.json"), JSON.stringify(config, null, 2));
   const [port, inspector] = [await freePort(), await freePort()];
   const command = [
