@@ -41,6 +41,7 @@
 // bound for the same call in the middle of real traffic.
 import { execFileSync, spawn } from "node:child_process";
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -74,13 +75,8 @@ const VARIANTS = {
   // A control: B measured as a second variant, to check that taking turns is fair (B2/B ≈ 1).
   B2: { label: "B again (control)", headers: { "x-variant": "b" } },
 };
-/** The files of bench/profile-worker.ts and everything it imports, as staged by `stage`. */
-const SOURCES = [
-  "bench/profile-worker.ts",
-  "js/index.ts",
-  "bench/ts-reference/index.ts",
-  "pkg/core.js",
-];
+/** What bench/profile-worker.ts imports, copied by `stage`: files, and directories whole. */
+const SOURCES = ["bench/profile-worker.ts", "js", "bench/ts-reference", "pkg/core.js"];
 
 // ---------------------------------------------------------------- arguments
 
@@ -145,9 +141,9 @@ function freePort() {
  * entry's path.
  */
 function stage(dir) {
-  for (const file of SOURCES) {
-    mkdirSync(join(dir, file, ".."), { recursive: true });
-    writeFileSync(join(dir, file), readFileSync(join(root, file)));
+  for (const path of SOURCES) {
+    mkdirSync(join(dir, path, ".."), { recursive: true });
+    cpSync(join(root, path), join(dir, path), { recursive: true });
   }
   writeFileSync(join(dir, "pkg/core_bg.wasm"), namedWasm(dir));
   return join(dir, SOURCES[0]);
@@ -280,6 +276,10 @@ async function startServer() {
   const end = performance.now() + 1_200_000;
   while (performance.now() < end) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+    if (/Build failed|failed to start/.test(output)) {
+      await stop();
+      throw new Error(`wrangler dev failed:\n${output}`);
+    }
     workerd = findWorkerd(child.pid);
     if (workerd.user !== undefined) {
       const status = await httpStatus(`http://127.0.0.1:${port}/nothing-here`).catch(() => 0);
