@@ -2,7 +2,7 @@
 // workerd process under the bench's `wrangler dev` and front processes
 // (/proc/<pid>/fd, Linux only) so the ramp can stop cleanly before a runtime
 // reaches its limit, fails `accept()` with EMFILE and is restarted by wrangler
-// (which drops every socket with 1006).
+// (which drops every socket with 1006). Workload 8 reads their CPU time here.
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
@@ -61,6 +61,30 @@ export function workerdDescriptors(root) {
   const table = processTable();
   if (table.size === 0) return undefined;
   return workerdUnder(root, table).reduce((sum, pid) => sum + (fdCount(pid) || 0), 0);
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system, ms) the workerd processes under `root` have used
+ * so far, summed: the runtime and the dev proxy. NaN where there is no /proc.
+ */
+export function workerdCpuMs(root) {
+  const table = processTable();
+  if (table.size === 0) return Number.NaN;
+  let ticks = 0;
+  for (const pid of workerdUnder(root, table)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
 /** The soft "Max open files" limit of `pid` (what EMFILE is measured against). */

@@ -12,6 +12,9 @@
 //   --fronts N       workload 4's pass-through fronts (default 2, 1 with --smoke; 0: none)
 //   --wakes N        workload 5's wakes per round (default 5, 1 with --smoke)
 //
+// Workload 8 (the idle reaper) runs once, for A only, after the rounds: its own
+// `wrangler dev` with a short IDLE_TIMEOUT_SECONDS.
+//
 // Only a full run (no --smoke, no subset) rewrites bench/RESULTS.md and
 // bench/chart.svg, keeping the "Findings" and "History" sections. The exit
 // code is 1 when a workload failed or a verdict could not be computed.
@@ -22,8 +25,8 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { boundary } from "./boundary.mjs";
-import { descriptorGuard } from "./descriptors.mjs";
-import { fanout, pingPong, ramp, roomBroadcast, sleep, wake } from "./lib/client.mjs";
+import { descriptorGuard, workerdCpuMs } from "./descriptors.mjs";
+import { fanout, pingPong, ramp, reaper, roomBroadcast, sleep, wake } from "./lib/client.mjs";
 import { chart, fmt, markdown, sizeLine, verdictLine } from "./lib/report.mjs";
 import { bundleSize, prepareConfig, root, startFronts, startServer } from "./lib/server.mjs";
 import { judge } from "./lib/stats.mjs";
@@ -52,6 +55,12 @@ const int = (name, fallback, min, max) => {
   }
   return value;
 };
+/**
+ * Workload 8's timing: a 15 s timeout and a ping every 3.75 s keep the ratio of
+ * the defaults (120 s, RoomClient's 30 s), and leave the alarm's runs (every
+ * 11–15 s) further apart than wrangler dev's 10 s eviction, so each is a wake.
+ */
+const REAPER = (sizes) => ({ timeoutS: 15, pingMs: 3_750, ...sizes });
 const settings = opt.smoke
   ? {
       w1: { clients: 4, frames: 20, capMs: 10_000 },
@@ -59,6 +68,7 @@ const settings = opt.smoke
       w3: { count: 50, repeats: 2, capMs: 15_000 },
       w4: { target: 200, capMs: 20_000, fronts: int("fronts", 1, 0, 16) },
       w5: { warm: 5, idleMs: 15_000, rooms: int("wakes", 1, 1, 50) },
+      w8: REAPER({ rooms: 10, ghosts: 1, baselineMs: 8_000, windowMs: 32_000 }),
     }
   : {
       w1: { clients: 32, frames: 300, capMs: 30_000 },
@@ -66,6 +76,7 @@ const settings = opt.smoke
       w3: { count: 1_000, repeats: 5, capMs: 75_000 },
       w4: { target: 10_000, capMs: 90_000, fronts: int("fronts", 2, 0, 16) },
       w5: { warm: 30, idleMs: 12_000, rooms: int("wakes", 5, 1, 50) },
+      w8: REAPER({ rooms: 100, ghosts: 5, baselineMs: 20_000, windowMs: 90_000 }),
     };
 const rounds = opt.smoke ? 1 : int("rounds", 9, 1, 100);
 
@@ -74,7 +85,7 @@ const VARIANTS = {
   B: { label: "B: TS reference", config: join(bench, "ts-reference/wrangler.jsonc") },
   C: { label: "C: raw echo", config: join(bench, "raw-echo/wrangler.jsonc") },
 };
-const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "boundary"];
+const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "boundary"];
 const pick = (name, all, picked) => {
   if (picked === undefined) return all;
   const bad = picked.filter((x) => !all.includes(x));
@@ -223,6 +234,31 @@ for (let r = 0; served && r < rounds; r++) {
   const ratios = judge([results], TARGETS, ran).map((t) => `${t.short} ${fmt(t.ratios[0], 2)}`);
   log(`round ${r + 1}/${rounds} ratios: ${ratios.join(", ") || "(none)"}`);
 }
+let idle;
+if (only.includes("w8") && variantKeys.includes("A")) {
+  const { timeoutS } = settings.w8;
+  log(`w8: the idle reaper, A with IDLE_TIMEOUT_SECONDS=${timeoutS}`);
+  const config = prepareConfig(VARIANTS.A.config, join(out, "a-w8"), {
+    IDLE_TIMEOUT_SECONDS: String(timeoutS),
+  });
+  const server = startServer(config, { port: PORT, inspector: 9310 });
+  try {
+    await server.firstReply();
+    idle = await reaper(WS, HTTP, {
+      ...settings.w8,
+      cpuMs: () => workerdCpuMs(server.child.pid),
+    });
+    log("w8", JSON.stringify(idle));
+    if (idle.runs === 0 || idle.ghostsLeft < idle.ghosts) {
+      failures.push(`w8: ${idle.runs} alarm runs, ${idle.ghostsLeft}/${idle.ghosts} ghosts left`);
+    }
+  } catch (error) {
+    failures.push(`w8: ${String(error?.stack ?? error).split("\n")[0]}`);
+    log("w8 failed:", error, "\n", server.output().slice(-2_000));
+  } finally {
+    await server.stop();
+  }
+}
 const judged = judge(runs, TARGETS, ran);
 for (const t of judged.filter((t) => t.met === undefined)) failures.push(`no verdict: ${t.label}`);
 
@@ -240,6 +276,7 @@ const text = markdown({
   size,
   budget: WASM_BUDGET,
   micro,
+  idle,
   failures,
   previous: readFileSync(join(bench, "RESULTS.md"), "utf8"),
 });
@@ -248,7 +285,7 @@ writeFileSync(join(dir, "RESULTS.md"), text);
 writeFileSync(join(dir, "chart.svg"), chart(runs, VARIANTS));
 writeFileSync(
   join(out, "results.json"),
-  JSON.stringify({ settings, orders, runs, size, micro }, null, 2),
+  JSON.stringify({ settings, orders, runs, size, micro, idle }, null, 2),
 );
 
 console.log(

@@ -142,7 +142,11 @@ export type RoomClientOptions = (
   /**
    * Sends the text `ping` this often while open (the runtime answers `pong`
    * without waking the room). A missing `pong` by the next ping counts as a
-   * dropped connection. Off by default; at least 1000 ms.
+   * dropped connection. The server closes a socket that sent nothing for
+   * `IDLE_TIMEOUT_SECONDS` (default 120 s), so the default,
+   * {@link DEFAULT_KEEPALIVE_MS} (30 s), leaves room for three lost pings
+   * and for browsers that run a background tab's timers once a minute.
+   * 0 turns it off; otherwise at least 1000 ms.
    */
   keepaliveMs?: number;
   /** In [0, 1); default Math.random. For tests. */
@@ -234,6 +238,9 @@ export interface RoomClientEvents {
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000, factor: 2 };
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** The keepalive's default period: a quarter of the server's default idle timeout (120 s). */
+export const DEFAULT_KEEPALIVE_MS = 30_000;
 
 /**
  * How often `typing()` lets a `typing` frame out: a little over the server's
@@ -356,7 +363,7 @@ export class RoomClient {
     this.connectSocket = options.connect ?? defaultConnect(options.WebSocket);
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.queueLimit = options.queueLimit ?? 100;
-    this.keepaliveMs = options.keepaliveMs ?? 0;
+    this.keepaliveMs = options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
     if (this.keepaliveMs !== 0 && !(this.keepaliveMs >= 1000)) {
       throw new RangeError(`keepaliveMs must be 0 (off) or at least 1000, got ${this.keepaliveMs}`);
     }

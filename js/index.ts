@@ -5,6 +5,7 @@
 // carries out what it returns.
 import { DurableObject } from "cloudflare:workers";
 import {
+  type Effect,
   type Effects,
   failedFrame,
   type HttpResponse,
@@ -120,6 +121,10 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     // The runtime answers a bare "ping" text frame itself, without waking the
     // object, so keepalives never cost a wake.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    // The idle sweep runs from the alarm; an instance that finds no alarm
+    // pending (its last run failed, reaping was just turned on) tells Rust,
+    // which runs the sweep now.
+    this.checkAlarm();
   }
 
   async fetch(request: Request): Promise<Response> {
@@ -174,6 +179,50 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     guard("webSocketError", () => {
       this.perform(ws, this.state.error(this.tagsOf(ws), ws.deserializeAttachment()));
     });
+  }
+
+  /**
+   * The idle sweep: closes the members that died without a Close and sets
+   * the next run (rust/src/liveness.rs). An alarm survives hibernation and
+   * wakes the object; a timer would do neither. Failing, it is tried once
+   * more (in a fresh Wasm instance after a trap) rather than thrown: the
+   * runtime's retries would come seconds later, and the next instance to
+   * find no alarm pending runs it anyway.
+   */
+  alarm(): void {
+    guard(
+      "alarm",
+      () => this.sweep(undefined),
+      () => this.sweep(undefined),
+    );
+  }
+
+  /** Reads the pending alarm and hands it to the sweep, which leaves a pending one to run. */
+  private checkAlarm(): void {
+    const failed = (error: unknown) =>
+      console.error("WebSocketHibernationServer.checkAlarm:", error);
+    try {
+      this.ctx.storage
+        .getAlarm()
+        .then((pending) => guard("checkAlarm", () => this.sweep(pending ?? undefined)), failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  /**
+   * What the sweep needs of every open socket: its tags (all in a row, each
+   * socket's ended by an empty string) and when the runtime last answered
+   * its text `ping` (NaN if never); `pending` is the alarm the runtime holds.
+   */
+  private sweep(pending: number | undefined): void {
+    const sockets = this.ctx.getWebSockets();
+    const tags = sockets.flatMap((ws) => [...this.ctx.getTags(ws), ""]);
+    const pinged = Float64Array.from(
+      sockets,
+      (ws) => this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? Number.NaN,
+    );
+    this.perform(null, this.state.sweep(tags, pinged, Date.now(), pending));
   }
 
   /**
@@ -243,12 +292,15 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     }
   }
 
-  /** Carries out Rust's decision; `ws` is the socket that raised the event. */
-  private perform(ws: WebSocket, effects: Effects): void {
+  /**
+   * Carries out Rust's decision; `ws` is the socket that raised the event,
+   * `null` for the alarm (whose effects address sockets by tag).
+   */
+  private perform(ws: WebSocket | null, effects: Effects): void {
     for (const effect of effects) {
       switch (effect.kind) {
         case "reply":
-          send(ws, effect.text);
+          send(raiser(ws, effect), effect.text);
           break;
         case "send":
           for (const peer of this.ctx.getWebSockets(effect.tag)) {
@@ -256,13 +308,26 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           }
           break;
         case "attach":
-          attach(ws, effect.attachment);
+          attach(raiser(ws, effect), effect.attachment);
           break;
         case "detach":
-          attach(ws, null);
+          attach(raiser(ws, effect), null);
           break;
         case "close":
-          close(ws, effect.code, effect.reason);
+          close(raiser(ws, effect), effect.code, effect.reason);
+          break;
+        case "expel":
+          for (const peer of this.ctx.getWebSockets(effect.tag)) {
+            attach(peer, null);
+            close(peer, effect.code, effect.reason);
+          }
+          break;
+        case "set_alarm":
+          // Like the wake record: no reply waits for the write. Should it
+          // fail, the next instance finds no alarm pending and sweeps.
+          this.ctx.storage
+            .setAlarm(effect.at, { allowUnconfirmed: true })
+            .catch((error) => console.error("WebSocketHibernationServer.setAlarm:", error));
           break;
         case "store_wakes":
           this.storeWakes(effect.wakes);
@@ -272,6 +337,12 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       }
     }
   }
+}
+
+/** The socket an effect addressed to "this socket" acts on; the alarm's effects never are. */
+function raiser(ws: WebSocket | null, effect: Effect): WebSocket {
+  if (ws === null) throw new Error(`effect ${effect.kind} needs the socket that raised the event`);
+  return ws;
 }
 
 /** Sends, ignoring a socket that is already closing: its close event cleans up. */

@@ -104,9 +104,9 @@ function join(roomName: string, name: string): void {
     room: roomName,
     name,
     backoff: { initialMs: 500, maxMs: 10_000, factor: 2 },
-    // The text ping is answered by the runtime: it finds dead connections
-    // without waking the room.
-    keepaliveMs: 30_000,
+    // The keepalive (the text ping every 30 s, RoomClient's default) is
+    // answered by the runtime without waking the room: it finds dead
+    // connections, and keeps the server from closing this one as idle.
   });
   client.on("status", renderStatus);
   client.on("frame", onFrame);

@@ -390,3 +390,107 @@ async function wakeRoom(ws, room) {
   while (first && performance.now() < until) await sleep(10);
   return { room, socket, roundTrip };
 }
+
+/**
+ * Workload 8, the idle reaper (A only, against a server whose
+ * IDLE_TIMEOUT_SECONDS is `timeoutS`): what the alarm that closes dead
+ * sockets costs a room that is alive, and how soon a dead client's `left`
+ * comes. Every live client pings every `pingMs` (RoomClient's default is a
+ * quarter of the default timeout; the bench keeps that ratio), which the
+ * runtime answers without waking anything, so in a room of live clients
+ * the alarm is the only thing that runs.
+ *
+ * 1. Baseline: `rooms` sockets on `/websocket` ping for `baselineMs` (no
+ *    alarm there): the CPU the pings cost the runtime.
+ * 2. `rooms` rooms of one pinging member each, and `ghosts` rooms of a
+ *    pinging observer and a ghost that joins and then says nothing (its
+ *    death is its join). Over `windowMs`: each room's `wakes` (one per
+ *    alarm run, the runs being further apart than wrangler dev's 10 s
+ *    eviction) and the runtime's CPU above the baseline's rate; the time
+ *    from each ghost's join to its observer's `left`.
+ *
+ * `cpuMs()` reads the CPU time of the server's workerd processes.
+ */
+export async function reaper(
+  ws,
+  http,
+  { rooms, ghosts, pingMs, timeoutS, baselineMs, windowMs, cpuMs },
+) {
+  const stamp = Date.now();
+  const pinging = (sockets) =>
+    setInterval(() => {
+      for (const socket of sockets) socket.send("ping");
+    }, pingMs);
+  const stats = async (room) => (await fetch(`${http}/rooms/${room}`)).json();
+
+  const echo = (await openMany(() => `${ws}/websocket`, rooms, { concurrency: 16 })).sockets;
+  let timer = pinging(echo);
+  let at = performance.now();
+  let cpu = cpuMs();
+  await sleep(baselineMs);
+  const baselineRate = (cpuMs() - cpu) / (performance.now() - at);
+  clearInterval(timer);
+  drop(echo);
+  await sleep(1_000);
+
+  const name = (i) => `w8-${stamp}-${i}`;
+  const members = (await openMany((i) => `${ws}/rooms/${name(i)}/websocket?name=m`, rooms)).sockets;
+  const observers = [];
+  const ghostSockets = [];
+  const deaths = [];
+  for (let g = 0; g < ghosts; g++) {
+    const room = `w8-${stamp}-ghost-${g}`;
+    const observer = await connect(`${ws}/rooms/${room}/websocket?name=observer`);
+    observers.push(observer);
+    ghostSockets.push(await connect(`${ws}/rooms/${room}/websocket?name=ghost`));
+    const diedAt = performance.now();
+    deaths.push(
+      new Promise((resolve) => {
+        observer.on("message", (data) => {
+          if (String(data).includes('"type":"left"')) resolve(performance.now() - diedAt);
+        });
+        setTimeout(() => resolve(Number.NaN), 3 * timeoutS * 1000).unref();
+      }),
+    );
+  }
+  timer = pinging([...members, ...observers]);
+  const before = await Promise.all(members.map((_, i) => stats(name(i))));
+  at = performance.now();
+  cpu = cpuMs();
+  await sleep(windowMs);
+  const cpuUsed = cpuMs() - cpu;
+  const window = performance.now() - at;
+  const askedAt = Date.now();
+  const after = await Promise.all(members.map((_, i) => stats(name(i))));
+  clearInterval(timer);
+  const toLeft = await Promise.all(deaths);
+  drop([...members, ...observers, ...ghostSockets]);
+  // A room's last request for stats may have created its instance.
+  const runs = after.reduce(
+    (sum, a, i) =>
+      sum + a.wakes - before[i].wakes - (Number(a.instance_started_at) >= askedAt ? 1 : 0),
+    0,
+  );
+  const reaperCpuMs = Math.max(0, cpuUsed - baselineRate * window);
+  const perRoomHour = (runs / members.length) * (3_600_000 / window);
+  // Everything scales with the timeout when the pings do: at the default
+  // (120 s, RoomClient pinging every 30 s) the alarm runs timeoutS/120 as often.
+  const atDefault = perRoomHour * (timeoutS / 120);
+  const cpuPerRun = runs > 0 ? reaperCpuMs / runs : Number.NaN;
+  const toLeftMs = percentile(toLeft.filter(Number.isFinite), 50);
+  return {
+    rooms: members.length,
+    window,
+    runs,
+    runsPerRoomHour: perRoomHour,
+    wakesPerRoomHourAtDefault: atDefault,
+    cpuPerRunMs: cpuPerRun,
+    cpuMsPerRoomHourAtDefault: cpuPerRun * atDefault,
+    baselineCpuMsPerSecond: baselineRate * 1000,
+    toLeftMs,
+    toLeftInTimeouts: toLeftMs / (timeoutS * 1000),
+    toLeftAtDefaultS: (toLeftMs / (timeoutS * 1000)) * 120,
+    ghostsLeft: toLeft.filter(Number.isFinite).length,
+    ghosts,
+  };
+}

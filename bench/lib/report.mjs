@@ -108,6 +108,26 @@ function rampNotes(runs, fronts) {
   return lines.join("\n");
 }
 
+/** Workload 8's figures, measured at a short timeout and scaled to the default. */
+function idleTable(idle, w8) {
+  if (!idle) return "(not run)";
+  const t = w8.timeoutS;
+  return `Measured with IDLE_TIMEOUT_SECONDS=${t} and a ping every ${fmt(w8.pingMs / 1000, 2)} s (the
+ratio of the default 120 s to RoomClient's 30 s), over ${fmt(idle.window / 1000)} s and ${fmt(idle.rooms)}
+rooms of one live member; per room-hour at the default, the runs scale by ${t}/120.
+
+| figure | value |
+|---|---:|
+| alarm runs (each a wake) per room-hour, measured at ${t} s | ${fmt(idle.runsPerRoomHour)} |
+| wakes per room-hour at the default (120 s) | ${fmt(idle.wakesPerRoomHourAtDefault, 1)} |
+| runtime CPU per run (wake + sweep), above the pings' own, ms | ${fmt(idle.cpuPerRunMs, 1)} |
+| runtime CPU per room-hour at the default, ms | ${fmt(idle.cpuMsPerRoomHourAtDefault)} |
+| the pings' runtime CPU, ms per second (baseline, subtracted) | ${fmt(idle.baselineCpuMsPerSecond, 1)} |
+| a dead client's join to its \`left\`, ms at ${t} s (median of ${idle.ghostsLeft}/${idle.ghosts}) | ${fmt(idle.toLeftMs)} |
+| the same in timeouts | ${fmt(idle.toLeftInTimeouts, 2)} |
+| the same at the default, s | ${fmt(idle.toLeftAtDefaultS)} |`;
+}
+
 /** A section (from its "## " heading to the next) of the previous report. */
 function kept(previous, heading, fallback) {
   const start = previous.indexOf(`\n## ${heading}\n`);
@@ -146,7 +166,7 @@ export function versions() {
  * micro, failures, previous (the last bench/RESULTS.md, for its kept sections)}.
  */
 export function markdown(run) {
-  const { mode, settings: s, runs, judged, size, micro, failures } = run;
+  const { mode, settings: s, runs, judged, size, micro, idle, failures } = run;
   const v = versions();
   const full = mode === "full";
   const history = `- ${run.date} UTC, ${mode}, ${runs.length} round(s) rotated, commit ${v.commit}: ${[
@@ -173,7 +193,7 @@ which the script keeps.`
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${v.fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
 - Rounds: ${runs.length}, the order of the variants rotated each round (A B C, B C A, C A B, …); every variant gets a fresh \`wrangler dev\` on 127.0.0.1
-- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes)
+- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 (A only, once) ${fmt(s.w8.rooms)} rooms over ${s.w8.windowMs / 1000} s and ${s.w8.ghosts} dead client(s)
 
 ## Targets
 
@@ -212,6 +232,10 @@ ${Object.entries(size.bundles)
   .join("\n")}`
     : "(not run)"
 }
+
+### The idle reaper (workload 8, A only)
+
+${idleTable(idle, s.w8)}
 
 ### The Wasm boundary, per call (bench/boundary.mjs, Node ${v.node})
 

@@ -25,9 +25,10 @@ export const BENCH_VARS = {
  * Writes `dir`/wrangler.json from a variant's wrangler.jsonc: full-line
  * comments dropped, `main` and `assets.directory` made relative to `dir`, no
  * `build` step (A is built once before the rounds, so cold starts compare like
- * with like) and BENCH_VARS as `vars` (B and C read none). Returns its path.
+ * with like) and BENCH_VARS, then `vars`, as `vars` (B and C read none).
+ * Returns its path.
  */
-export function prepareConfig(source, dir) {
+export function prepareConfig(source, dir, vars = {}) {
   const text = readFileSync(source, "utf8")
     .split("\n")
     .filter((line) => !line.trim().startsWith("//"))
@@ -38,7 +39,7 @@ export function prepareConfig(source, dir) {
   const moved = (path) => relative(dir, join(source, "..", path));
   config.main = moved(config.main);
   if (config.assets?.directory) config.assets.directory = moved(config.assets.directory);
-  config.vars = { ...config.vars, ...BENCH_VARS };
+  config.vars = { ...config.vars, ...BENCH_VARS, ...vars };
   mkdirSync(dir, { recursive: true });
   const path = join(dir, "wrangler.json");
   writeFileSync(path, JSON.stringify(config, null, 2));

@@ -20,6 +20,7 @@ pub const VARIABLES: &[&str] = &[
     "RATE_LIMIT_BURST",
     "MAX_TEXT_CHARS",
     "PRESENCE_LIMIT",
+    "IDLE_TIMEOUT_SECONDS",
     "ALLOWED_ORIGINS",
     "AUTH_SECRET",
 ];
@@ -43,6 +44,9 @@ pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 2 << 20;
 /// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
 /// already ~40 KB of JSON, and presence above it is what `who` paging is for.
 pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
+/// The longest `IDLE_TIMEOUT_SECONDS`: a day. A dead socket lingers up to
+/// this long, so anything longer is a typo rather than a choice.
+pub const MAX_IDLE_TIMEOUT_SECONDS: u32 = 86_400;
 /// The shortest `AUTH_SECRET` accepted: 32 bytes, HMAC-SHA256's output size.
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -66,6 +70,9 @@ pub struct Config {
     /// while a room holds at most this many members; a welcome and a
     /// roster page list at most this many. Keeps a join O(limit), not O(n).
     pub presence_limit: u32,
+    /// A room socket that sent no frame and no keepalive `ping` for longer
+    /// than this many seconds is closed (see [`crate::liveness`]); 0 = never.
+    pub idle_timeout_seconds: u32,
     /// Origins allowed to open a socket, normalised; empty allows any.
     pub allowed_origins: Vec<String>,
     /// When set, every upgrade needs a token signed with it.
@@ -99,6 +106,7 @@ impl Default for Config {
             rate_limit_burst: 40,
             max_text_chars: 4_096,
             presence_limit: 100,
+            idle_timeout_seconds: 120,
             allowed_origins: Vec::new(),
             auth_secret: None,
         }
@@ -176,6 +184,13 @@ impl Config {
                 defaults.presence_limit,
                 1,
                 MAX_PRESENCE_LIMIT,
+            )?,
+            idle_timeout_seconds: integer(
+                &get,
+                "IDLE_TIMEOUT_SECONDS",
+                defaults.idle_timeout_seconds,
+                0,
+                MAX_IDLE_TIMEOUT_SECONDS,
             )?,
             allowed_origins: origins(&get)?,
             auth_secret: secret(&get)?,
@@ -292,6 +307,7 @@ mod tests {
             ("RATE_LIMIT_BURST", "3"),
             ("MAX_TEXT_CHARS", "10"),
             ("PRESENCE_LIMIT", "1000"),
+            ("IDLE_TIMEOUT_SECONDS", "0"),
             (
                 "ALLOWED_ORIGINS",
                 "https://Example.com/, http://localhost:8787",
@@ -308,6 +324,7 @@ mod tests {
                 rate_limit_burst: 3,
                 max_text_chars: 10,
                 presence_limit: 1_000,
+                idle_timeout_seconds: 0,
                 allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],
                 auth_secret: Some(Secret(secret.into_bytes())),
             })
@@ -336,6 +353,10 @@ mod tests {
             ("PRESENCE_LIMIT", "1001"),
             ("PRESENCE_LIMIT", "-5"),
             ("PRESENCE_LIMIT", "ten"),
+            ("IDLE_TIMEOUT_SECONDS", "-1"),
+            ("IDLE_TIMEOUT_SECONDS", "86401"),
+            ("IDLE_TIMEOUT_SECONDS", "2m"),
+            ("IDLE_TIMEOUT_SECONDS", "1.5"),
             ("ALLOWED_ORIGINS", "example.com"),
             ("ALLOWED_ORIGINS", "https://a.com/path"),
             ("AUTH_SECRET", "short"),
@@ -369,6 +390,23 @@ mod tests {
             Err("configuration variable PRESENCE_LIMIT = 1001 is invalid: \
                  must be a whole number from 1 to 1000"
                 .into())
+        );
+    }
+
+    #[test]
+    fn idle_timeout_is_0_to_a_day() {
+        let idle = |vars: &[(&str, &str)]| config(vars).map(|c| c.idle_timeout_seconds);
+        assert_eq!(idle(&[]), Ok(120));
+        assert_eq!(idle(&[("IDLE_TIMEOUT_SECONDS", "30")]), Ok(30));
+        assert_eq!(idle(&[("IDLE_TIMEOUT_SECONDS", " 0 ")]), Ok(0));
+        assert_eq!(idle(&[("IDLE_TIMEOUT_SECONDS", "86400")]), Ok(86_400));
+        assert_eq!(
+            idle(&[("IDLE_TIMEOUT_SECONDS", "")]).map_err(|e| e.to_string()),
+            Err(
+                "configuration variable IDLE_TIMEOUT_SECONDS =  is invalid: \
+                 must be a whole number from 0 to 86400"
+                    .into()
+            )
         );
     }
 

@@ -379,6 +379,11 @@ pub enum CloseReason {
     /// A room socket the room does not know (its attachment was lost or
     /// unreadable): 1011, and the client reconnects.
     UnknownConnection,
+    /// No frame and no keepalive `ping` for longer than
+    /// `IDLE_TIMEOUT_SECONDS`: 1001, "going away", as a server says when it
+    /// drops an idle connection (RFC 6455 §7.4.1). A client that was alive
+    /// after all reconnects: `RoomClient` retries on 1001.
+    Idle { seconds: u32 },
 }
 
 impl CloseReason {
@@ -389,6 +394,7 @@ impl CloseReason {
             CloseReason::RateLimit | CloseReason::TokenExpired { .. } => CloseCode::POLICY,
             CloseReason::BinaryOnEcho => CloseCode::UNSUPPORTED_DATA,
             CloseReason::Misconfigured | CloseReason::UnknownConnection => CloseCode::INTERNAL,
+            CloseReason::Idle { .. } => CloseCode::GOING_AWAY,
         }
     }
 }
@@ -422,6 +428,9 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::UnknownConnection => {
                 f.write_str("connection unknown to the room; reconnect")
+            }
+            CloseReason::Idle { seconds } => {
+                write!(f, "idle: no frame and no ping for {seconds} s; reconnect")
             }
         }
     }

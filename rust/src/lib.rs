@@ -13,7 +13,7 @@
 //! | module | decides |
 //! |---|---|
 //! | `wasm` | nothing: converts JS values to core types and back |
-//! | [`object`] | one Durable Object: what a request gets, which code serves a socket (from its tags), wakes, stats |
+//! | [`object`] | one Durable Object: what a request gets, which code serves a socket (from its tags), wakes, stats, the idle sweep its alarm runs |
 //! | [`http`] | what the Worker does with a request (`route`), reading URLs (`url`) |
 //! | [`echo`] | `/websocket`, the Cloudflare example the project started from |
 //! | [`room`] | a room: joining, a member's frames, leaving; `members`, `presence` |
@@ -27,6 +27,7 @@
 //! | [`invisible`] | which characters a display name may not hold |
 //! | [`error`] | every refusal: error frames, close reasons, HTTP errors, token errors |
 //! | [`limit`] | the per-socket rate limit bucket and the frame size limit |
+//! | [`liveness`] | the idle timeout: when a socket that sent no Close counts as gone, when the alarm runs next |
 //! | [`close`] | which close codes may be sent; the close handshake's answer |
 //! | [`records`] | reading JSON objects: the records the server stored, client frames |
 
@@ -37,6 +38,7 @@ pub mod error;
 pub mod http;
 pub mod invisible;
 pub mod limit;
+pub mod liveness;
 pub mod object;
 pub mod origin;
 pub mod outcome;

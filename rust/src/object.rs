@@ -9,6 +9,12 @@
 //! configuration is kept as an error: the object then refuses every request
 //! and closes every socket that sends a frame, rather than run with
 //! guessed limits.
+//!
+//! Its alarm closes the members' sockets that died without a Close
+//! ([`ObjectState::sweep`], rules in [`crate::liveness`]). It is armed by a
+//! join to an empty room (a room with members has one), re-armed by each
+//! run only while members remain, and run at once by an instance that
+//! starts and finds none pending.
 
 use serde::Serialize;
 use tsify::Tsify;
@@ -18,6 +24,7 @@ use crate::echo;
 use crate::error::{CloseReason, Error, HttpError};
 use crate::http::route::{authenticate, room_target, RoomTarget};
 use crate::http::url::{query_param, split_url};
+use crate::liveness::Liveness;
 use crate::outcome::{Admission, Effect, Effects, HttpResponse, Opening};
 use crate::protocol::{Frame, ServerFrame};
 use crate::room::Room;
@@ -52,6 +59,16 @@ impl Stats {
         // Serialising this cannot fail: string keys, no floats.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// What the shim reads of one open socket when the idle sweep runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe<'a> {
+    /// Its tags (`ctx.getTags(ws)`).
+    pub tags: &'a [String],
+    /// The runtime's last automatic `pong` to it
+    /// (`ctx.getWebSocketAutoResponseTimestamp(ws)`), `None` before any.
+    pub pinged_at: Option<u64>,
 }
 
 /// The state of one Durable Object.
@@ -101,6 +118,22 @@ impl ObjectState {
         let mut object = Self::start(previous, now, sockets, config);
         object.wakes = object.wakes.resume(stored);
         object
+    }
+
+    /// The idle timeout's rules, unless reaping is off or the object is
+    /// misconfigured.
+    fn liveness(&self) -> Option<Liveness> {
+        self.room.liveness().filter(|_| self.broken.is_none())
+    }
+
+    /// A member joined at `now`: the first of an empty room sets the alarm
+    /// (one that the room's last run left, with nobody to watch, is
+    /// replaced); a room that had members has one.
+    fn arm(&self, now: u64) -> Option<Effect> {
+        let rules = self.liveness().filter(|_| self.room.len() == 1)?;
+        Some(Effect::SetAlarm {
+            at: rules.first_alarm(now),
+        })
     }
 
     /// Why the configuration is invalid, if it is.
@@ -158,6 +191,7 @@ impl ObjectState {
                     .room
                     .join(room, name.as_deref(), claims, now, entropy)?;
                 admission.effects.0.extend(self.hold());
+                admission.effects.0.extend(self.arm(now));
                 Ok(Opening::Join(admission))
             }),
         };
@@ -282,6 +316,54 @@ impl ObjectState {
             }
             Kind::Member(id) => self.room.on_error(id, attachment),
         }
+    }
+
+    /// The idle sweep at `now` over the object's open `sockets`, run by
+    /// the alarm, and by an instance that finds no alarm `pending` when it
+    /// starts (the alarm's last run failed, or reaping was just turned on).
+    /// An instance that finds one pending leaves it to run.
+    ///
+    /// Expels every member idle for longer than the timeout (by its tag:
+    /// detached, closed with 1001, `left` to the others, as any expelled
+    /// member) and sets the next run just after the earliest deadline of
+    /// the members that remain (see [`Liveness::next_alarm`]); with none
+    /// left, the alarm is not re-armed. `/websocket` sockets are never
+    /// reaped: they keep the example's behaviour.
+    pub fn sweep<'a>(
+        &mut self,
+        sockets: impl IntoIterator<Item = Probe<'a>>,
+        now: u64,
+        pending: Option<u64>,
+    ) -> Effects {
+        let mut effects = Effects::default();
+        let Some(rules) = self.liveness() else {
+            return effects;
+        };
+        if pending.is_some() {
+            return effects;
+        }
+        let mut earliest: Option<u64> = None;
+        for probe in sockets {
+            let Kind::Member(id) = Kind::of(probe.tags) else {
+                continue;
+            };
+            // A member already gone (its close on its way) is not judged.
+            let Some(activity) = self.room.activity(id, probe.pinged_at) else {
+                continue;
+            };
+            if rules.is_idle(&activity, now) {
+                effects.extend(self.room.reap(id));
+            } else {
+                let deadline = rules.deadline(&activity);
+                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+            }
+        }
+        effects.0.extend(
+            rules
+                .next_alarm(now, earliest)
+                .map(|at| Effect::SetAlarm { at }),
+        );
+        effects
     }
 }
 
@@ -671,5 +753,154 @@ mod tests {
                 Some(wakes)
             );
         }
+    }
+
+    fn join_at(object: &mut ObjectState, name: &str, now: u64) -> (String, Effects) {
+        let url = format!("http://h/rooms/r/websocket?name={name}");
+        let Opening::Join(admission) = object.open(&url, now, name.as_bytes(), 0) else {
+            panic!("expected a join");
+        };
+        (admission.id, admission.effects)
+    }
+
+    fn alarms(effects: &Effects) -> Vec<u64> {
+        effects
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                Effect::SetAlarm { at } => Some(*at),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn expelled(effects: &Effects) -> Vec<(&str, u16)> {
+        effects
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Expel { tag, code, .. } => Some((tag.as_str(), code.get())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn probe(tags: &[String], pinged_at: Option<u64>) -> Probe<'_> {
+        Probe { tags, pinged_at }
+    }
+
+    #[test]
+    fn the_first_join_arms_the_alarm_which_reaps_exactly_the_idle_members() {
+        let mut object = ObjectState::start(None, 0, 0, Ok(Config::default()));
+        let (ada, effects) = join_at(&mut object, "Ada-0000", 1_000);
+        assert_eq!(alarms(&effects), [121_001]); // the timeout after the join
+        let (bob, effects) = join_at(&mut object, "Bob-0000", 2_000);
+        assert_eq!(alarms(&effects), [0u64; 0]);
+        let (cy, _) = join_at(&mut object, "Cy-00000", 3_000);
+        // Cy sends a frame at 100 s: stored, it stands for 15 s more.
+        object.message(&member(&cy), Frame::Text(r#"{"type":"ping"}"#), 100_000);
+        let (ada_tags, bob_tags, cy_tags) = (member(&ada), member(&bob), member(&cy));
+        let echo: Vec<String> = vec![];
+        // At 137.001 s: Ada pinged at 100 s (kept); Bob joined at 2 s and
+        // said nothing (idle: the timeout after his join and its bucket's
+        // refill, which stands for 15 s); Cy's frame keeps Cy; /websocket
+        // is never judged.
+        let sockets = [
+            probe(&ada_tags, Some(100_000)),
+            probe(&bob_tags, None),
+            probe(&cy_tags, None),
+            probe(&echo, None),
+        ];
+        let effects = object.sweep(sockets, 137_001, None);
+        assert_eq!(expelled(&effects), [(bob.as_str(), 1001)]);
+        let reason = effects.0.iter().find_map(|e| match e {
+            Effect::Expel { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        });
+        assert_eq!(
+            reason,
+            Some("idle: no frame and no ping for 120 s; reconnect")
+        );
+        assert!(effects.0.iter().any(|e| matches!(e,
+            Effect::Send { text, skip_self: true, .. }
+                if text == &format!(r#"{{"type":"left","id":"{bob}","name":"Bob-0000","count":2}}"#))));
+        // Next: just after the earliest deadline, Ada's (100 s + 120 s).
+        assert_eq!(alarms(&effects), [220_001]);
+        assert!(!object.room().contains(&bob));
+        // Bob's socket may linger until its close arrives: not judged again.
+        let sockets = [probe(&bob_tags, None), probe(&ada_tags, Some(200_000))];
+        assert!(expelled(&object.sweep(sockets, 300_000, None)).is_empty());
+    }
+
+    #[test]
+    fn the_alarm_is_not_rearmed_for_an_empty_room_and_a_join_arms_it_again() {
+        let mut object = ObjectState::start(None, 0, 0, Ok(Config::default()));
+        let (ada, _) = join_at(&mut object, "Ada-0000", 0);
+        let tags = member(&ada);
+        // Ada's last ping was at 200 s: a run at 121 s finds her alive; the
+        // earliest deadline (320 s) is the next run.
+        assert_eq!(
+            alarms(&object.sweep([probe(&tags, Some(200_000))], 121_000, None)),
+            [320_001]
+        );
+        // Never sooner than a quarter of the timeout, whatever the clocks say.
+        assert_eq!(
+            alarms(&object.sweep([probe(&tags, Some(5_000))], 124_000, None)),
+            [154_000]
+        );
+        object.close(&tags, 1000, None);
+        assert_eq!(object.sweep([], 130_000, None), Effects::default());
+        let (_, effects) = join_at(&mut object, "Bob-0000", 140_000);
+        assert_eq!(alarms(&effects), [260_001]);
+    }
+
+    #[test]
+    fn a_starting_instance_leaves_a_pending_alarm_and_runs_a_missing_one() {
+        let config = Ok(Config::default());
+        let (mut object, ada) = {
+            let mut object = ObjectState::start(None, 0, 0, config.clone());
+            let (ada, effects) = join_at(&mut object, "Ada-0000", 0);
+            let Some(Effect::Attach { attachment }) = effects.0.first().cloned() else {
+                panic!("expected an attachment");
+            };
+            let mut woken = ObjectState::start(None, 50_000, 1, config.clone());
+            woken.adopt(&member(&ada), Some(attachment));
+            assert!(woken.room().contains(&ada));
+            (woken, ada)
+        };
+        let tags = member(&ada);
+        // An alarm is pending: nothing now, and a join does not re-arm.
+        assert_eq!(
+            object.sweep([probe(&tags, None)], 50_000, Some(120_001)),
+            Effects::default()
+        );
+        let (bob, effects) = join_at(&mut object, "Bob-0000", 51_000);
+        assert_eq!(alarms(&effects), [0u64; 0]);
+        // None pending (its last run failed): the sweep runs now.
+        let bob_tags = member(&bob);
+        let sockets = [probe(&tags, None), probe(&bob_tags, Some(499_000))];
+        let effects = object.sweep(sockets, 500_000, None);
+        assert_eq!(expelled(&effects), [(ada.as_str(), 1001)]);
+        assert_eq!(alarms(&effects), [619_001]);
+    }
+
+    #[test]
+    fn with_reaping_off_or_a_broken_config_the_alarm_does_nothing() {
+        let off = Config::from_vars(|n| (n == "IDLE_TIMEOUT_SECONDS").then(|| "0".to_owned()));
+        let mut object = ObjectState::start(None, 0, 0, off);
+        let (ada, effects) = join_at(&mut object, "Ada-0000", 0);
+        assert_eq!(alarms(&effects), [0u64; 0]);
+        let tags = member(&ada);
+        assert_eq!(
+            object.sweep([probe(&tags, None)], 10_000_000, None),
+            Effects::default()
+        );
+        let error = Config::from_vars(|n| (n == "IDLE_TIMEOUT_SECONDS").then(|| "x".to_owned()))
+            .expect_err("invalid");
+        let mut broken = ObjectState::start(None, 0, 0, Err(error));
+        assert_eq!(
+            broken.sweep([probe(&tags, None)], 10_000_000, None),
+            Effects::default()
+        );
     }
 }

@@ -5,7 +5,8 @@
 //!   Durable Object, or answer it);
 //! - [`Opening`]: what a Durable Object does with a request it receives
 //!   (accept a socket, or answer);
-//! - [`Effects`]: what it does after a socket event (send, attach, close).
+//! - [`Effects`]: what it does after a socket event or when its alarm
+//!   runs (send, attach, close, set the alarm).
 //!
 //! TypeScript gets each type from tsify (`pkg/core.d.ts`), and the shim's
 //! `switch` statements over `kind` end in an exhaustiveness check, so a new
@@ -50,6 +51,19 @@ pub enum Effect {
         code: CloseCode,
         reason: String,
     },
+    /// Drop the attachment of every socket tagged `tag` (a member's id)
+    /// and close it with `code` and `reason`: its member is gone, and
+    /// neither its close nor a wake may bring it back. The alarm's way of
+    /// closing a socket other than one that raised an event.
+    Expel {
+        tag: String,
+        #[tsify(type = "number")]
+        code: CloseCode,
+        reason: String,
+    },
+    /// Set the object's one alarm to run at `at`, ms since the epoch
+    /// (`ctx.storage.setAlarm`), replacing any other.
+    SetAlarm { at: u64 },
     /// Store the object's wake record (`ctx.storage`, key `wakes`): the
     /// instance holds its first socket (see [`crate::wakes`]).
     StoreWakes { wakes: Wakes },
@@ -61,6 +75,18 @@ impl Effect {
         Effect::Close {
             code: why.code(),
             reason: clip_reason(&why.to_string()).to_owned(),
+        }
+    }
+
+    /// Expels the member whose socket is tagged `tag`, saying why.
+    pub fn expel(tag: &str, why: &CloseReason) -> Self {
+        match Effect::close(why) {
+            Effect::Close { code, reason } => Effect::Expel {
+                tag: tag.to_owned(),
+                code,
+                reason,
+            },
+            other => other,
         }
     }
 

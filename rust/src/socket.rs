@@ -12,6 +12,7 @@ use serde::Serialize;
 use tsify::Tsify;
 
 use crate::limit::Bucket;
+use crate::liveness::Activity;
 use crate::records::{Item, Record};
 
 /// The tag every room socket carries besides its id, so a broadcast is
@@ -107,6 +108,18 @@ impl Attachment {
             exp: record.optional("exp", Item::as_u64)?,
             typing_at: record.optional("typing_at", Item::as_u64)?,
         })
+    }
+
+    /// When the member last showed it was alive, as far as the room knows
+    /// (the runtime's last `pong` to it comes from the shim): its join, and
+    /// its last frame, read from its bucket's `updated_at`, which every
+    /// frame but one too big to serve moves (see [`crate::liveness`]).
+    pub fn activity(&self, pinged_at: Option<u64>) -> Activity {
+        Activity {
+            since: self.joined_at,
+            frame_at: Some(self.bucket.updated_at),
+            pinged_at,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::token_expired_reason;
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
-use crate::object::ObjectState;
+use crate::object::{ObjectState, Probe};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
@@ -237,6 +237,29 @@ impl ObjectHandle {
         })
     }
 
+    /// The idle sweep: see [`ObjectState::sweep`]. `tags` holds every
+    /// socket's tags in turn, each socket's ended by an empty string (no tag
+    /// the object gives is empty); socket `i` was last answered `pong` by
+    /// the runtime at `pinged[i]` (ms; NaN if never). `pending` is the alarm
+    /// the runtime holds (`getAlarm()`), `undefined` when none.
+    pub fn sweep(
+        &mut self,
+        tags: Vec<String>,
+        pinged: Vec<f64>,
+        now: f64,
+        pending: Option<f64>,
+    ) -> Result<Ts<Effects>, JsError> {
+        let probes = tags
+            .split(String::is_empty)
+            .zip(pinged.iter().map(|&at| moment(at)))
+            .map(|(tags, pinged_at)| Probe { tags, pinged_at });
+        to_js(
+            &self
+                .state
+                .sweep(probes, millis(now), pending.and_then(moment)),
+        )
+    }
+
     /// A socket failed: see [`ObjectState::error`]. `tags` as for `close`.
     pub fn error(
         &mut self,
@@ -269,6 +292,11 @@ fn millis(now: f64) -> u64 {
     } else {
         0
     }
+}
+
+/// A JS timestamp that stands for a moment: finite and after the epoch.
+fn moment(at: f64) -> Option<u64> {
+    (at.is_finite() && at > 0.0).then_some(at as u64)
 }
 
 /// A frame as `webSocketMessage` hands it over: text is copied into Rust

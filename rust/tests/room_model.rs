@@ -4,7 +4,10 @@
 //! operations alone, who is in the room and what each socket's attachment
 //! holds; after every step the object must agree with it, and every member
 //! who goes is announced exactly once (while the room pushes presence),
-//! whatever order the runtime reports closes and errors in.
+//! whatever order the runtime reports closes and errors in. The alarm
+//! closes exactly the members idle for longer than the timeout (judged from
+//! what their sockets store and the runtime's ping times), is armed
+//! whenever the room has members, and is not re-armed once it has none.
 
 mod common;
 
@@ -18,7 +21,8 @@ use serde_json::{json, Value};
 use common::*;
 use websocket_hibernation_server::close::CloseCode;
 use websocket_hibernation_server::config::{self, Config};
-use websocket_hibernation_server::object::ObjectState;
+use websocket_hibernation_server::liveness::Liveness;
+use websocket_hibernation_server::object::{ObjectState, Probe};
 use websocket_hibernation_server::outcome::{Effect, Effects, Opening};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, ServerFrame};
 use websocket_hibernation_server::records;
@@ -133,6 +137,11 @@ enum Op {
         error_first: bool,
         code: u16,
     },
+    /// The alarm runs; the runtime answered some sockets' text `ping`
+    /// this many ms ago (negative: its clock is ahead).
+    Alarm {
+        pings: Vec<Option<i64>>,
+    },
 }
 
 fn who() -> impl Strategy<Value = Option<Index>> {
@@ -172,6 +181,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, text)| Op::Echo { who, text }),
         1 => (any::<Index>(), any::<bool>(), close_code())
             .prop_map(|(who, error_first, code)| Op::EchoGone { who, error_first, code }),
+        2 => vec(prop::option::of(-2_000i64..8_000), 0..6).prop_map(|pings| Op::Alarm { pings }),
     ]
 }
 
@@ -187,9 +197,10 @@ fn room_config() -> impl Strategy<Value = Config> {
         1u32..4,
         any::<bool>(),
         1u32..4,
+        prop::option::of(0u32..5),
     )
         .prop_map(
-            |(bytes, connections, rate, burst, chars, presence, auth, per_subject)| {
+            |(bytes, connections, rate, burst, chars, presence, auth, per_subject, idle)| {
                 let vars = BTreeMap::from([
                     ("MAX_MESSAGE_BYTES", bytes.to_string()),
                     ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
@@ -201,6 +212,9 @@ fn room_config() -> impl Strategy<Value = Config> {
                     ("AUTH_SECRET", SECRET.to_owned()),
                 ]);
                 Config::from_vars(|name| {
+                    if name == "IDLE_TIMEOUT_SECONDS" {
+                        return idle.map(|s| s.to_string());
+                    }
                     (auth || name != "AUTH_SECRET")
                         .then(|| vars.get(name).cloned())
                         .flatten()
@@ -225,7 +239,14 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
                     prop_assert_eq!(&attachment.id, actor, "attached to another socket");
                 }
             }
-            Effect::Detach | Effect::StoreWakes { .. } => {}
+            Effect::Detach | Effect::StoreWakes { .. } | Effect::SetAlarm { .. } => {}
+            Effect::Expel { tag, .. } => {
+                prop_assert!(
+                    actor.is_none(),
+                    "expelled {} from a socket's own event",
+                    tag
+                )
+            }
         }
     }
     Ok(())
@@ -299,6 +320,10 @@ fn encode(text: &str) -> String {
 struct Model {
     ids: Vec<String>,
     sockets: BTreeMap<String, Option<Attachment>>,
+    /// The object's alarm as the runtime stores it.
+    alarm: Option<u64>,
+    /// Each member's last frame, when the model sent it one.
+    last_frame: BTreeMap<String, u64>,
     /// The tags of each open `/websocket` socket.
     echoes: Vec<Vec<String>>,
     /// Wake records this instance stored.
@@ -313,7 +338,17 @@ impl Model {
         }
     }
 
+    /// Carries out the alarm effects among `effects`.
+    fn schedule(&mut self, effects: &Effects) {
+        for effect in &effects.0 {
+            if let Effect::SetAlarm { at } = effect {
+                self.alarm = Some(*at);
+            }
+        }
+    }
+
     fn remove(&mut self, id: &str) -> bool {
+        self.last_frame.remove(id);
         let before = self.ids.len();
         self.ids.retain(|m| m != id);
         before != self.ids.len()
@@ -335,6 +370,9 @@ impl Model {
                 }
                 Effect::Detach => {
                     self.sockets.insert(id.to_owned(), None);
+                }
+                Effect::Expel { tag, .. } => {
+                    self.sockets.insert(tag.clone(), None);
                 }
                 _ => {}
             }
@@ -365,6 +403,26 @@ impl Model {
 
     fn check(&self, room: &Room) -> Result<(), TestCaseError> {
         prop_assert_eq!(room.len(), self.ids.len(), "joins minus leaves");
+        if let Some(rules) = room.liveness() {
+            prop_assert!(
+                self.ids.is_empty() || self.alarm.is_some(),
+                "members and no alarm"
+            );
+            // The stored record of a member's last frame (its bucket's
+            // refill time) never lags that frame by the granularity, which
+            // the rules add: no member is reaped early, however seldom the
+            // attachment is stored.
+            for (id, last) in &self.last_frame {
+                let stored = self.attachment(id).map(|a| a.bucket.updated_at);
+                prop_assert!(
+                    stored.is_some_and(|at| *last < at.saturating_add(rules.granularity())),
+                    "{} sent a frame at {} but stores {:?}",
+                    id,
+                    last,
+                    stored
+                );
+            }
+        }
         // Paging `who` from the start visits everyone once, in join order.
         let mut paged = Vec::new();
         let mut after: Option<String> = None;
@@ -431,6 +489,8 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
     let mut model = Model {
         ids: Vec::new(),
         sockets: BTreeMap::new(),
+        alarm: None,
+        last_frame: BTreeMap::new(),
         echoes: Vec::new(),
         stored: 0,
     };
@@ -485,6 +545,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                         model.admit(&admission.id)?;
                         model.store(&admission.id, &admission.effects);
                         model.store_wakes(&admission.effects)?;
+                        model.schedule(&admission.effects);
                     }
                     Opening::Respond(response) => {
                         check_response(&response)?;
@@ -558,6 +619,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                         model.admit(&admission.id)?;
                         model.store(&admission.id, &admission.effects);
                         model.store_wakes(&admission.effects)?;
+                        model.schedule(&admission.effects);
                     }
                 }
             }
@@ -566,12 +628,14 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 let text = frame.render(&model.ids);
                 let before = model.attachment(&id);
                 let effects = object.message(&tags(&id), Frame::Text(&text), now);
+                model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 check_typing(&text, &effects, before, &model, &object, &id, now)?;
             }
             Op::Binary { who, len } => {
                 let id = model.pick(who);
                 let effects = object.message(&tags(&id), Frame::Binary(len), now);
+                model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 if !closes(&effects) {
                     // Refused with an error, or dropped without a word (a
@@ -632,6 +696,9 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                             model.ids.push(id.clone());
                             model.sockets.insert(id, Some(attachment));
                         }
+                        // What the shim does once an instance has adopted its sockets.
+                        let pending = model.alarm;
+                        sweep(&mut model, &mut object, &config, now, &[], pending)?;
                     }
                     None => {
                         let refused = matches!(effects.0.as_slice(),
@@ -668,6 +735,8 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     prop_assert!(!closes(&effects));
                     model.store_wakes(&effects)?;
                 }
+                let pending = model.alarm;
+                sweep(&mut model, &mut object, &config, now, &[], pending)?;
                 for id in &gone {
                     let attachment = model.attachment(id);
                     let effects = object.close(&tags(id), 1006, attachment.clone());
@@ -713,10 +782,144 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 check_closes(&effects)?;
                 prop_assert_eq!(object.sockets(), model.held(), "echo sockets counted");
             }
+            Op::Alarm { pings } => {
+                model.alarm = None; // it runs
+                sweep(&mut model, &mut object, &config, now, &pings, None)?;
+            }
         }
         model.check(object.room())?;
         prop_assert_eq!(object.sockets(), model.held(), "sockets counted");
     }
+    Ok(())
+}
+
+impl Model {
+    /// Member `id` (if it is one) sent a frame at `now`.
+    fn framed(&mut self, id: &str, now: u64) {
+        if self.ids.iter().any(|m| m == id) {
+            self.last_frame.insert(id.to_owned(), now);
+        }
+    }
+}
+
+/// The idle sweep over every socket the model holds open (members', then
+/// `/websocket` ones), the runtime
+/// having answered the `i`-th one's `ping` `pings[i]` ms ago (negative: its
+/// clock is ahead), with the alarm `pending` besides this run: closes
+/// exactly the members that are idle by what their sockets store, one
+/// `left` each, and re-arms only while members remain.
+fn sweep(
+    model: &mut Model,
+    object: &mut ObjectState,
+    config: &Config,
+    now: u64,
+    pings: &[Option<i64>],
+    pending: Option<u64>,
+) -> Result<(), TestCaseError> {
+    let rules = Liveness::new(config.idle_timeout_seconds);
+    let ids: Vec<String> = model.sockets.keys().cloned().collect();
+    let socket_tags: Vec<Vec<String>> = ids.iter().map(|id| tags(id)).collect();
+    let pinged: Vec<Option<u64>> = (0..ids.len())
+        .map(|i| {
+            pings
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|ago| now.saturating_add_signed(-ago))
+        })
+        .collect();
+    // `/websocket` sockets are listed too, long silent: never reaped.
+    let probes = socket_tags
+        .iter()
+        .zip(&pinged)
+        .map(|(tags, pinged_at)| Probe {
+            tags,
+            pinged_at: *pinged_at,
+        })
+        .chain(model.echoes.iter().map(|tags| Probe {
+            tags,
+            pinged_at: None,
+        }));
+    // What the stored attachments and the runtime's ping times say: the
+    // idle members (none while another run is pending).
+    let idle: Vec<String> = match rules.filter(|_| pending.is_none()) {
+        None => Vec::new(),
+        Some(rules) => ids
+            .iter()
+            .zip(&pinged)
+            .filter(|(id, _)| model.ids.contains(id))
+            .filter(|(id, pinged_at)| {
+                let attachment = model.attachment(id).expect("member attached");
+                rules.is_idle(&attachment.activity(**pinged_at), now)
+            })
+            .map(|(id, _)| id.clone())
+            .collect(),
+    };
+    let members = model.ids.len();
+    let effects = object.sweep(probes, now, pending);
+    check_effects(&effects, None)?;
+    // Each idle member: expelled with 1001, then one `left` with the count
+    // after it, while the room pushes presence; in socket order.
+    let mut expelled = Vec::new();
+    for effect in &effects.0 {
+        match effect {
+            Effect::Expel { tag, code, .. } => {
+                prop_assert_eq!(code.get(), 1001);
+                expelled.push(tag.clone());
+                model.store(tag, &Effect::Detach.into());
+                prop_assert!(model.remove(tag), "{} expelled but not a member", tag);
+            }
+            Effect::Send {
+                text,
+                tag,
+                skip_self: true,
+            } if text.contains(r#""type":"left""#) => {
+                prop_assert_eq!(tag, ROOM_TAG);
+                let count = members - expelled.len();
+                prop_assert!(count <= config.presence_limit as usize, "{}", text);
+                let counted = format!(r#""count":{count}}}"#);
+                prop_assert!(
+                    text.ends_with(&counted),
+                    "{} after {} left",
+                    text,
+                    expelled.len()
+                );
+                let last = expelled.last().map_or("", String::as_str);
+                prop_assert!(text.contains(last), "left for another: {}", text);
+            }
+            Effect::SetAlarm { .. } => {}
+            other => return Err(TestCaseError::fail(format!("sweep gave {other:?}"))),
+        }
+    }
+    let lefts = left_announcements(&effects);
+    let want = (0..expelled.len())
+        .filter(|k| members - k - 1 <= config.presence_limit as usize)
+        .count();
+    prop_assert_eq!(lefts, want, "one left per expelled member: {:?}", effects);
+    prop_assert_eq!(&expelled, &idle, "reaped exactly the idle members");
+    let set: Vec<u64> = effects
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SetAlarm { at } => Some(*at),
+            _ => None,
+        })
+        .collect();
+    match (rules, pending, set.as_slice()) {
+        (None, _, []) | (Some(_), Some(_), []) => {}
+        (Some(rules), None, [at]) => {
+            prop_assert!(!model.ids.is_empty(), "re-armed for an empty room");
+            prop_assert!(
+                *at >= now.saturating_add(rules.min_interval()),
+                "alarm at {} too soon after {}",
+                at,
+                now
+            );
+        }
+        (Some(_), None, []) => prop_assert!(model.ids.is_empty(), "members left without an alarm"),
+        _ => return Err(TestCaseError::fail(format!("alarms set: {set:?}"))),
+    }
+    model.schedule(&effects);
     Ok(())
 }
 

@@ -12,4 +12,7 @@ export const CONFIGURED = {
   PRESENCE_LIMIT: "2",
   RATE_LIMIT_PER_SECOND: "1",
   RATE_LIMIT_BURST: "5",
+  // Longer than any test here runs, so no alarm closes a socket on its own
+  // (test/configured/idle.test.ts makes a member silent instead).
+  IDLE_TIMEOUT_SECONDS: "60",
 };

@@ -400,6 +400,7 @@ describe("bad input (default configuration)", () => {
         ["AUTH_SECRET", "too short"],
         ["ALLOWED_ORIGINS", "example.com"],
         ["PRESENCE_LIMIT", "1001"],
+        ["IDLE_TIMEOUT_SECONDS", "2m"],
       ]) {
         for (const path of ["/websocket", `/rooms/${freshRoom()}`, "/other"]) {
           const response = await worker.fetch(new Request(`http://example.com${path}`), {

@@ -3,6 +3,7 @@
 // queue, where a real server could not be made to fail on cue.
 import { describe, expect, it } from "vitest";
 import {
+  DEFAULT_KEEPALIVE_MS,
   type Presence,
   RoomClient,
   type RoomClientOptions,
@@ -437,8 +438,23 @@ describe("RoomClient queue and close", () => {
     expect(waiting.sockets).toHaveLength(1);
   });
 
+  it("pings every 30 s by default, inside the server's default idle timeout of 120 s; 0 turns it off", async () => {
+    const { last, timers } = fakeClient();
+    await settle();
+    last().acceptOpen();
+    for (const sent of [["ping"], ["ping", "ping"]]) {
+      expect(timers.runNext()).toBe(DEFAULT_KEEPALIVE_MS);
+      expect(last().sent).toEqual(sent);
+      last().receive("pong");
+    }
+    const off = fakeClient({ keepaliveMs: 0 });
+    await settle();
+    off.last().acceptOpen();
+    expect(off.timers.pending.size).toBe(0);
+  });
+
   it("drops a connection whose keepalive ping gets no pong, then reconnects", async () => {
-    const { client, last, timers, sockets } = fakeClient({ keepaliveMs: 30_000, random: () => 0 });
+    const { client, last, timers, sockets } = fakeClient({ random: () => 0 });
     const texts: string[] = [];
     client.on("text", (text) => texts.push(text));
     await settle();
@@ -833,7 +849,8 @@ describe("RoomClient refused upgrades and connect timeout", () => {
     await settle();
     expect([...defaults.timers.pending.values()].map((t) => t.ms)).toEqual([10_000]);
     defaults.last().acceptOpen();
-    expect(defaults.timers.pending.size).toBe(0);
+    // Only the keepalive is left (on by default).
+    expect([...defaults.timers.pending.values()].map((t) => t.ms)).toEqual([30_000]);
 
     const { client, timers, sockets } = fakeClient({ connectTimeoutMs: 5_000, random: () => 0 });
     await settle();

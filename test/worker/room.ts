@@ -1,8 +1,8 @@
 // Helpers for room tests: join a room through the Worker and read JSON frames.
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import type { ClientFrame, Peer, ServerFrame, Stats } from "../../pkg/core.js";
+import type { Attachment, ClientFrame, Peer, ServerFrame, Stats } from "../../pkg/core.js";
 import { type Client, connectWorker, freshName } from "./socket";
 
 export interface Member {
@@ -56,6 +56,11 @@ export async function joinAll(room: string, names: string[]): Promise<Member[]> 
   return members;
 }
 
+/** The stub of the room's object. */
+export function roomStub(room: string): DurableObjectStub {
+  return env.WEBSOCKET_HIBERNATION_SERVER.getByName(room);
+}
+
 /**
  * Every frame `member` receives until none comes for `quietMs`: for answers
  * whose number a test cannot know (a rate limit drops frames silently).
@@ -73,7 +78,35 @@ export async function drain(member: Member, quietMs = 300): Promise<ServerFrame[
 
 /** Evicts the room's object; its hibernatable sockets stay open. */
 export function evict(room: string): Promise<void> {
-  return evictDurableObject(env.WEBSOCKET_HIBERNATION_SERVER.getByName(room));
+  return evictDurableObject(roomStub(room));
+}
+
+/** The alarm the room's object holds (ms since the epoch), or null. */
+export function alarmOf(room: string): Promise<number | null> {
+  return runInDurableObject(roomStub(room), (_, state) => state.storage.getAlarm());
+}
+
+/**
+ * Makes `members` silent for `ms` more, without waiting: every time their
+ * sockets store (the join, and the bucket's last refill, which records the
+ * last frame) moves back by `ms`, then the object is evicted so that the
+ * room is rebuilt from them, as after any wake. (The runtime's time of its
+ * last `pong` cannot be moved: a member that pings has just pinged.)
+ */
+export async function age(room: string, members: Member[], ms: number): Promise<void> {
+  await runInDurableObject(roomStub(room), (_, state) => {
+    for (const { id } of members) {
+      for (const ws of state.getWebSockets(id)) {
+        const stored = ws.deserializeAttachment() as Attachment;
+        ws.serializeAttachment({
+          ...stored,
+          joined_at: stored.joined_at - ms,
+          bucket: { ...stored.bucket, updated_at: stored.bucket.updated_at - ms },
+        });
+      }
+    }
+  });
+  await evict(room);
 }
 
 export async function stats(room: string): Promise<Stats> {

@@ -20,6 +20,7 @@ pub mod typing;
 use crate::config::Config;
 use crate::error::{CloseReason, Error, HttpError};
 use crate::limit::{Bucket, Verdict};
+use crate::liveness::{Activity, Liveness};
 use crate::outcome::{Admission, Effect, Effects};
 use crate::protocol::{self, ClientFrame, Frame, Payload, Peer, ServerFrame};
 use crate::socket::{Attachment, ROOM_TAG};
@@ -55,6 +56,11 @@ impl Room {
             config,
             ..Self::default()
         }
+    }
+
+    /// The idle timeout's rules, `None` when reaping is off.
+    pub fn liveness(&self) -> Option<Liveness> {
+        Liveness::new(self.config.idle_timeout_seconds)
     }
 
     /// The limits the room enforces.
@@ -180,7 +186,11 @@ impl Room {
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
     /// anything else is parsed and served. The member's attachment is
-    /// stored after each frame (its bucket changed).
+    /// stored after each frame (its bucket changed). The bucket's refill
+    /// time is also the idle timeout's record of the member's last frame
+    /// (see [`crate::liveness`]): whatever stores the attachment less often
+    /// must still store it once that time moved by the granularity
+    /// ([`Liveness::records`]; `rust/tests/room_model.rs` checks it).
     pub fn on_frame(&mut self, id: &str, frame: Frame<'_>, now: u64) -> Effects {
         let (per_second, burst) = (
             self.config.rate_limit_per_second,
@@ -223,6 +233,22 @@ impl Room {
         if let Some(member) = self.members.get(id) {
             effects.push(attach(member));
         }
+        effects
+    }
+
+    /// Member `id`'s signs of life, with the runtime's last automatic
+    /// `pong` to its socket; `None` if the room does not hold it.
+    pub fn activity(&self, id: &str, pinged_at: Option<u64>) -> Option<Activity> {
+        Some(self.members.get(id)?.activity(pinged_at))
+    }
+
+    /// Member `id`, idle for longer than the timeout, leaves: its socket is
+    /// expelled by tag (the alarm, not its socket, raised the event) with
+    /// a code on which clients reconnect, and the others are told.
+    pub fn reap(&mut self, id: &str) -> Effects {
+        let seconds = self.config.idle_timeout_seconds;
+        let mut effects = Effects::from(Effect::expel(id, &CloseReason::Idle { seconds }));
+        effects.extend(self.leave(id));
         effects
     }
 
@@ -783,6 +809,29 @@ mod tests {
         assert_eq!(
             strip_attach(room.on_frame("abcdefgh", Frame::Text(r#"{"type":"ping"}"#), 5)),
             frame_pong()
+        );
+    }
+
+    #[test]
+    fn every_frame_is_stored_as_a_sign_of_life_for_the_idle_timeout() {
+        let stored = |effects: Effects| match effects.0.last() {
+            Some(Effect::Attach { attachment }) => attachment.bucket.updated_at,
+            other => panic!("expected an attachment last, got {other:?}"),
+        };
+        let (mut room, ids) = room_with(&["Ada"]); // joined at 1 s
+        let ada = &ids[0];
+        let ping = Frame::Text(r#"{"type":"ping"}"#);
+        assert_eq!(stored(room.on_frame(ada, ping, 2_000)), 2_000);
+        assert_eq!(stored(room.on_frame(ada, Frame::Text("x"), 16_999)), 16_999);
+        // Refused frames too.
+        assert_eq!(stored(room.on_frame(ada, Frame::Binary(1), 17_000)), 17_000);
+        assert_eq!(
+            room.activity(ada, Some(20_000)),
+            Some(Activity {
+                since: 1_000,
+                frame_at: Some(17_000),
+                pinged_at: Some(20_000)
+            })
         );
     }
 

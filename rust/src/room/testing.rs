@@ -43,9 +43,17 @@ pub(crate) fn error_code(effects: &Effects) -> Option<String> {
     }
 }
 
-/// The attachment, welcome and joined frame (if any) of an admission.
+/// The attachment, welcome and joined frame (if any) of an admission (the
+/// object's alarm, armed by a first join, aside).
 pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String>) {
-    match admission.effects.0.as_slice() {
+    let room: Vec<Effect> = admission
+        .effects
+        .0
+        .iter()
+        .filter(|effect| !matches!(effect, Effect::SetAlarm { .. }))
+        .cloned()
+        .collect();
+    match room.as_slice() {
         [Effect::Attach { attachment }, Effect::Reply { text: welcome }] => {
             (attachment.clone(), welcome.clone(), None)
         }

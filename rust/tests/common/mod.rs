@@ -247,7 +247,7 @@ pub fn milli(rate: &str) -> u64 {
 /// or a reason over 123 bytes.
 pub fn check_closes(effects: &Effects) -> Result<(), TestCaseError> {
     for effect in &effects.0 {
-        if let Effect::Close { code, reason } = effect {
+        if let Effect::Close { code, reason } | Effect::Expel { code, reason, .. } = effect {
             prop_assert!(
                 CloseCode::new(code.get()).is_some(),
                 "unsendable close code {}",
