@@ -24,13 +24,11 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::config::Config;
 use crate::error::HttpError;
 use crate::outcome::{Effect, Effects};
 use crate::socket::ROOM_TAG;
+use crate::text;
 
 /// Longest epoch a client may send back, in characters (minted ones have 11).
 pub const MAX_EPOCH_CHARS: usize = 32;
@@ -154,7 +152,7 @@ fn is_epoch(text: &str) -> bool {
 /// one only when its storage has none, so no two of its epochs share a
 /// name. It names a history; it is not a secret.
 pub fn mint(now: u64) -> String {
-    URL_SAFE_NO_PAD.encode(now.to_be_bytes())
+    text::base64url(&now.to_be_bytes())
 }
 
 /// Which stored messages a joiner's `history` frame replays (see [`replay`]).
