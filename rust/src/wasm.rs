@@ -149,9 +149,37 @@ pub fn route_request(
     to_js(&route)
 }
 
+thread_local! {
+    /// The `env` object last read, and what it held. The Worker gets the
+    /// same `env` object with every request of an isolate, and reading it
+    /// (one `Reflect.get` per variable, then the validation) cost a Worker
+    /// request about as much as the rest of its routing (bench/RESULTS.md):
+    /// it is read again only when another object comes. A Wasm instance
+    /// replaced after a trap starts with an empty cache (its memory is new).
+    static CONFIG: std::cell::RefCell<Option<(JsValue, Result<Config, ConfigError>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The configuration in `env`: see [`read_vars`]. Read once per `env`
+/// object (compared with `===`), as the variables of an object never change
+/// while an isolate runs.
+fn read_config(env: &JsValue) -> Result<Config, ConfigError> {
+    CONFIG.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        match &*cache {
+            Some((seen, config)) if seen == env => config.clone(),
+            _ => {
+                let config = read_vars(env);
+                *cache = Some((env.clone(), config.clone()));
+                config
+            }
+        }
+    })
+}
+
 /// The configuration in `env` (see [`Config::from_vars`]). A variable may
 /// be a string or, in wrangler `vars`, a number; anything else is invalid.
-fn read_config(env: &JsValue) -> Result<Config, ConfigError> {
+fn read_vars(env: &JsValue) -> Result<Config, ConfigError> {
     Config::from_vars(|name| {
         let value = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
         if value.is_undefined() || value.is_null() {
