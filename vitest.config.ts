@@ -1,10 +1,11 @@
 // Tests that run inside the Workers runtime (workerd), against the Worker and
 // Durable Object that wrangler.jsonc describes. `npm run build` must have made pkg/.
 //
-// Three projects, one Worker each: `worker` runs with the defaults (no vars
+// Four projects, one Worker each: `worker` runs with the defaults (no vars
 // set), `configured` with every variable of the configuration table set, as
-// `wrangler.jsonc` vars or secrets would set them, and `large` with the
-// largest frames the configuration allows.
+// `wrangler.jsonc` vars or secrets would set them, `large` with the largest
+// frames the configuration allows, and `history-off` with HISTORY_LIMIT=0
+// (rooms without history).
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { CONFIGURED } from "./test/configured/vars";
@@ -31,6 +32,14 @@ export default defineConfig({
       {
         plugins: [cloudflareTest({ wrangler, miniflare: { bindings: LARGE } })],
         test: { name: "large", include: ["test/large/**/*.test.ts"], testTimeout: 60_000 },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler, miniflare: { bindings: { HISTORY_LIMIT: "0" } } })],
+        test: {
+          name: "history-off",
+          include: ["test/history-off/**/*.test.ts"],
+          testTimeout: 20_000,
+        },
       },
     ],
   },

@@ -11,6 +11,7 @@
 //   clocks do not advance while JavaScript runs) by `n`. GET /ops?size=…
 //   lists the ops and the sockets held.
 import { DurableObject } from "cloudflare:workers";
+import { SqlHistory } from "../js/history";
 import a, { WebSocketHibernationServer } from "../js/index";
 import { type Effects, initSync, ObjectState } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
@@ -51,6 +52,8 @@ type Op = (i: number) => unknown;
 
 export class Scratch extends DurableObject<ProfileEnv> {
   private state = new ObjectState(undefined, Date.now(), 0, VARS);
+  /** The room's history as A keeps it (the ops' effects are not performed: nothing is written). */
+  private history = new SqlHistory(this.ctx.storage.sql);
   private tags: string[][] = [];
   private sockets: WebSocket[] = [];
   private ops = new Map<string, Op>();
@@ -58,7 +61,12 @@ export class Scratch extends DurableObject<ProfileEnv> {
 
   /** Accepts a socket the way js/index.ts does, from an opening of `url`. */
   private accept(url: string): { tags: string[]; ws: WebSocket; effects: Effects } {
-    const opening = this.state.open(url, Date.now(), crypto.getRandomValues(new Uint8Array(9)));
+    const opening = this.state.open(
+      url,
+      Date.now(),
+      crypto.getRandomValues(new Uint8Array(9)),
+      this.history,
+    );
     if (opening.kind === "respond") throw new Error(`open ${url}: ${JSON.stringify(opening)}`);
     const [, server] = Object.values(new WebSocketPair());
     this.ctx.acceptWebSocket(server, opening.tags);
@@ -82,15 +90,16 @@ export class Scratch extends DurableObject<ProfileEnv> {
 
   private defineOps(): void {
     const state = this.state;
+    const history = this.history;
     const tags = this.tags[0];
     const ws = this.sockets[0];
     const echo = this.accept("http://127.0.0.1/websocket").tags;
     const now = Date.now();
     const say = '{"type":"say","text":"c12-34"}';
     const echoFrame = "c12 f34";
-    const sayEffects = state.message(tags, say, now);
+    const sayEffects = state.message(tags, say, now, history);
     const sayJson = JSON.stringify(sayEffects);
-    const echoJson = JSON.stringify(state.message(echo, echoFrame, now));
+    const echoJson = JSON.stringify(state.message(echo, echoFrame, now, history));
     const attachment = (sayEffects.find((e) => e.kind === "attach") as { attachment: unknown })
       .attachment;
     const member = { id: "q3Yx9kWm0aZc", name: "c12" };
@@ -103,15 +112,16 @@ export class Scratch extends DurableObject<ProfileEnv> {
       noop: (i) => i,
       // The boundary, as A calls it.
       "rust: state.message, /websocket (echo frame → Effects [reply])": () =>
-        state.message(echo, echoFrame, now),
+        state.message(echo, echoFrame, now, history),
       "rust: state.message, room (say → Effects [send, attach])": () =>
-        state.message(tags, say, now),
+        state.message(tags, say, now, history),
       "rust: state.configError (a call that returns undefined)": () => state.configError(),
       "rust: state.open + state.close (a join and its leave)": (i) => {
         const opening = state.open(
           `http://127.0.0.1/rooms/scratch/websocket?name=x${i % 1000}`,
           now,
           crypto.getRandomValues(new Uint8Array(9)),
+          history,
         );
         if (opening.kind !== "join") return opening;
         const attach = opening.effects.find((e) => e.kind === "attach");

@@ -1,13 +1,14 @@
 // `npm run bench [-- options]`: builds the project (no test hooks), then serves
-// each variant (A this project, B bench/ts-reference, C bench/raw-echo) with
-// `wrangler dev` on 127.0.0.1, one at a time, in rounds whose order rotates
-// (A B C, B C A, C A B, …), runs the workloads against it (bench/lib/client.mjs),
+// each variant (A this project, B bench/ts-reference, C bench/raw-echo, H this
+// project with HISTORY_LIMIT=0, for workload 2 only) with `wrangler dev` on
+// 127.0.0.1, one at a time, in rounds whose order rotates (A B C H, B C H A,
+// …), runs the workloads against it (bench/lib/client.mjs),
 // prints each round's ratios and the pooled verdicts, and writes the report
 // (bench/lib/report.mjs). Never part of `npm test`.
 //
 //   --smoke          every workload at tiny sizes, one round (CI): report in bench/out/
 //   --rounds N       rounds (default 9)
-//   --only w1,w4     a subset of w1–w7 and boundary: report in bench/out/
+//   --only w1,w4     a subset of w1–w9 and boundary: report in bench/out/
 //   --variants AC    a subset of the variants: report in bench/out/
 //   --fronts N       workload 4's pass-through fronts (default 2, 1 with --smoke; 0: none)
 //   --wakes N        workload 5's wakes per round (default 5, 1 with --smoke)
@@ -26,7 +27,16 @@ import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { boundary } from "./boundary.mjs";
 import { descriptorGuard, workerdCpuMs } from "./descriptors.mjs";
-import { fanout, pingPong, ramp, reaper, roomBroadcast, sleep, wake } from "./lib/client.mjs";
+import {
+  fanout,
+  historyResume,
+  pingPong,
+  ramp,
+  reaper,
+  roomBroadcast,
+  sleep,
+  wake,
+} from "./lib/client.mjs";
 import { chart, fmt, markdown, sizeLine, verdictLine } from "./lib/report.mjs";
 import { bundleSize, prepareConfig, root, startFronts, startServer } from "./lib/server.mjs";
 import { judge } from "./lib/stats.mjs";
@@ -69,6 +79,7 @@ const settings = opt.smoke
       w4: { target: 200, capMs: 20_000, fronts: int("fronts", 1, 0, 16) },
       w5: { warm: 5, idleMs: 15_000, rooms: int("wakes", 1, 1, 50) },
       w8: REAPER({ rooms: 10, ghosts: 1, baselineMs: 8_000, windowMs: 32_000 }),
+      w9: { fill: 100, missed: 100 },
     }
   : {
       w1: { clients: 32, frames: 300, capMs: 30_000 },
@@ -77,15 +88,27 @@ const settings = opt.smoke
       w4: { target: 10_000, capMs: 90_000, fronts: int("fronts", 2, 0, 16) },
       w5: { warm: 30, idleMs: 12_000, rooms: int("wakes", 5, 1, 50) },
       w8: REAPER({ rooms: 100, ghosts: 5, baselineMs: 20_000, windowMs: 90_000 }),
+      w9: { fill: 100, missed: 100 },
     };
 const rounds = opt.smoke ? 1 : int("rounds", 9, 1, 100);
 
+/**
+ * The variants; `workloads`, when given, are the only ones a variant runs
+ * (H exists to compare room broadcast with history on and off, in the same
+ * rounds as A), and `vars` are added to the bench's.
+ */
 const VARIANTS = {
   A: { label: "A: this project", config: join(root, "wrangler.jsonc") },
   B: { label: "B: TS reference", config: join(bench, "ts-reference/wrangler.jsonc") },
   C: { label: "C: raw echo", config: join(bench, "raw-echo/wrangler.jsonc") },
+  H: {
+    label: "H: this project, HISTORY_LIMIT=0",
+    config: join(root, "wrangler.jsonc"),
+    vars: { HISTORY_LIMIT: "0" },
+    workloads: ["w2"],
+  },
 };
-const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "boundary"];
+const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "boundary"];
 const pick = (name, all, picked) => {
   if (picked === undefined) return all;
   const bad = picked.filter((x) => !all.includes(x));
@@ -100,15 +123,23 @@ const variantKeys = pick(
   Object.keys(VARIANTS),
   opt.variants?.toUpperCase().match(/[A-Z]/g) ?? undefined,
 );
-const subset = only.length < WORKLOADS.length || variantKeys.length < 3;
+const subset = only.length < WORKLOADS.length || variantKeys.length < Object.keys(VARIANTS).length;
 const mode = opt.smoke ? "smoke" : subset ? "subset" : "full";
+/** Workloads of A alone in the rounds: workload 9 measures this project's history. */
+const A_ONLY = ["w9"];
+/** Whether variant `key` runs workload `w` in the rounds. */
+const does = (key, w) =>
+  only.includes(w) &&
+  (VARIANTS[key].workloads?.includes(w) ?? true) &&
+  (key === "A" || !A_ONLY.includes(w));
 /** Whether workload `w` ran for A and for `other` (when given). */
 const ran = (w, other = "A") =>
-  only.includes(w) && variantKeys.includes("A") && variantKeys.includes(other);
+  variantKeys.includes("A") && variantKeys.includes(other) && does("A", w) && does(other, w);
 
 /**
- * Targets of issues 19 and 13: [short name, workload, figure, ≥ or ≤, limit, what].
- * Each is a ratio A/B or A/C (the short name's last letter), pooled over rounds.
+ * Targets of issues 19, 13 and 15: [short name, workload, figure, ≥ or ≤,
+ * limit, what, kind]. Each is a ratio A/X (X the short name's last letter),
+ * pooled over rounds; a `difference` target is A − X in the figure's unit.
  */
 const TARGETS = [
   ["w1 A/B", "w1", "throughput", "≥", 1.0, "workload 1 (ping-pong) frames/s"],
@@ -118,9 +149,20 @@ const TARGETS = [
   ["bcast A/C", "w4", "broadcastMs", "≤", 1.1, `broadcast to ${fmt(settings.w4.target)}: ms`],
   ["fan-out A/C", "w3", "lastMs", "≤", 1.1, `fan-out to ${fmt(settings.w3.count)}: ms`],
   ["wake A/C", "w5", "firstMs", "≤", 1.1, "first reply after a wake: ms"],
-].map(([short, workload, field, at, limit, what]) => {
+  ["w2 A/H", "w2", "throughput", "≥", 0.8, "workload 2 (room broadcast) frames/s, history on/off"],
+  [
+    "w2 p50 A−H",
+    "w2",
+    "p50",
+    "≤",
+    2,
+    "workload 2 (room broadcast) p50 ms, history on − off",
+    "difference",
+  ],
+].map(([short, workload, field, at, limit, what, kind = "ratio"]) => {
   const y = short.slice(-1);
-  return { short, workload, field, y, at, limit, label: `${what} A/${y}` };
+  const label = kind === "difference" ? `${what}: A − ${y}` : `${what} A/${y}`;
+  return { short, workload, field, y, at, limit, kind, label };
 });
 
 const log = (...parts) =>
@@ -131,7 +173,7 @@ async function runVariant(key, config) {
   const server = startServer(config, { port: PORT, inspector: 9310 });
   const result = {};
   const step = async (w, run) => {
-    if (!only.includes(w)) return;
+    if (!does(key, w)) return;
     result[w] = await run();
     log(
       key,
@@ -145,11 +187,12 @@ async function runVariant(key, config) {
     await step("w6", () => ({ coldMs }));
     await sleep(500);
     // Workload 5's objects idle (and are evicted) while workloads 1–3 load others.
-    const waking = only.includes("w5") ? await wake(WS, HTTP, settings.w5) : undefined;
+    const waking = does(key, "w5") ? await wake(WS, HTTP, settings.w5) : undefined;
     await step("w1", () => pingPong(WS, settings.w1));
     await step("w2", () => roomBroadcast(WS, settings.w2));
     await step("w3", () => fanout(WS, settings.w3));
-    if (only.includes("w4") && settings.w4.fronts > 0) {
+    await step("w9", () => historyResume(WS, HTTP, settings.w9));
+    if (does(key, "w4") && settings.w4.fronts > 0) {
       log(key, `w4: starting ${settings.w4.fronts} front(s)`);
       const { name } = JSON.parse(readFileSync(config, "utf8"));
       fronts = await startFronts(settings.w4.fronts, name, server.registry);
@@ -186,7 +229,11 @@ mkdirSync(out, { recursive: true });
 log(
   `${mode} run: ${rounds} round(s), workloads ${only.join(",")}, variants ${variantKeys.join("")}`,
 );
-if (variantKeys.includes("A") || only.includes("w7") || only.includes("boundary")) {
+if (
+  variantKeys.some((k) => VARIANTS[k].config === VARIANTS.A.config) ||
+  only.includes("w7") ||
+  only.includes("boundary")
+) {
   log("building the project (npm run build, no test hooks)");
   execFileSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
   if (readFileSync(join(root, "pkg/core_bg.wasm")).includes("__test_panic__")) {
@@ -194,7 +241,10 @@ if (variantKeys.includes("A") || only.includes("w7") || only.includes("boundary"
   }
 }
 const configs = Object.fromEntries(
-  variantKeys.map((k) => [k, prepareConfig(VARIANTS[k].config, join(out, k.toLowerCase()))]),
+  variantKeys.map((k) => [
+    k,
+    prepareConfig(VARIANTS[k].config, join(out, k.toLowerCase()), VARIANTS[k].vars),
+  ]),
 );
 const failures = [];
 let size;
@@ -202,7 +252,9 @@ if (only.includes("w7")) {
   log("w7: sizes (wrangler deploy --dry-run)");
   const wasm = readFileSync(join(root, "pkg/core_bg.wasm"));
   const bundles = Object.fromEntries(
-    variantKeys.map((k) => [k, bundleSize(configs[k], join(out, `dist-${k.toLowerCase()}`))]),
+    variantKeys
+      .filter((k) => does(k, "w7"))
+      .map((k) => [k, bundleSize(configs[k], join(out, `dist-${k.toLowerCase()}`))]),
   );
   size = { wasmRaw: wasm.length, wasmGzip: gzipSync(wasm, { level: 9 }).length, bundles };
   log("w7", sizeLine(size, WASM_BUDGET).replaceAll("**", ""));
@@ -219,9 +271,11 @@ if (only.includes("boundary")) {
 }
 const runs = [];
 const orders = [];
-const served = ["w1", "w2", "w3", "w4", "w5", "w6"].some((w) => only.includes(w));
-for (let r = 0; served && r < rounds; r++) {
-  const order = variantKeys.map((_, i) => variantKeys[(i + r) % variantKeys.length]);
+const SERVED = ["w1", "w2", "w3", "w4", "w5", "w6", "w9"];
+/** The variants that serve a selected workload in the rounds, in the order they rotate. */
+const serving = variantKeys.filter((k) => SERVED.some((w) => does(k, w)));
+for (let r = 0; serving.length > 0 && r < rounds; r++) {
+  const order = serving.map((_, i) => serving[(i + r) % serving.length]);
   const results = {};
   for (const key of order) {
     log(`round ${r + 1}/${rounds} (${order.join(" ")}), variant ${key}`);

@@ -2,8 +2,10 @@
 // with exponential backoff and full jitter, sends queued while disconnected,
 // a connect timeout, tokens from the application fetched before every attempt,
 // and a clean close; presence (who is in the room) kept up to date from the
-// frames; typing indicators, throttled. The frame types come from the Rust core (pkg/core.d.ts) as types
-// only, so this file needs no Wasm at run time.
+// frames; typing indicators, throttled; and no message lost across a
+// reconnect: it resumes the room's history from the last message it saw and
+// delivers each one exactly once. The frame types come from the Rust core
+// (pkg/core.d.ts) as types only, so this file needs no Wasm at run time.
 import type { ClientFrame, Peer, ServerFrame, TokenExpiredReason } from "../pkg/core.js";
 import { unhandled } from "./unhandled";
 
@@ -225,9 +227,37 @@ export interface Presence {
   limit: number;
 }
 
+/** A chat message as the server sends it (`seq` when the room keeps history). */
+export type Message = Extract<ServerFrame, { type: "message" }>;
+
+/**
+ * What a connection's `history` frame brought, told before its messages are
+ * delivered (as `message` events).
+ */
+export interface HistoryEvent {
+  /** This connection resumed an earlier one (`?since=&epoch=`). */
+  resumed: boolean;
+  /**
+   * Every message since the earlier connection follows, none lost. False on
+   * a first connection (the room's recent messages follow) and after a gap
+   * the server could not fill: more were missed than it keeps, or its
+   * history was reset.
+   */
+  recovered: boolean;
+  /** How many messages follow that the client had not delivered yet. */
+  missed: number;
+}
+
 export interface RoomClientEvents {
-  /** A JSON frame from the server. */
+  /** A JSON frame from the server, as it came (a `history` frame, a `message` again…). */
   frame: ServerFrame;
+  /**
+   * Each chat message once, in order: live ones and those a reconnect
+   * recovered, deduplicated by `seq`. Apps that show messages listen here.
+   */
+  message: Message;
+  /** A connection's history arrived; its messages follow as `message` events. */
+  history: HistoryEvent;
   /** `presence` changed (after the `frame` event of the frame that changed it). */
   presence: Presence;
   status: Status;
@@ -281,16 +311,26 @@ export function isTokenExpiredClose(code: number, reason: string): boolean {
   return code === 1008 && reason.startsWith(TOKEN_EXPIRED);
 }
 
-/** `url` with `?token=` set to `token` (replacing any), the rest of its query kept as it is. */
-export function withToken(url: string, token: string): string {
+/** `url` with each query parameter of `params` set (replacing any), the rest of its query kept as it is. */
+export function withQuery(url: string, params: Record<string, string>): string {
   const at = url.indexOf("?");
   const path = at < 0 ? url : url.slice(0, at);
   const query = at < 0 ? "" : url.slice(at + 1);
+  const names = Object.keys(params);
   const kept = query
     .split("&")
-    .filter((pair) => pair !== "" && pair !== "token" && !pair.startsWith("token="));
-  kept.push(`token=${encodeURIComponent(token)}`);
+    .filter(
+      (pair) => pair !== "" && !names.some((name) => pair === name || pair.startsWith(`${name}=`)),
+    );
+  for (const [name, value] of Object.entries(params)) {
+    kept.push(`${name}=${encodeURIComponent(value)}`);
+  }
   return `${path}?${kept.join("&")}`;
+}
+
+/** `url` with `?token=` set to `token` (replacing any), the rest of its query kept as it is. */
+export function withToken(url: string, token: string): string {
+  return withQuery(url, { token });
 }
 
 /** The path of a room (its stats; its socket is this + `/websocket`). */
@@ -327,6 +367,8 @@ export class RoomClient {
   private readonly connectTimeoutMs: number;
   private readonly listeners: { [K in keyof RoomClientEvents]: Set<Listener<K>> } = {
     frame: new Set(),
+    message: new Set(),
+    history: new Set(),
     presence: new Set(),
     status: new Set(),
     text: new Set(),
@@ -357,6 +399,16 @@ export class RoomClient {
   private readonly peers = new Map<string, string>();
   /** The `loadPresence()` in progress. */
   private listing: Listing | null = null;
+  /** The room's history as far as this client saw it: its epoch (null before a welcome that names one)… */
+  private epoch: string | null = null;
+  /** …and the seq of the last message delivered, or of the room when it joined. */
+  private lastSeq = 0;
+  /** The room's last seq as the current connection's welcome said. */
+  private welcomeSeq = 0;
+  /** Whether the current attempt resumes (`?since=&epoch=`). */
+  private resuming = false;
+  /** See `recovered`. */
+  private lastRecovered: boolean | null = null;
 
   constructor(options: RoomClientOptions) {
     this.url = "url" in options ? options.url : roomUrl(options.base, options.room, options.name);
@@ -433,6 +485,15 @@ export class RoomClient {
     this.listing = { promise, ...settle, seen: new Map() };
     this.sendNow({ type: "who" });
     return promise;
+  }
+
+  /**
+   * Whether the last reconnect recovered every message since the connection
+   * before it: null until a reconnect resumed (or when the room keeps no
+   * history), then that reconnect's answer. See `HistoryEvent`.
+   */
+  get recovered(): boolean | null {
+    return this.lastRecovered;
   }
 
   /** Frames waiting for a connection. */
@@ -534,7 +595,12 @@ export class RoomClient {
   }
 
   private async connect(id: number, request: TokenRequest): Promise<void> {
-    let url = this.url;
+    // Resume from the last message seen, under the history it belongs to.
+    this.resuming = this.epoch !== null;
+    let url =
+      this.epoch === null
+        ? this.url
+        : withQuery(this.url, { since: String(this.lastSeq), epoch: this.epoch });
     if (this.token !== undefined) {
       let token: unknown;
       try {
@@ -632,6 +698,12 @@ export class RoomClient {
   private track(frame: ServerFrame): boolean {
     switch (frame.type) {
       case "welcome": {
+        if (frame.epoch !== undefined && frame.epoch !== this.epoch) {
+          // Another history: the seqs seen under the old one mean nothing here.
+          this.epoch = frame.epoch;
+          this.lastSeq = 0;
+        }
+        this.welcomeSeq = frame.seq ?? 0;
         const self = frame.connections.find((peer) => peer.id === frame.id);
         this.self = { id: frame.id, name: self?.name ?? "" };
         this.count = frame.count;
@@ -658,6 +730,7 @@ export class RoomClient {
         this.listingError(frame.code);
         return false;
       case "message":
+      case "history":
       case "whisper":
       case "typing":
       case "pong":
@@ -725,13 +798,42 @@ export class RoomClient {
       return;
     }
     if (typeof frame === "object" && frame !== null && "type" in frame) {
-      const changed = this.track(frame as ServerFrame);
-      this.emit("frame", frame as ServerFrame);
+      const parsed = frame as ServerFrame;
+      const changed = this.track(parsed);
+      this.emit("frame", parsed);
       const presence = changed ? this.presence : null;
       if (presence) this.emit("presence", presence);
+      if (parsed.type === "message") this.deliver(parsed);
+      if (parsed.type === "history") this.replay(parsed);
     } else {
       this.emit("text", data);
     }
+  }
+
+  /** Delivers `message` unless it was already (a seq at or below the last delivered). */
+  private deliver(message: Message): void {
+    if (message.seq !== undefined) {
+      if (message.seq <= this.lastSeq) return;
+      this.lastSeq = message.seq;
+    }
+    this.emit("message", message);
+  }
+
+  /**
+   * A connection's history: told, then its messages delivered once each.
+   * Afterwards the client counts as having seen the room up to its welcome,
+   * so a gap it was told of is not asked for again.
+   */
+  private replay(history: Extract<ServerFrame, { type: "history" }>): void {
+    if (this.resuming) this.lastRecovered = history.recovered;
+    const missed = history.messages.filter((m) => m.seq === undefined || m.seq > this.lastSeq);
+    this.emit("history", {
+      resumed: this.resuming,
+      recovered: history.recovered,
+      missed: missed.length,
+    });
+    for (const message of missed) this.deliver(message);
+    this.lastSeq = Math.max(this.lastSeq, this.welcomeSeq);
   }
 
   private scheduleKeepalive(): void {

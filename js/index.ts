@@ -19,6 +19,7 @@ import {
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
+import { SqlHistory } from "./history";
 import { unhandled } from "./unhandled";
 
 // Workers may not compile Wasm from bytes at run time: wrangler hands us the
@@ -107,6 +108,8 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   private readonly socketsAtStart: number;
   /** The wake record this instance stored, once it did (see `storeWakes`). */
   private stored: Wakes | undefined;
+  /** The room's history in SQLite; Rust reads it only when an event needs it. */
+  private readonly history = new SqlHistory(this.ctx.storage.sql);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -133,7 +136,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   private open(request: Request): Response {
     const entropy = crypto.getRandomValues(new Uint8Array(9));
-    const opening = this.state.open(request.url, Date.now(), entropy);
+    const opening = this.state.open(request.url, Date.now(), entropy, this.history);
     switch (opening.kind) {
       case "respond":
         return toResponse(opening);
@@ -148,7 +151,16 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           this.state.error(opening.tags, undefined);
           throw error;
         }
-        this.perform(server, opening.effects);
+        try {
+          this.perform(server, opening.effects);
+        } catch (error) {
+          // (e.g. a history write) Its member never joined for anyone: the
+          // socket loses any attachment, and the rebuilt state closes it as
+          // one it cannot read. The request gets a 500.
+          attach(server, null);
+          this.rebuild();
+          throw error;
+        }
         return new Response(null, { status: 101, webSocket: client });
       }
       default:
@@ -161,7 +173,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       "webSocketMessage",
       () => {
         const tags = this.ctx.getTags(ws);
-        this.perform(ws, this.state.message(tags, message, Date.now()));
+        this.perform(ws, this.state.message(tags, message, Date.now(), this.history));
       },
       // The failing frame is answered; the socket and the room carry on.
       () => this.perform(ws, failedFrame(this.ctx.getTags(ws))),
@@ -266,21 +278,27 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     }
   }
 
-  /** The object's state, rebuilt first if a trap replaced the Wasm instance it lived in. */
+  /**
+   * The object's state, rebuilt first if a trap replaced the Wasm instance it
+   * lived in, or if carrying out its effects failed (see `perform`).
+   */
   private get state(): ObjectState {
-    if (this.built !== generation) {
-      // The stale wrapper is dropped, never freed: see `generation`.
-      this.current = ObjectState.resume(
-        this.previous,
-        this.startedAt,
-        this.socketsAtStart,
-        this.env,
-        this.stored,
-      );
-      this.built = generation;
-      this.adopt(this.ctx.getWebSockets());
-    }
+    if (this.built !== generation) this.rebuild();
     return this.current;
+  }
+
+  /** Builds the state afresh from the sockets; the room's history is read again when needed. */
+  private rebuild(): void {
+    // The stale wrapper is dropped, never freed: see `generation`.
+    this.current = ObjectState.resume(
+      this.previous,
+      this.startedAt,
+      this.socketsAtStart,
+      this.env,
+      this.stored,
+    );
+    this.built = generation;
+    this.adopt(this.ctx.getWebSockets());
   }
 
   /** Hands every open socket back to the state: room members rejoin from their attachments. */
@@ -294,47 +312,72 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   /**
    * Carries out Rust's decision; `ws` is the socket that raised the event,
-   * `null` for the alarm (whose effects address sockets by tag).
+   * `null` for the alarm (whose effects address sockets by tag). If an
+   * effect throws (a storage write), the rest are not carried out and the
+   * state is rebuilt before its next use: what Rust remembers of the stored
+   * history may be ahead of what was stored.
    */
   private perform(ws: WebSocket | null, effects: Effects): void {
-    for (const effect of effects) {
-      switch (effect.kind) {
-        case "reply":
-          send(raiser(ws, effect), effect.text);
-          break;
-        case "send":
-          for (const peer of this.ctx.getWebSockets(effect.tag)) {
-            if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
+    try {
+      for (const effect of effects) {
+        switch (effect.kind) {
+          case "reply":
+            send(raiser(ws, effect), effect.text);
+            break;
+          case "send":
+            // A message is stored in the event that sends it, before it is
+            // sent. The output gate holds every frame the object sends until
+            // its writes are durable, and discards them if a write fails (the
+            // object then restarts): no one gets a message that is not
+            // stored, and the write needs no await.
+            if (effect.seq !== undefined)
+              this.history.append(effect.seq, effect.text, effect.forget);
+            for (const peer of this.ctx.getWebSockets(effect.tag)) {
+              if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
+            }
+            break;
+          case "attach":
+            attach(raiser(ws, effect), effect.attachment);
+            break;
+          case "detach":
+            attach(raiser(ws, effect), null);
+            break;
+          case "close":
+            close(raiser(ws, effect), effect.code, effect.reason);
+            break;
+          case "expel":
+            for (const peer of this.ctx.getWebSockets(effect.tag)) {
+              attach(peer, null);
+              close(peer, effect.code, effect.reason);
+            }
+            break;
+          case "set_alarm":
+            // Like the wake record: no reply waits for the write. Should it
+            // fail, the next instance finds no alarm pending and sweeps.
+            this.ctx.storage
+              .setAlarm(effect.at, { allowUnconfirmed: true })
+              .catch((error) => console.error("WebSocketHibernationServer.setAlarm:", error));
+            break;
+          case "store_wakes":
+            this.storeWakes(effect.wakes);
+            break;
+          case "replay": {
+            // The stored messages go from SQLite into the frame here, never
+            // through the Wasm memory.
+            const messages = this.history.after(effect.after, effect.count);
+            send(raiser(ws, effect), effect.head + messages + effect.tail);
+            break;
           }
-          break;
-        case "attach":
-          attach(raiser(ws, effect), effect.attachment);
-          break;
-        case "detach":
-          attach(raiser(ws, effect), null);
-          break;
-        case "close":
-          close(raiser(ws, effect), effect.code, effect.reason);
-          break;
-        case "expel":
-          for (const peer of this.ctx.getWebSockets(effect.tag)) {
-            attach(peer, null);
-            close(peer, effect.code, effect.reason);
-          }
-          break;
-        case "set_alarm":
-          // Like the wake record: no reply waits for the write. Should it
-          // fail, the next instance finds no alarm pending and sweeps.
-          this.ctx.storage
-            .setAlarm(effect.at, { allowUnconfirmed: true })
-            .catch((error) => console.error("WebSocketHibernationServer.setAlarm:", error));
-          break;
-        case "store_wakes":
-          this.storeWakes(effect.wakes);
-          break;
-        default:
-          unhandled(effect);
+          case "epoch":
+            this.history.epoch(effect.epoch);
+            break;
+          default:
+            unhandled(effect);
+        }
       }
+    } catch (error) {
+      this.built = -1;
+      throw error;
     }
   }
 }

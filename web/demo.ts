@@ -4,6 +4,8 @@
 // textContent, never innerHTML.
 
 import {
+  type HistoryEvent,
+  type Message,
   type Peer,
   type Presence,
   RoomClient,
@@ -64,6 +66,8 @@ const roster = new Map<string, string>();
 let presence: Presence | null = null;
 let whisperTo: Peer | null = null;
 let countdown: ReturnType<typeof setInterval> | null = null;
+/** Messages still to come from the last `history` frame (shown as replayed). */
+let replaying = 0;
 let autoRefresh: ReturnType<typeof setInterval> | null = null;
 /** Who is typing, by id: their name and the timer that forgets them. */
 const typists = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
@@ -89,6 +93,7 @@ function join(roomName: string, name: string): void {
   client?.close(1000, "left the page's room");
   room = roomName;
   welcomed = false;
+  replaying = 0;
   selfId = "";
   roster.clear();
   presence = null;
@@ -110,6 +115,8 @@ function join(roomName: string, name: string): void {
   });
   client.on("status", renderStatus);
   client.on("frame", onFrame);
+  client.on("message", onMessage);
+  client.on("history", onHistory);
   client.on("presence", setPresence);
   renderStatus(client.status);
 }
@@ -141,9 +148,12 @@ function onFrame(frame: ServerFrame): void {
       break;
     case "roster":
       break;
+    // Messages are shown once each through the client's `message` event
+    // (onMessage), history frames through `history` (onHistory).
     case "message":
-      line("message", frame.name, frame.text, frame.ts);
       stoppedTyping(frame.id);
+      break;
+    case "history":
       break;
     case "whisper":
       line("whisper", `${frame.name} → you`, frame.text, frame.ts);
@@ -158,6 +168,32 @@ function onFrame(frame: ServerFrame): void {
       break;
     default:
       unhandled(frame);
+  }
+}
+
+/** Each message once, in order: live, or recovered by a reconnect, or the room's recent ones. */
+function onMessage(message: Message): void {
+  const item = line("message", message.name, message.text, message.ts);
+  if (replaying > 0) {
+    replaying--;
+    item.classList.add("replayed");
+  }
+}
+
+/** What a connection's history brings, told before its messages appear. */
+function onHistory(history: HistoryEvent): void {
+  replaying = history.missed;
+  const count = `${history.missed} ${history.missed === 1 ? "message" : "messages"}`;
+  if (!history.resumed) {
+    if (history.missed > 0) note(`the room's last ${count}:`);
+  } else if (history.recovered) {
+    if (history.missed > 0) note(`${count} sent while you were away:`);
+  } else {
+    gap(
+      history.missed > 0
+        ? `messages were missed here; the room's last ${count} follow`
+        : "messages may have been missed here",
+    );
   }
 }
 
@@ -281,7 +317,12 @@ function renderRoster(): void {
   ui.showAll.hidden = !incomplete;
 }
 
-function line(kind: "message" | "whisper" | "error", who: string, text: string, ts: number): void {
+function line(
+  kind: "message" | "whisper" | "error",
+  who: string,
+  text: string,
+  ts: number,
+): HTMLElement {
   const item = document.createElement("li");
   item.className = kind;
   const time = document.createElement("time");
@@ -295,11 +336,21 @@ function line(kind: "message" | "whisper" | "error", who: string, text: string, 
   body.textContent = text;
   item.append(time, author, body);
   append(item);
+  return item;
 }
 
 function note(text: string): void {
   const item = document.createElement("li");
   item.className = "event";
+  item.textContent = text;
+  append(item);
+}
+
+/** Marks, in place, a stretch of messages a reconnect could not recover. */
+function gap(text: string): void {
+  const item = document.createElement("li");
+  item.className = "gap";
+  item.setAttribute("role", "separator");
   item.textContent = text;
   append(item);
 }

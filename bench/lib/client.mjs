@@ -494,3 +494,109 @@ export async function reaper(
     ghosts,
   };
 }
+
+/**
+ * Opens a socket that keeps its frames as parsed JSON from the start (a
+ * listener added once `open` resolves could miss the frames that came with
+ * the 101); `next(what, match)` awaits the next one `match` accepts.
+ */
+async function openReading(url) {
+  const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+  const reader = frames(socket);
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  socket.on("error", () => {});
+  return { socket, next: reader.next };
+}
+
+/** Frames of a `ws` socket as parsed JSON, awaited by a predicate with a timeout. */
+function frames(socket) {
+  const seen = [];
+  const waiting = [];
+  socket.on("message", (data) => {
+    seen.push(JSON.parse(String(data)));
+    for (const waiter of waiting.splice(0)) waiter();
+  });
+  /** The first frame (after those already taken) for which `match` is true. */
+  let taken = 0;
+  const next = (what, match, ms = 15_000) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} in ${ms} ms`)), ms);
+      const check = () => {
+        while (taken < seen.length) {
+          const frame = seen[taken++];
+          if (match(frame)) {
+            clearTimeout(timer);
+            return resolve(frame);
+          }
+        }
+        waiting.push(check);
+      };
+      check();
+    });
+  return { next };
+}
+
+/** The room's `history_rows_written` (A's stats; 0 where a variant has none). */
+async function rowsWritten(http, room) {
+  const stats = await (await fetch(`${http}/rooms/${room}`)).json();
+  return Number(stats.history_rows_written ?? 0);
+}
+
+/**
+ * Workload 9, history (A only): in a fresh room a speaker says `fill`
+ * messages, one at a time, while a listener gets them; the listener's
+ * connection then vanishes (no Close), the speaker says `missed` more, and
+ * the listener comes back with `?since=&epoch=`. `resumeMs` is the time from
+ * the start of its handshake to its `history` frame (which must be recovered
+ * and carry exactly the `missed` messages). The room's `history_rows_written`
+ * gives the storage rows written per message while the room fills
+ * (`rowsFilling`) and once it keeps HISTORY_LIMIT messages (`rowsFull`: the
+ * message, and the oldest it forgets); `sayMs` is the speaker's p50 round trip.
+ */
+export async function historyResume(ws, http, { fill, missed }) {
+  const room = `w9-${Date.now()}`;
+  const url = `${ws}/rooms/${room}/websocket`;
+  const { socket: speaker, ...said } = await openReading(`${url}?name=s`);
+  await said.next("a welcome", (f) => f.type === "welcome");
+  const { socket: listener, ...heard } = await openReading(`${url}?name=l`);
+  const welcome = await heard.next("a welcome", (f) => f.type === "welcome");
+  if (welcome.epoch === undefined) throw new Error("w8: the room keeps no history");
+  const times = [];
+  const say = async (text) => {
+    const at = performance.now();
+    speaker.send(JSON.stringify({ type: "say", text }));
+    const frame = await said.next(
+      `message ${text}`,
+      (f) => f.type === "message" && f.text === text,
+    );
+    times.push(performance.now() - at);
+    return frame;
+  };
+  const start = await rowsWritten(http, room);
+  let last;
+  for (let i = 0; i < fill; i++) last = await say(`fill ${i}`);
+  await heard.next("the last fill", (f) => f.type === "message" && f.seq === last.seq);
+  const filled = await rowsWritten(http, room);
+  listener.terminate();
+  for (let i = 0; i < missed; i++) await say(`missed ${i}`);
+  const full = await rowsWritten(http, room);
+  const at = performance.now();
+  const back = await openReading(`${url}?name=l&since=${last.seq}&epoch=${welcome.epoch}`);
+  const history = await back.next("a history", (f) => f.type === "history");
+  const resumeMs = performance.now() - at;
+  back.socket.terminate();
+  speaker.terminate();
+  const exact = history.recovered && history.messages.length === missed;
+  return {
+    resumeMs,
+    recovered: history.recovered,
+    replayed: history.messages.length,
+    rowsFilling: (filled - start) / fill,
+    rowsFull: (full - filled) / missed,
+    sayMs: percentile(times, 50),
+    errors: exact ? 0 : 1,
+  };
+}

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { root } from "./server.mjs";
 import { roundRatios, series, summary } from "./stats.mjs";
 
-const COLORS = { A: "#d9480f", B: "#1971c2", C: "#868e96" };
+const COLORS = { A: "#d9480f", B: "#1971c2", C: "#868e96", H: "#f59f00" };
 
 export const fmt = (x, digits = 0) =>
   Number.isFinite(x)
@@ -53,15 +53,23 @@ const FIGURES = (s) => [
   ["w5", "firstMs", "5 wake: first reply after eviction ms", 1],
   ["w5", "ratio", "5 wake: first reply ÷ warm p50", 1],
   ["w6", "coldMs", "6 cold start to first reply ms", 0],
+  ["w9", "resumeMs", `9 history: ms to resume ${fmt(s.w9.missed)} missed messages`, 1],
+  ["w9", "rowsFilling", "9 history: rows written per message, room filling", 2],
+  ["w9", "rowsFull", "9 history: rows written per message, room full", 2],
+  ["w9", "sayMs", "9 history: say round trip p50 ms", 2],
 ];
 
-/** Every figure per variant, and A/B, A/C computed within each round. */
-function figures(runs, settings, ran) {
-  const rows = ["| figure | A | B | C | A/B | A/C |", "|---|---:|---:|---:|---:|---:|"];
+/** Every figure per variant, and A/X computed within each round for every other variant X. */
+function figures(runs, settings, ran, keys) {
+  const others = keys.filter((k) => k !== "A");
+  const rows = [
+    `| figure | ${keys.join(" | ")} | ${others.map((k) => `A/${k}`).join(" | ")} |`,
+    `|---|${[...keys, ...others].map(() => "---:|").join("")}`,
+  ];
   for (const [w, field, label, digits] of FIGURES(settings).filter(([w]) => ran(w))) {
     const cells = [
-      ...["A", "B", "C"].map((k) => cell(summary(series(runs, k, w, field)), digits)),
-      ...["B", "C"].map((k) => cell(summary(roundRatios(runs, "A", k, w, field)), 2)),
+      ...keys.map((k) => cell(summary(series(runs, k, w, field)), digits)),
+      ...others.map((k) => cell(summary(roundRatios(runs, "A", k, w, field)), 2)),
     ];
     rows.push(`| ${label} | ${cells.join(" | ")} |`);
   }
@@ -192,14 +200,15 @@ which the script keeps.`
 
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${v.fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
-- Rounds: ${runs.length}, the order of the variants rotated each round (A B C, B C A, C A B, …); every variant gets a fresh \`wrangler dev\` on 127.0.0.1
-- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 (A only, once) ${fmt(s.w8.rooms)} rooms over ${s.w8.windowMs / 1000} s and ${s.w8.ghosts} dead client(s)
+- Rounds: ${runs.length}, the order of the variants rotated each round (A B C H, B C H A, …); every variant gets a fresh \`wrangler dev\` on 127.0.0.1
+- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 (A only, once) ${fmt(s.w8.rooms)} rooms over ${s.w8.windowMs / 1000} s and ${s.w8.ghosts} dead client(s); workload 9 (A only) ${s.w9.fill} messages, then ${s.w9.missed} missed by a dropped listener that resumes
 
 ## Targets
 
-Each target is a ratio A/B or A/C computed within each round (the variants of
+Each target is a ratio A/X computed within each round (the variants of
 a round share the machine's load), pooled over the rounds as their geometric
-mean, with a 90 % interval from their spread (Student's t on the logarithms).
+mean, with a 90 % interval from their spread (Student's t on the logarithms);
+a difference A − X (in ms) is pooled as the mean of the rounds' differences.
 "Not settled": the interval reaches across the limit, so more rounds could
 change the verdict.
 
@@ -211,9 +220,14 @@ ${roundsTable(judged, run.orders)}
 
 ## Figures
 
-Median (min–max) over rounds; A/B and A/C are computed within each round.
+Median (min–max) over rounds; A/X is computed within each round.
 
-${figures(runs, s, run.ran)}
+${figures(
+  runs,
+  s,
+  run.ran,
+  Object.keys(run.variants).filter((k) => runs.some((round) => round[k])),
+)}
 
 ![throughput and latency per variant](chart.svg)
 ${ramp ? `\nWorkload 4 (see README, Benchmarks, for the fronts and the descriptor guard):\n${ramp}\n` : ""}${wakes.length ? `\nWorkload 5, confirmed wakes (a new instance after the idle) of rooms woken: ${wakes.join(", ")}.\n` : ""}
@@ -252,6 +266,9 @@ ${micro ? `| µs per call | what |\n|---:|---|\n${micro.map(({ what, us }) => `|
   \`getWebSockets("room")\`. No welcome, joined or left frames.
 - **C** (\`bench/raw-echo/\`) is the ceiling: \`ws.send(message)\` on \`/websocket\`; in a room the
   frame goes unchanged to \`getWebSockets("room")\`.
+- **H** is A with \`HISTORY_LIMIT=0\` (no history: no SQL, no \`seq\`), run for workload 2
+  only, in the same rounds as A: the cost of storing every message before it is sent.
+  Workload 9 (A only) measures the history itself.
 - All three answer \`GET /rooms/{room}\` with \`instance_started_at\` (workload 5 confirms its
   wakes with it). Workloads 2–5 use a fresh room each; workload 4 is last, its sockets are
   dropped by stopping the server.
@@ -277,7 +294,7 @@ export function chart(runs, variants) {
     ["w2", "p50", "2 broadcast, p50 ms"],
     ["w2", "p99", "2 broadcast, p99 ms"],
   ];
-  const [W, H, cols] = [220, 200, 3];
+  const [W, H, cols] = [260, 200, 3];
   const height = H * Math.ceil(panels.length / cols) + 30;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W * cols}" height="${height}" font-family="sans-serif" font-size="11" role="img">`,
@@ -287,7 +304,9 @@ export function chart(runs, variants) {
   panels.forEach(([w, field, title], i) => {
     const x0 = (i % cols) * W;
     const base = Math.floor(i / cols) * H + H - 30;
-    const stats = ["A", "B", "C"].map((k) => [k, summary(series(runs, k, w, field))]);
+    const stats = Object.keys(variants)
+      .filter((k) => runs.some((round) => round[k]?.[w]))
+      .map((k) => [k, summary(series(runs, k, w, field))]);
     const top = Math.max(...stats.map(([, s]) => s.max).filter(Number.isFinite), 1e-9) * 1.15;
     const y = (value) => base - Math.round((10 * (H - 70) * value) / top) / 10;
     parts.push(
@@ -307,6 +326,7 @@ export function chart(runs, variants) {
     });
   });
   Object.entries(variants).forEach(([k, { label }], j) => {
+    if (!runs.some((round) => round[k]?.w1 || round[k]?.w2)) return;
     parts.push(
       `<rect x="${10 + j * 150}" y="${height - 20}" width="10" height="10" fill="${COLORS[k]}"/><text x="${24 + j * 150}" y="${height - 11}">${label}</text>`,
     );

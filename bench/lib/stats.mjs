@@ -79,16 +79,47 @@ export function verdict({ ratio, low, high }, { at, limit }) {
   return { met: ok(ratio), settled: Number.isFinite(low) && ok(low) === ok(high) };
 }
 
+/** X − Y of one figure, computed within each round (NaN where either is missing). */
+export function roundDifferences(runs, x, y, workload, field) {
+  const xs = series(runs, x, workload, field);
+  const ys = series(runs, y, workload, field);
+  return xs.map((value, i) => value - ys[i]);
+}
+
+/**
+ * The pooled difference of per-round differences: their mean, with a 90 %
+ * interval from their spread (Student's t; none with fewer than 2 rounds).
+ */
+export function pooledDifference(differences) {
+  const d = differences.filter(Number.isFinite);
+  const n = d.length;
+  if (n === 0) return { ratio: Number.NaN, low: Number.NaN, high: Number.NaN, n };
+  const mean = d.reduce((sum, x) => sum + x, 0) / n;
+  if (n < 2) return { ratio: mean, low: Number.NaN, high: Number.NaN, n };
+  const sd = Math.sqrt(d.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (n - 1));
+  const half = (t95(n - 1) * sd) / Math.sqrt(n);
+  return { ratio: mean, low: mean - half, high: mean + half, n };
+}
+
 /**
  * Every target whose workload ran for both its variants, judged on the
- * pooled ratio of its per-round ratios: `{...target, ratios, pool, met, settled}`.
+ * pooled ratio of its per-round ratios (or, for a target of `kind`
+ * "difference", the mean of its per-round differences A − Y):
+ * `{...target, ratios, pool, met, settled}`.
  */
 export function judge(runs, targets, ran) {
   return targets
     .filter((t) => ran(t.workload, t.y))
     .map((t) => {
-      const ratios = roundRatios(runs, "A", t.y, t.workload, t.field);
-      const pool = pooled(ratios);
+      const difference = t.kind === "difference";
+      const ratios = (difference ? roundDifferences : roundRatios)(
+        runs,
+        "A",
+        t.y,
+        t.workload,
+        t.field,
+      );
+      const pool = (difference ? pooledDifference : pooled)(ratios);
       return { ...t, ratios, pool, ...verdict(pool, t) };
     });
 }

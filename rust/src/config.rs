@@ -20,6 +20,8 @@ pub const VARIABLES: &[&str] = &[
     "RATE_LIMIT_BURST",
     "MAX_TEXT_CHARS",
     "PRESENCE_LIMIT",
+    "HISTORY_LIMIT",
+    "HISTORY_ON_JOIN",
     "IDLE_TIMEOUT_SECONDS",
     "ALLOWED_ORIGINS",
     "AUTH_SECRET",
@@ -44,6 +46,11 @@ pub const MAX_MESSAGE_BYTES_LIMIT: u32 = 2 << 20;
 /// The largest `PRESENCE_LIMIT`: a welcome or roster page of 1,000 peers is
 /// already ~40 KB of JSON, and presence above it is what `who` paging is for.
 pub const MAX_PRESENCE_LIMIT: u32 = 1_000;
+/// The largest `HISTORY_LIMIT` and `HISTORY_ON_JOIN`. One `history` frame
+/// carries every message a resume missed, in one WebSocket message, so
+/// `HISTORY_LIMIT` is also at most 32 MiB ÷ `MAX_MESSAGE_BYTES` (and its
+/// default of 100 no more than that).
+pub const MAX_HISTORY: u32 = 1_000;
 /// The longest `IDLE_TIMEOUT_SECONDS`: a day. A dead socket lingers up to
 /// this long, so anything longer is a typo rather than a choice.
 pub const MAX_IDLE_TIMEOUT_SECONDS: u32 = 86_400;
@@ -70,6 +77,12 @@ pub struct Config {
     /// while a room holds at most this many members; a welcome and a
     /// roster page list at most this many. Keeps a join O(limit), not O(n).
     pub presence_limit: u32,
+    /// Messages a room keeps in its SQLite history, the latest first to
+    /// stay; 0 turns history off (no writes, no `history` frame, no `seq`).
+    pub history_limit: u32,
+    /// The most kept messages a `history` frame replays to a joiner that
+    /// does not resume (at most `history_limit` of them).
+    pub history_on_join: u32,
     /// A room socket that sent no frame and no keepalive `ping` for longer
     /// than this many seconds is closed (see [`crate::liveness`]); 0 = never.
     pub idle_timeout_seconds: u32,
@@ -106,6 +119,8 @@ impl Default for Config {
             rate_limit_burst: 40,
             max_text_chars: 4_096,
             presence_limit: 100,
+            history_limit: 100,
+            history_on_join: 50,
             idle_timeout_seconds: 120,
             allowed_origins: Vec::new(),
             auth_secret: None,
@@ -141,14 +156,18 @@ impl Config {
     /// default, anything set must be valid.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        let max_message_bytes = integer(
+            &get,
+            "MAX_MESSAGE_BYTES",
+            defaults.max_message_bytes,
+            1,
+            MAX_MESSAGE_BYTES_LIMIT,
+        )?;
+        // A history frame carries up to HISTORY_LIMIT messages in one
+        // WebSocket message: at most what the platform lets one hold.
+        let history_cap = MAX_HISTORY.min(PLATFORM_MAX_MESSAGE_BYTES / max_message_bytes);
         Ok(Config {
-            max_message_bytes: integer(
-                &get,
-                "MAX_MESSAGE_BYTES",
-                defaults.max_message_bytes,
-                1,
-                MAX_MESSAGE_BYTES_LIMIT,
-            )?,
+            max_message_bytes,
             max_connections_per_room: integer(
                 &get,
                 "MAX_CONNECTIONS_PER_ROOM",
@@ -184,6 +203,20 @@ impl Config {
                 defaults.presence_limit,
                 1,
                 MAX_PRESENCE_LIMIT,
+            )?,
+            history_limit: integer(
+                &get,
+                "HISTORY_LIMIT",
+                defaults.history_limit.min(history_cap),
+                0,
+                history_cap,
+            )?,
+            history_on_join: integer(
+                &get,
+                "HISTORY_ON_JOIN",
+                defaults.history_on_join,
+                0,
+                MAX_HISTORY,
             )?,
             idle_timeout_seconds: integer(
                 &get,
@@ -307,6 +340,8 @@ mod tests {
             ("RATE_LIMIT_BURST", "3"),
             ("MAX_TEXT_CHARS", "10"),
             ("PRESENCE_LIMIT", "1000"),
+            ("HISTORY_LIMIT", "0"),
+            ("HISTORY_ON_JOIN", "1000"),
             ("IDLE_TIMEOUT_SECONDS", "0"),
             (
                 "ALLOWED_ORIGINS",
@@ -324,6 +359,8 @@ mod tests {
                 rate_limit_burst: 3,
                 max_text_chars: 10,
                 presence_limit: 1_000,
+                history_limit: 0,
+                history_on_join: 1_000,
                 idle_timeout_seconds: 0,
                 allowed_origins: vec!["https://example.com".into(), "http://localhost:8787".into()],
                 auth_secret: Some(Secret(secret.into_bytes())),
@@ -353,6 +390,12 @@ mod tests {
             ("PRESENCE_LIMIT", "1001"),
             ("PRESENCE_LIMIT", "-5"),
             ("PRESENCE_LIMIT", "ten"),
+            ("HISTORY_LIMIT", "1001"),
+            ("HISTORY_LIMIT", "513"),
+            ("HISTORY_LIMIT", "-1"),
+            ("HISTORY_LIMIT", ""),
+            ("HISTORY_ON_JOIN", "1001"),
+            ("HISTORY_ON_JOIN", "fifty"),
             ("IDLE_TIMEOUT_SECONDS", "-1"),
             ("IDLE_TIMEOUT_SECONDS", "86401"),
             ("IDLE_TIMEOUT_SECONDS", "2m"),
@@ -376,6 +419,23 @@ mod tests {
         assert_eq!(
             max("33554432").map_err(|e| e.rule),
             Err("must be a whole number from 1 to 2097152".into())
+        );
+    }
+
+    #[test]
+    fn a_history_frame_fits_in_one_websocket_message() {
+        let limit = |vars: &[(&str, &str)]| config(vars).map(|c| c.history_limit);
+        assert_eq!(limit(&[]), Ok(100));
+        assert_eq!(limit(&[("HISTORY_LIMIT", "512")]), Ok(512));
+        // 2 MiB messages: 16 fit in 32 MiB, the default too.
+        let large = ("MAX_MESSAGE_BYTES", "2097152");
+        assert_eq!(limit(&[large]), Ok(16));
+        assert_eq!(limit(&[large, ("HISTORY_LIMIT", "16")]), Ok(16));
+        assert_eq!(
+            limit(&[large, ("HISTORY_LIMIT", "17")]).map_err(|e| e.to_string()),
+            Err("configuration variable HISTORY_LIMIT = 17 is invalid: \
+                 must be a whole number from 0 to 16"
+                .into())
         );
     }
 

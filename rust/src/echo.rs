@@ -6,13 +6,11 @@
 
 use std::collections::HashMap;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::error::CloseReason;
 use crate::outcome::{Effect, Effects};
 use crate::protocol::{Frame, Payload};
 use crate::socket::ECHO_TAG;
+use crate::text::base64url;
 
 /// The `/websocket` sockets an object holds, by their id tags, so they are
 /// counted exactly without listing the runtime's sockets on every frame:
@@ -43,7 +41,7 @@ impl Sockets {
     /// A new socket: its id tag, made from `entropy` (random bytes from the
     /// runtime), unique among them.
     pub fn open(&mut self, entropy: &[u8]) -> String {
-        let mut id = format!("{ECHO_TAG}{}", URL_SAFE_NO_PAD.encode(entropy));
+        let mut id = format!("{ECHO_TAG}{}", base64url(entropy));
         let mut n = self.ids.len() as u64;
         while self.ids.contains_key(&id) {
             id.push_str(&n.to_string());

@@ -166,6 +166,8 @@ pub enum HttpError {
     MethodNotAllowed,
     /// The `?name=` of an upgrade is not a valid display name.
     BadName(Error),
+    /// The `?since=&epoch=` of an upgrade is malformed.
+    BadResume,
     /// The room holds as many connections as it may.
     RoomFull { max: u32 },
     /// The room holds as many connections with this token subject as it
@@ -189,7 +191,7 @@ impl HttpError {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            HttpError::BadRoom { .. } | HttpError::BadName(_) => 400,
+            HttpError::BadRoom { .. } | HttpError::BadName(_) | HttpError::BadResume => 400,
             HttpError::UpgradeRequired => 426,
             HttpError::MethodNotAllowed => 405,
             HttpError::RoomFull { .. } => 503,
@@ -220,7 +222,7 @@ impl HttpError {
             HttpError::BadRoom { .. } => "bad_room",
             HttpError::UpgradeRequired => "upgrade_required",
             HttpError::MethodNotAllowed => "method_not_allowed",
-            HttpError::BadName(_) => "invalid_field",
+            HttpError::BadName(_) | HttpError::BadResume => "invalid_field",
             HttpError::RoomFull { .. } => "room_full",
             HttpError::TooManyConnections { .. } => "too_many_connections",
             HttpError::TooManyRequests => "too_many_requests",
@@ -279,6 +281,9 @@ impl fmt::Display for HttpError {
             HttpError::UpgradeRequired => f.write_str("expected Upgrade: websocket"),
             HttpError::MethodNotAllowed => f.write_str("room endpoints accept GET only"),
             HttpError::BadName(error) => write!(f, "query parameter \"name\": {error}"),
+            HttpError::BadResume => {
+                f.write_str("?since= (a seq) and ?epoch= (a room's epoch) go together")
+            }
             HttpError::RoomFull { max } => {
                 write!(f, "the room is full ({max} connections); try again later")
             }

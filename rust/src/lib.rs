@@ -30,6 +30,7 @@
 //! | [`liveness`] | the idle timeout: when a socket that sent no Close counts as gone, when the alarm runs next |
 //! | [`close`] | which close codes may be sent; the close handshake's answer |
 //! | [`records`] | reading JSON objects: the records the server stored, client frames |
+//! | [`text`] | text helpers kept small in the Wasm module |
 
 pub mod close;
 pub mod config;
@@ -46,6 +47,7 @@ pub mod protocol;
 pub mod records;
 pub mod room;
 pub mod socket;
+pub mod text;
 pub mod token;
 pub mod wakes;
 

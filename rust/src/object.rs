@@ -27,6 +27,7 @@ use crate::http::url::{query_param, split_url};
 use crate::liveness::Liveness;
 use crate::outcome::{Admission, Effect, Effects, HttpResponse, Opening};
 use crate::protocol::{Frame, ServerFrame};
+use crate::room::history::{Log, Resume};
 use crate::room::Room;
 use crate::socket::{self, Attachment, Kind};
 use crate::wakes::{WakeCount, Wakes};
@@ -51,6 +52,10 @@ pub struct Stats {
     /// shared by every object it runs. It never shrinks, so it is the
     /// high-water mark of what frames cost (see `MAX_MESSAGE_BYTES`).
     pub memory_bytes: u64,
+    /// SQLite rows the running instance has written for the room's history,
+    /// as the runtime counts them: the storage's billed unit (see
+    /// [`crate::room::history`]).
+    pub history_rows_written: u64,
 }
 
 impl Stats {
@@ -160,12 +165,20 @@ impl ObjectState {
     }
 
     /// Decides what a request to this object gets, from its URL;
-    /// `memory_bytes` is the Wasm memory's size, for the stats.
+    /// `memory_bytes` is the Wasm memory's size, for the stats; `log` reads
+    /// the room's stored history if a join needs it.
     ///
     /// An object holds at most `MAX_CONNECTIONS_PER_ROOM` sockets of either
     /// kind: the object `foo` serves `/websocket` and the room `foo`, and
     /// both count.
-    pub fn open(&mut self, url: &str, now: u64, entropy: &[u8], memory_bytes: u64) -> Opening {
+    pub fn open(
+        &mut self,
+        url: &str,
+        now: u64,
+        entropy: &[u8],
+        memory_bytes: u64,
+        log: &mut impl Log,
+    ) -> Opening {
         if let Some(error) = &self.broken {
             return Opening::Respond(HttpResponse::bad_config(error));
         }
@@ -180,16 +193,20 @@ impl ObjectState {
             }),
             Some(Err(error)) => Err(error),
             Some(Ok(RoomTarget::Stats(room))) => who(Some(room)).map(|_| {
-                Opening::Respond(HttpResponse::json(self.stats(room, memory_bytes).to_json()))
+                let stats = self.stats(room, memory_bytes, log.rows_written());
+                Opening::Respond(HttpResponse::json(stats.to_json()))
             }),
             Some(Ok(RoomTarget::Socket(room))) => who(Some(room)).and_then(|claims| {
                 if full {
                     return Err(HttpError::RoomFull { max });
                 }
                 let name = query_param(query, "name");
+                let resume =
+                    Resume::read(query_param(query, "since"), query_param(query, "epoch"))?;
+                let (name, resume) = (name.as_deref(), resume.as_ref());
                 let mut admission = self
                     .room
-                    .join(room, name.as_deref(), claims, now, entropy)?;
+                    .join(room, name, claims, resume, now, entropy, log)?;
                 admission.effects.0.extend(self.hold());
                 admission.effects.0.extend(self.arm(now));
                 Ok(Opening::Join(admission))
@@ -215,8 +232,9 @@ impl ObjectState {
         self.wakes.hold().map(|wakes| Effect::StoreWakes { wakes })
     }
 
-    /// The stats of `room` as this object holds them.
-    pub fn stats(&self, room: &str, memory_bytes: u64) -> Stats {
+    /// The stats of `room` as this object holds them; `rows_written` is
+    /// what its history store counted.
+    pub fn stats(&self, room: &str, memory_bytes: u64, rows_written: u64) -> Stats {
         let wakes = self.wakes.wakes();
         Stats {
             room: room.to_owned(),
@@ -225,6 +243,7 @@ impl ObjectState {
             instance_started_at: self.wakes.started_at(),
             last_wake_at: wakes.last_wake_at,
             memory_bytes,
+            history_rows_written: rows_written,
         }
     }
 
@@ -247,8 +266,15 @@ impl ObjectState {
         }
     }
 
-    /// A frame on a socket with `tags`, at `now`.
-    pub fn message(&mut self, tags: &[String], frame: Frame<'_>, now: u64) -> Effects {
+    /// A frame on a socket with `tags`, at `now`; `log` reads the room's
+    /// stored history if a `say` needs it.
+    pub fn message(
+        &mut self,
+        tags: &[String],
+        frame: Frame<'_>,
+        now: u64,
+        log: &mut impl Log,
+    ) -> Effects {
         if self.broken.is_some() {
             return Effect::close(&CloseReason::Misconfigured).into();
         }
@@ -267,7 +293,7 @@ impl ObjectState {
                 }
                 effects
             }
-            Kind::Member(id) => self.room.on_frame(id, frame, now),
+            Kind::Member(id) => self.room.on_frame(id, frame, now, log),
         }
     }
 
@@ -381,7 +407,7 @@ mod tests {
 
     /// A text frame from member `id` at t=5, minus the final attachment update.
     fn frame_of(object: &mut ObjectState, id: &str, text: &str) -> Effects {
-        strip_attach(object.message(&member(id), Frame::Text(text), 5))
+        strip_attach(object.message(&member(id), Frame::Text(text), 5, &mut log()))
     }
 
     #[test]
@@ -402,13 +428,24 @@ mod tests {
             _ => None,
         };
         let (status, body) =
-            refused(object.open(&url("name=x"), 1_000, &[1; 9], 0)).expect("refused");
+            refused(object.open(&url("name=x"), 1_000, &[1; 9], 0, &mut log())).expect("refused");
         assert_eq!(status, 401);
         assert!(body.contains(r#""reason":"missing""#), "{body}");
-        let expired = object.open(&url(&format!("token={token}")), 2_000_000, &[1; 9], 0);
+        let expired = object.open(
+            &url(&format!("token={token}")),
+            2_000_000,
+            &[1; 9],
+            0,
+            &mut log(),
+        );
         assert!(refused(expired).is_some_and(|(_, body)| body.contains("expired")));
-        let admission =
-            joined(object.open(&url(&format!("token={token}&name=Eve")), 1_000, &[1; 9], 0));
+        let admission = joined(object.open(
+            &url(&format!("token={token}&name=Eve")),
+            1_000,
+            &[1; 9],
+            0,
+            &mut log(),
+        ));
         let (attachment, _, _) = parts(&admission);
         assert_eq!(
             (attachment.name.as_str(), attachment.sub.as_deref()),
@@ -425,10 +462,14 @@ mod tests {
         );
         assert_eq!(object.room().roster()[0].name, "Token Ada");
         // `/websocket` needs a token without a room.
-        assert!(
-            refused(object.open(&format!("http://h/websocket?token={token}"), 1_000, &[], 0))
-                .is_some()
-        );
+        assert!(refused(object.open(
+            &format!("http://h/websocket?token={token}"),
+            1_000,
+            &[],
+            0,
+            &mut log()
+        ))
+        .is_some());
     }
 
     #[test]
@@ -436,7 +477,8 @@ mod tests {
         let error = Config::from_vars(|n| (n == "RATE_LIMIT_BURST").then(|| "lots".to_owned()))
             .expect_err("invalid");
         let mut object = ObjectState::start(None, 0, 0, Err(error));
-        let Opening::Respond(response) = object.open("http://h/rooms/r/websocket", 0, &[1; 9], 0)
+        let Opening::Respond(response) =
+            object.open("http://h/rooms/r/websocket", 0, &[1; 9], 0, &mut log())
         else {
             panic!("expected a refusal");
         };
@@ -447,11 +489,11 @@ mod tests {
             .unwrap_or_default()
             .contains("RATE_LIMIT_BURST = lots"));
         assert_eq!(
-            close_code(&object.message(&member("x"), Frame::Text("{}"), 0)),
+            close_code(&object.message(&member("x"), Frame::Text("{}"), 0, &mut log())),
             Some(1011)
         );
         assert_eq!(
-            close_code(&object.message(&[], Frame::Text("hi"), 0)),
+            close_code(&object.message(&[], Frame::Text("hi"), 0, &mut log())),
             Some(1011)
         );
     }
@@ -482,28 +524,40 @@ mod tests {
     #[test]
     fn open_decides_echo_join_stats_and_refusals() {
         let mut object = ObjectState::start(None, 100, 0, Ok(Config::default()));
-        let Opening::Echo(echo) = object.open("http://h/websocket", 1, &[1; 9], 0) else {
+        let Opening::Echo(echo) = object.open("http://h/websocket", 1, &[1; 9], 0, &mut log())
+        else {
             panic!("expected an echo socket");
         };
         assert!(echo.id.starts_with("echo:"));
         assert_eq!(echo.tags, vec![echo.id.clone()]);
-        let admission =
-            joined(object.open("http://h/rooms/lobby/websocket?name=Ada", 2, &[2; 9], 0));
+        let admission = joined(object.open(
+            "http://h/rooms/lobby/websocket?name=Ada",
+            2,
+            &[2; 9],
+            0,
+            &mut log(),
+        ));
         let (attachment, _, _) = parts(&admission);
         assert_eq!(attachment.name, "Ada");
         assert_eq!(attachment.joined_at, 2);
-        let Opening::Respond(stats) = object.open("http://h/rooms/lobby", 3, &[], 65_536) else {
+        let Opening::Respond(stats) =
+            object.open("http://h/rooms/lobby", 3, &[], 65_536, &mut log())
+        else {
             panic!("expected stats");
         };
         assert_eq!(
             stats.body.as_deref(),
             Some(
-                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"memory_bytes":65536}"#
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"memory_bytes":65536,"history_rows_written":0}"#
             )
         );
-        let Opening::Respond(bad) =
-            object.open("http://h/rooms/lobby/websocket?name=%07", 4, &[4; 9], 0)
-        else {
+        let Opening::Respond(bad) = object.open(
+            "http://h/rooms/lobby/websocket?name=%07",
+            4,
+            &[4; 9],
+            0,
+            &mut log(),
+        ) else {
             panic!("expected a refusal");
         };
         assert_eq!(bad.status, 400);
@@ -514,12 +568,14 @@ mod tests {
     fn the_wake_record_is_stored_once_the_instance_holds_a_socket() {
         // A room that never had a member: stats store nothing.
         let mut object = ObjectState::start(None, 100, 0, Ok(Config::default()));
-        let Opening::Respond(stats) = object.open("http://h/rooms/r", 1, &[], 0) else {
+        let Opening::Respond(stats) = object.open("http://h/rooms/r", 1, &[], 0, &mut log()) else {
             panic!("expected stats");
         };
         assert!(stats.body.unwrap_or_default().contains(r#""wakes":0"#));
         // The first join stores the record, once.
-        let Opening::Join(first) = object.open("http://h/rooms/r/websocket", 2, &[1; 9], 0) else {
+        let Opening::Join(first) =
+            object.open("http://h/rooms/r/websocket", 2, &[1; 9], 0, &mut log())
+        else {
             panic!("expected a join");
         };
         let counted = Wakes {
@@ -527,7 +583,9 @@ mod tests {
             last_wake_at: None,
         };
         assert_eq!(stored(&first.effects), std::slice::from_ref(&counted));
-        let Opening::Join(second) = object.open("http://h/rooms/r/websocket", 3, &[2; 9], 0) else {
+        let Opening::Join(second) =
+            object.open("http://h/rooms/r/websocket", 3, &[2; 9], 0, &mut log())
+        else {
             panic!("expected a join");
         };
         assert_eq!(stored(&second.effects), []);
@@ -545,7 +603,8 @@ mod tests {
         // An instance created by stats alone, after the room had members:
         // nothing stored, the count as it was.
         let mut polled = ObjectState::start(Some(counted), 900, 0, Ok(Config::default()));
-        let Opening::Respond(stats) = polled.open("http://h/rooms/r", 901, &[], 0) else {
+        let Opening::Respond(stats) = polled.open("http://h/rooms/r", 901, &[], 0, &mut log())
+        else {
             panic!("expected stats");
         };
         assert!(stats.body.unwrap_or_default().contains(r#""wakes":1,"#));
@@ -582,17 +641,29 @@ mod tests {
             other => panic!("expected an answer, got {other:?}"),
         };
         let url = |query: String| format!("http://h/rooms/lobby?{query}");
-        assert_eq!(status(object.open(&url(String::new()), 1_000, &[], 0)), 401);
+        assert_eq!(
+            status(object.open(&url(String::new()), 1_000, &[], 0, &mut log())),
+            401
+        );
         let other_room = format!("token={}", token(Some("other")));
-        assert_eq!(status(object.open(&url(other_room), 1_000, &[], 0)), 401);
+        assert_eq!(
+            status(object.open(&url(other_room), 1_000, &[], 0, &mut log())),
+            401
+        );
         let this_room = format!("token={}", token(Some("lobby")));
         assert_eq!(
-            status(object.open(&url(this_room.clone()), 1_000, &[], 0)),
+            status(object.open(&url(this_room.clone()), 1_000, &[], 0, &mut log())),
             200
         );
-        assert_eq!(status(object.open(&url(this_room), 2_000_000, &[], 0)), 401);
+        assert_eq!(
+            status(object.open(&url(this_room), 2_000_000, &[], 0, &mut log())),
+            401
+        );
         let any_room = format!("token={}", token(None));
-        assert_eq!(status(object.open(&url(any_room), 1_000, &[], 0)), 200);
+        assert_eq!(
+            status(object.open(&url(any_room), 1_000, &[], 0, &mut log())),
+            200
+        );
     }
 
     #[test]
@@ -600,12 +671,12 @@ mod tests {
         let config = config(|c| c.max_connections_per_room = 2);
         let mut object = ObjectState::start(None, 0, 0, Ok(config));
         assert!(matches!(
-            object.open("http://h/websocket", 0, &[1; 9], 0),
+            object.open("http://h/websocket", 0, &[1; 9], 0, &mut log()),
             Opening::Echo(_)
         ));
-        joined(object.open("http://h/rooms/foo/websocket", 0, &[2; 9], 0));
+        joined(object.open("http://h/rooms/foo/websocket", 0, &[2; 9], 0, &mut log()));
         for url in ["http://h/websocket", "http://h/rooms/foo/websocket"] {
-            let Opening::Respond(full) = object.open(url, 0, &[3; 9], 0) else {
+            let Opening::Respond(full) = object.open(url, 0, &[3; 9], 0, &mut log()) else {
                 panic!("expected room_full for {url}");
             };
             assert_eq!(full.status, 503, "{url}");
@@ -617,13 +688,19 @@ mod tests {
     #[test]
     fn echo_sockets_are_counted_exactly_across_errors_closes_and_wakes() {
         let mut object = ObjectState::start(None, 0, 0, Ok(Config::default()));
-        let mut open = |entropy: u8| match object.open("http://h/websocket", 0, &[entropy; 9], 0) {
+        let mut open = |entropy: u8| match object.open(
+            "http://h/websocket",
+            0,
+            &[entropy; 9],
+            0,
+            &mut log(),
+        ) {
             Opening::Echo(admission) => admission.tags,
             other => panic!("expected an echo socket, got {other:?}"),
         };
         let (a, b, c) = (open(1), open(2), open(3));
         let reply = |object: &mut ObjectState, tags: &[String]| {
-            reply_text(&object.message(tags, Frame::Text("hi"), 0)).to_owned()
+            reply_text(&object.message(tags, Frame::Text("hi"), 0, &mut log())).to_owned()
         };
         assert!(reply(&mut object, &a).ends_with("connections: 3"));
         // An error, then its close: one socket less, once.
@@ -638,7 +715,7 @@ mod tests {
         woken.close(&b, 1006, None);
         assert!(reply(&mut woken, &c).ends_with("connections: 2"));
         // Members count too (the example counted every socket of the object).
-        joined(woken.open("http://h/rooms/foo/websocket", 10, &[9; 9], 0));
+        joined(woken.open("http://h/rooms/foo/websocket", 10, &[9; 9], 0, &mut log()));
         assert!(reply(&mut woken, &c).ends_with("connections: 3"));
     }
 
@@ -657,16 +734,16 @@ mod tests {
             crate::token::mint(secret.as_bytes(), &claims)
         };
         let url = format!("http://h/rooms/r/websocket?token={}", token(Some("r")));
-        let ada = joined(object.open(&url, 1_000_000, &[1; 9], 0));
-        let bob = joined(object.open(&url, 1_000_000, &[2; 9], 0));
+        let ada = joined(object.open(&url, 1_000_000, &[1; 9], 0, &mut log()));
+        let bob = joined(object.open(&url, 1_000_000, &[2; 9], 0, &mut log()));
         let (attachment, _, _) = parts(&ada);
         assert_eq!(attachment.exp, Some(2_000));
         let ping = Frame::Text(r#"{"type":"ping"}"#);
         assert_eq!(
-            strip_attach(object.message(&ada.tags, ping, 1_999_999)),
+            strip_attach(object.message(&ada.tags, ping, 1_999_999, &mut log())),
             frame_pong()
         );
-        let expired = object.message(&ada.tags, ping, 2_000_000);
+        let expired = object.message(&ada.tags, ping, 2_000_000, &mut log());
         assert!(matches!(
             expired.0.as_slice(),
             [Effect::Detach, Effect::Close { code, reason }, Effect::Send { .. }]
@@ -680,16 +757,17 @@ mod tests {
             1_000_000,
             &[3; 9],
             0,
+            &mut log(),
         ) else {
             panic!("expected an echo socket");
         };
         assert_eq!(echo.tags[1], "exp:2000");
         assert_eq!(
-            close_code(&object.message(&echo.tags, ping, 1_999_999)),
+            close_code(&object.message(&echo.tags, ping, 1_999_999, &mut log())),
             None
         );
         assert_eq!(
-            close_code(&object.message(&echo.tags, ping, 2_000_000)),
+            close_code(&object.message(&echo.tags, ping, 2_000_000, &mut log())),
             Some(1008)
         );
     }
@@ -704,9 +782,10 @@ mod tests {
                 instance_started_at: 7,
                 last_wake_at: None,
                 memory_bytes: 1_179_648,
+                history_rows_written: 0,
             }
             .to_json(),
-            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"memory_bytes":1179648}"#
+            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"memory_bytes":1179648,"history_rows_written":0}"#
         );
     }
 
@@ -757,7 +836,8 @@ mod tests {
 
     fn join_at(object: &mut ObjectState, name: &str, now: u64) -> (String, Effects) {
         let url = format!("http://h/rooms/r/websocket?name={name}");
-        let Opening::Join(admission) = object.open(&url, now, name.as_bytes(), 0) else {
+        let Opening::Join(admission) = object.open(&url, now, name.as_bytes(), 0, &mut log())
+        else {
             panic!("expected a join");
         };
         (admission.id, admission.effects)
@@ -798,7 +878,12 @@ mod tests {
         assert_eq!(alarms(&effects), [0u64; 0]);
         let (cy, _) = join_at(&mut object, "Cy-00000", 3_000);
         // Cy sends a frame at 100 s: stored, it stands for 15 s more.
-        object.message(&member(&cy), Frame::Text(r#"{"type":"ping"}"#), 100_000);
+        object.message(
+            &member(&cy),
+            Frame::Text(r#"{"type":"ping"}"#),
+            100_000,
+            &mut log(),
+        );
         let (ada_tags, bob_tags, cy_tags) = (member(&ada), member(&bob), member(&cy));
         let echo: Vec<String> = vec![];
         // At 137.001 s: Ada pinged at 100 s (kept); Bob joined at 2 s and
@@ -860,7 +945,11 @@ mod tests {
         let (mut object, ada) = {
             let mut object = ObjectState::start(None, 0, 0, config.clone());
             let (ada, effects) = join_at(&mut object, "Ada-0000", 0);
-            let Some(Effect::Attach { attachment }) = effects.0.first().cloned() else {
+            // (after the new room's epoch)
+            let Some(attachment) = effects.0.iter().find_map(|effect| match effect {
+                Effect::Attach { attachment } => Some(attachment.clone()),
+                _ => None,
+            }) else {
                 panic!("expected an attachment");
             };
             let mut woken = ObjectState::start(None, 50_000, 1, config.clone());

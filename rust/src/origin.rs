@@ -6,12 +6,13 @@
 //! Clients that are not browsers send no `Origin` and pass.
 
 use crate::error::HttpError;
+use crate::text;
 
 /// An origin in the form browsers send it: `scheme://host[:port]`, lowercase,
 /// without a default port or a trailing slash; `None` if `text` is not one.
 pub fn parse(text: &str) -> Option<String> {
     let text = text.trim().trim_end_matches('/').to_ascii_lowercase();
-    let (scheme, authority) = text.split_once("://")?;
+    let (scheme, authority) = text::split_once(&text, "://")?;
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         || !scheme

@@ -33,11 +33,20 @@ pub enum Effect {
     Reply { text: String },
     /// Send `text` to every socket tagged `tag` (`getWebSockets(tag)`), this
     /// one too unless `skip_self`. The tag is the room's for a broadcast, a
-    /// member's id for a whisper: no scan of the sockets either way.
+    /// member's id for a whisper: no scan of the sockets either way. With
+    /// a `seq`, `text` is a message first stored in the room's history as
+    /// message `seq`, forgetting those up to `forget` (inclusive): no one
+    /// gets a message that is not stored (see `perform` in `js/index.ts`).
     Send {
         tag: String,
         text: String,
         skip_self: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        seq: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        forget: Option<u64>,
     },
     /// Store `attachment` on this socket (`serializeAttachment`), so it
     /// survives hibernation.
@@ -45,6 +54,18 @@ pub enum Effect {
     /// Drop this socket's attachment (`serializeAttachment(null)`): its
     /// member has left, and neither its close nor a wake may bring it back.
     Detach,
+    /// Start the room's history under `epoch` (SQLite: `js/history.ts`).
+    Epoch { epoch: String },
+    /// Send this socket a `history` frame: `head`, the stored messages
+    /// with a seq above `after` (at most `count`, as stored, comma-separated)
+    /// and `tail`. The shim splices the stored messages in, so a replay
+    /// never passes through the Wasm memory (which never shrinks).
+    Replay {
+        head: String,
+        after: u64,
+        count: u32,
+        tail: String,
+    },
     /// Close this socket with `code` and `reason`.
     Close {
         #[tsify(type = "number")]
@@ -105,6 +126,8 @@ impl Effect {
             tag: ROOM_TAG.to_owned(),
             text,
             skip_self,
+            seq: None,
+            forget: None,
         }
     }
 }

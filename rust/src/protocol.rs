@@ -119,12 +119,20 @@ pub enum ServerFrame {
     /// To a new connection: who it is, how many are there (itself
     /// included) and who: itself and the first `presence_limit − 1` others,
     /// in join order. `connections` is everyone when `count ≤ presence_limit`.
+    /// With history on, the room's `epoch` and the `seq` of its last
+    /// message (0 if none); a `history` frame follows.
     Welcome {
         id: String,
         room: String,
         count: u32,
         presence_limit: u32,
         connections: Vec<Peer>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        epoch: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        seq: Option<u64>,
     },
     /// To the others: a connection joined; sent only while `count`, the
     /// members now, is at most the presence limit.
@@ -140,12 +148,26 @@ pub enum ServerFrame {
         name: String,
         count: u32,
     },
-    /// A `say`, to everyone.
+    /// A `say`, to everyone. With history on, `seq` numbers it: strictly
+    /// increasing per room from 1, never reused.
     Message {
         id: String,
         name: String,
         text: String,
         ts: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        seq: Option<u64>,
+    },
+    /// Right after `welcome`, with history on: the messages a resume
+    /// (`?since=S&epoch=E`) missed, exactly those with `seq > S` and
+    /// `recovered: true`; otherwise the latest kept ones (at most
+    /// `HISTORY_ON_JOIN`) and `recovered: false`. Built from the stored
+    /// frames by [`crate::room::history::frame`].
+    History {
+        recovered: bool,
+        #[tsify(type = "Array<Extract<ServerFrame, { type: \"message\" }>>")]
+        messages: Vec<ServerFrame>,
     },
     /// A `whisper`, to its recipient.
     Whisper {

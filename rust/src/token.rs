@@ -6,8 +6,6 @@
 //! reads or writes one: the server verifies with it and `npm run token`
 //! (`rust/bin/token.rs`) mints with it.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
@@ -15,6 +13,7 @@ use sha2::Sha256;
 use crate::error::TokenError;
 use crate::protocol;
 use crate::records::{self, Record};
+use crate::text::{base64url, from_base64url};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -49,9 +48,8 @@ impl Claims {
 
 /// Signs `claims` with `secret`.
 pub fn mint(secret: &[u8], claims: &Claims) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let signature =
-        URL_SAFE_NO_PAD.encode(sign(secret, payload.as_bytes()).finalize().into_bytes());
+    let payload = base64url(&serde_json::to_vec(claims).unwrap_or_default());
+    let signature = base64url(&sign(secret, payload.as_bytes()).finalize().into_bytes());
     format!("{payload}.{signature}")
 }
 
@@ -104,10 +102,9 @@ fn sign(secret: &[u8], payload: &[u8]) -> HmacSha256 {
 }
 
 /// Canonical base64url without padding, the only spelling [`mint`] writes:
-/// no `=`, and no bits set past the last byte (`URL_SAFE_NO_PAD` refuses
-/// both), so one token has one spelling.
+/// no `=`, and no bits set past the last byte, so one token has one spelling.
 fn decode(text: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(text).ok()
+    from_base64url(text)
 }
 
 #[cfg(test)]
@@ -141,12 +138,12 @@ mod tests {
     fn matches_the_documented_format() {
         let token = mint(SECRET, &claims(None, 100));
         let (payload, signature) = token.split_once('.').expect("two parts");
-        let json = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        let json = decode(payload).expect("base64url");
         assert_eq!(json, br#"{"sub":"u1","name":"Ada","exp":100}"#);
         let mut mac = HmacSha256::new_from_slice(SECRET).expect("key");
         mac.update(payload.as_bytes());
         assert_eq!(
-            URL_SAFE_NO_PAD.decode(signature).expect("base64url"),
+            decode(signature).expect("base64url"),
             mac.finalize().into_bytes().to_vec()
         );
     }
@@ -156,7 +153,7 @@ mod tests {
         let good = mint(SECRET, &claims(Some("lobby"), 100));
         let other_secret = mint(b"another secret of 32 bytes or more!", &claims(None, 100));
         let (payload, signature) = good.split_once('.').expect("two parts");
-        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"u1","name":"Ada","exp":999}"#);
+        let forged_payload = base64url(br#"{"sub":"u1","name":"Ada","exp":999}"#);
         let forged = format!("{forged_payload}.{signature}");
         let padded = format!("{payload}.{signature}=");
         let padded_twice = format!("{payload}.{signature}==");

@@ -19,6 +19,7 @@ use crate::object::{ObjectState, Probe};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
+use crate::room::history::{Failure, Head, Log};
 use crate::socket::Attachment;
 use crate::wakes::Wakes;
 
@@ -67,6 +68,52 @@ pub fn schedule_reset() {
 /// copied into the old instance and read from the new one.
 #[wasm_bindgen]
 pub fn settle() {}
+
+#[wasm_bindgen(typescript_custom_section)]
+const HISTORY_STORE: &str = r#"
+/**
+ * A room's stored history, read by the core when an event needs it
+ * (js/history.ts runs the SQL). A method that fails throws; the core then
+ * refuses the event (error `internal`, or a 500 for a join).
+ */
+export interface HistoryStore {
+  /** The stored epoch (null: no history yet), and the lowest and highest seq kept (null: none). */
+  head(): [epoch: string | null, first: number | null, last: number | null];
+  /** Rows the history's writes changed in this instance, as the runtime counts them. */
+  readonly rowsWritten: number;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// See the TypeScript interface above.
+    #[wasm_bindgen(typescript_type = "HistoryStore")]
+    pub type HistoryStore;
+
+    #[wasm_bindgen(method, catch)]
+    fn head(this: &HistoryStore) -> Result<js_sys::Array, JsValue>;
+
+    #[wasm_bindgen(method, getter, js_name = rowsWritten)]
+    fn rows_written(this: &HistoryStore) -> f64;
+}
+
+/// The room's history as the store reads it. An exception in the store is
+/// caught here (`catch`), never thrown through Wasm frames: that would leave
+/// the state borrowed and the shadow stack where it was.
+struct JsLog<'a>(&'a HistoryStore);
+
+impl Log for JsLog<'_> {
+    fn head(&mut self) -> Result<Head, Failure> {
+        let row = self.0.head().map_err(|_| Failure)?;
+        // `as` saturates: a stored seq is a whole number below 2^53.
+        let seq = |i| row.get(i).as_f64().map(|n| n as u64);
+        Ok(Head::from_row(row.get(0).as_string(), seq(1), seq(2)))
+    }
+
+    fn rows_written(&mut self) -> u64 {
+        self.0.rows_written() as u64
+    }
+}
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
     Ts::from_rust(value).map_err(|error| JsError::new(&error.to_string()))
@@ -196,8 +243,19 @@ impl ObjectHandle {
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
-    pub fn open(&mut self, url: &str, now: f64, entropy: &[u8]) -> Result<Ts<Opening>, JsError> {
-        to_js(&self.state.open(url, millis(now), entropy, memory_bytes()))
+    pub fn open(
+        &mut self,
+        url: &str,
+        now: f64,
+        entropy: &[u8],
+        history: &HistoryStore,
+    ) -> Result<Ts<Opening>, JsError> {
+        let log = &mut JsLog(history);
+        to_js(
+            &self
+                .state
+                .open(url, millis(now), entropy, memory_bytes(), log),
+        )
     }
 
     /// Takes back a socket found open after a wake: see [`ObjectState::adopt`].
@@ -211,15 +269,22 @@ impl ObjectHandle {
     }
 
     /// A frame on a socket: see [`ObjectState::message`]. `message` is what
-    /// `webSocketMessage` received: a string or an ArrayBuffer.
+    /// `webSocketMessage` received: a string or an ArrayBuffer; `history`
+    /// reads the room's stored history.
     pub fn message(
         &mut self,
         tags: Vec<String>,
         message: JsValue,
         now: f64,
+        history: &HistoryStore,
     ) -> Result<Ts<Effects>, JsError> {
         let frame = frame_of(&message, self.state.max_message_bytes());
-        to_js(&self.state.message(&tags, frame.as_frame(), millis(now)))
+        let log = &mut JsLog(history);
+        to_js(
+            &self
+                .state
+                .message(&tags, frame.as_frame(), millis(now), log),
+        )
     }
 
     /// A socket closed: see [`ObjectState::close`]. `tags` is `undefined`

@@ -26,6 +26,7 @@ use websocket_hibernation_server::object::{ObjectState, Probe};
 use websocket_hibernation_server::outcome::{Effect, Effects, Opening};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, ServerFrame};
 use websocket_hibernation_server::records;
+use websocket_hibernation_server::room::history::MemoryLog;
 use websocket_hibernation_server::room::{typing, Room};
 use websocket_hibernation_server::socket::{Attachment, ROOM_TAG};
 use websocket_hibernation_server::token::{self, Claims};
@@ -198,9 +199,21 @@ fn room_config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         1u32..4,
         prop::option::of(0u32..5),
+        (0u32..4, 0u32..4),
     )
         .prop_map(
-            |(bytes, connections, rate, burst, chars, presence, auth, per_subject, idle)| {
+            |(
+                bytes,
+                connections,
+                rate,
+                burst,
+                chars,
+                presence,
+                auth,
+                per_subject,
+                idle,
+                history,
+            )| {
                 let vars = BTreeMap::from([
                     ("MAX_MESSAGE_BYTES", bytes.to_string()),
                     ("MAX_CONNECTIONS_PER_ROOM", connections.to_string()),
@@ -209,6 +222,8 @@ fn room_config() -> impl Strategy<Value = Config> {
                     ("RATE_LIMIT_BURST", burst.to_string()),
                     ("MAX_TEXT_CHARS", chars.to_string()),
                     ("PRESENCE_LIMIT", presence.to_string()),
+                    ("HISTORY_LIMIT", history.0.to_string()),
+                    ("HISTORY_ON_JOIN", history.1.to_string()),
                     ("AUTH_SECRET", SECRET.to_owned()),
                 ]);
                 Config::from_vars(|name| {
@@ -233,13 +248,29 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
     for effect in &effects.0 {
         match effect {
             Effect::Close { .. } => {}
-            Effect::Reply { text } | Effect::Send { text, .. } => check_server_frame(text)?,
+            Effect::Reply { text } => check_server_frame(text)?,
+            Effect::Send { text, seq, .. } => {
+                check_server_frame(text)?;
+                // Only messages are stored.
+                let message = text.starts_with(r#"{"type":"message""#);
+                prop_assert!(seq.is_none() || message, "stored {}", text);
+            }
             Effect::Attach { attachment } => {
                 if let Some(actor) = actor {
                     prop_assert_eq!(&attachment.id, actor, "attached to another socket");
                 }
             }
             Effect::Detach | Effect::StoreWakes { .. } | Effect::SetAlarm { .. } => {}
+            Effect::Epoch { epoch } => {
+                prop_assert!(!epoch.is_empty() && epoch.len() <= 32, "epoch {:?}", epoch);
+            }
+            Effect::Replay {
+                head, count, tail, ..
+            } => {
+                // A history frame, its stored messages spliced in between.
+                check_server_frame(&format!("{head}{tail}"))?;
+                prop_assert!(*count > 0, "a replay of nothing");
+            }
             Effect::Expel { tag, .. } => {
                 prop_assert!(
                     actor.is_none(),
@@ -249,6 +280,19 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
             }
         }
     }
+    Ok(())
+}
+
+/// Stores the history writes among `effects`, as the shim does, checking
+/// that every message gets a seq above any used before, through evictions.
+fn store(log: &mut MemoryLog, last_seq: &mut u64, effects: &Effects) -> Result<(), TestCaseError> {
+    for effect in &effects.0 {
+        if let Effect::Send { seq: Some(seq), .. } = effect {
+            prop_assert!(*seq > *last_seq, "seq {} after {}", seq, last_seq);
+            *last_seq = *seq;
+        }
+    }
+    log.apply(effects);
     Ok(())
 }
 
@@ -486,6 +530,9 @@ fn check_departure(
 
 fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseError> {
     let mut object = ObjectState::start(None, start, 0, Ok(config.clone()));
+    // The object's storage: it outlives every eviction.
+    let mut log = MemoryLog::default();
+    let mut last_seq = 0;
     let mut model = Model {
         ids: Vec::new(),
         sockets: BTreeMap::new(),
@@ -536,8 +583,10 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     now,
                     &entropy,
                     0,
+                    &mut log,
                 ) {
                     Opening::Join(admission) => {
+                        store(&mut log, &mut last_seq, &admission.effects)?;
                         prop_assert!(!full && name_ok && !crowded, "admitted past a refusal");
                         prop_assert_eq!(&admission.tags, &tags(&admission.id));
                         check_effects(&admission.effects, Some(&admission.id))?;
@@ -592,7 +641,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 let url = format!("http://h{path}?{query}");
                 let before = object.room().len();
                 let held = model.held();
-                match object.open(&url, now, &entropy, 0) {
+                match object.open(&url, now, &entropy, 0, &mut log) {
                     Opening::Echo(admission) => {
                         prop_assert_eq!(object.room().len(), before);
                         prop_assert!(held < config.max_connections_per_room as usize);
@@ -613,6 +662,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                         prop_assert_eq!(object.room().len(), before);
                     }
                     Opening::Join(admission) => {
+                        store(&mut log, &mut last_seq, &admission.effects)?;
                         prop_assert!(held < config.max_connections_per_room as usize);
                         check_effects(&admission.effects, Some(&admission.id))?;
                         check_presence(&admission.effects, object.room())?;
@@ -627,14 +677,15 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                 let id = model.pick(who);
                 let text = frame.render(&model.ids);
                 let before = model.attachment(&id);
-                let effects = object.message(&tags(&id), Frame::Text(&text), now);
+                let effects = object.message(&tags(&id), Frame::Text(&text), now, &mut log);
+                store(&mut log, &mut last_seq, &effects)?;
                 model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 check_typing(&text, &effects, before, &model, &object, &id, now)?;
             }
             Op::Binary { who, len } => {
                 let id = model.pick(who);
-                let effects = object.message(&tags(&id), Frame::Binary(len), now);
+                let effects = object.message(&tags(&id), Frame::Binary(len), now, &mut log);
                 model.framed(&id, now);
                 after_frame(&mut model, &object, &id, &effects)?;
                 if !closes(&effects) {
@@ -752,7 +803,7 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     Some(i) if !model.echoes.is_empty() => i.get(&model.echoes).clone(),
                     _ => Vec::new(),
                 };
-                let effects = object.message(&tags, Frame::Text(&text), now);
+                let effects = object.message(&tags, Frame::Text(&text), now, &mut log);
                 check_closes(&effects)?;
                 prop_assert_eq!(effects.0.len(), 1);
                 match effects.0.as_slice() {
@@ -873,6 +924,7 @@ fn sweep(
                 text,
                 tag,
                 skip_self: true,
+                ..
             } if text.contains(r#""type":"left""#) => {
                 prop_assert_eq!(tag, ROOM_TAG);
                 let count = members - expelled.len();
@@ -1027,18 +1079,19 @@ proptest! {
             return Ok(());
         };
         let mut object = ObjectState::start(None, now, 0, Err(error));
+        let log = &mut MemoryLog::default();
         for effects in [
-            object.message(&tags("abcdefgh"), Frame::Text(&text), now),
-            object.message(&tags("abcdefgh"), Frame::Binary(len), now),
-            object.message(&[], Frame::Text(&text), now),
-            object.message(&tags("abcdefgh"), Frame::LongText(len), now),
+            object.message(&tags("abcdefgh"), Frame::Text(&text), now, log),
+            object.message(&tags("abcdefgh"), Frame::Binary(len), now, log),
+            object.message(&[], Frame::Text(&text), now, log),
+            object.message(&tags("abcdefgh"), Frame::LongText(len), now, log),
         ] {
             check_effects(&effects, None)?;
             let internal = matches!(effects.0.as_slice(),
                 [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL);
             prop_assert!(internal, "not closed with 1011: {:?}", effects);
         }
-        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9], 0) else {
+        let Opening::Respond(response) = object.open(&format!("http://h/{text}"), now, &[1; 9], 0, log) else {
             return Err(TestCaseError::fail("a misconfigured room opened a socket"));
         };
         prop_assert_eq!(response.status, 500);

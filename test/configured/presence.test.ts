@@ -42,6 +42,8 @@ describe("presence above PRESENCE_LIMIT (2 here)", () => {
         { id: a.id, name: "A" },
         { id: c.id, name: "C" },
       ],
+      epoch: a.welcome.epoch,
+      seq: 0,
     });
     await nothingPending(a);
     await nothingPending(b);

@@ -10,6 +10,10 @@ export const CONFIGURED = {
   MAX_TEXT_CHARS: "100",
   // Above 2 members a room is "large": tested with 3 sockets (test/configured/presence.test.ts).
   PRESENCE_LIMIT: "2",
+  // Rooms keep 3 messages and replay at most 2 to a joiner that does not resume
+  // (test/configured/history.test.ts); HISTORY_LIMIT=0 has its own project.
+  HISTORY_LIMIT: "3",
+  HISTORY_ON_JOIN: 2,
   RATE_LIMIT_PER_SECOND: "1",
   RATE_LIMIT_BURST: "5",
   // Longer than any test here runs, so no alarm closes a socket on its own

@@ -24,11 +24,13 @@ describe("bad input on the wire", () => {
     const room = `utf8-${Date.now()}`;
     const ada = await connect(`${server.ws}/rooms/${room}/websocket?name=Ada`);
     expect((await next(ada)).type).toBe("welcome");
+    expect((await next(ada)).type).toBe("history");
     const raw = await rawHandshake(PORT, `/rooms/${room}/websocket?name=Raw`);
     expect(raw.status).toMatch(/^HTTP\/1\.1 101/);
     const frameOf = async () => JSON.parse((await raw.next()).payload.toString()) as ServerFrame;
     const welcome = await frameOf();
     expect(welcome.type).toBe("welcome");
+    expect((await frameOf()).type).toBe("history");
     expect(await next(ada)).toMatchObject({ type: "joined", name: "Raw" });
 
     const bytes = (text: string, bad: number[]) => {

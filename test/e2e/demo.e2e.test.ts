@@ -20,7 +20,9 @@ const SCREENSHOTS = new URL("../../test-results/e2e/", import.meta.url).pathname
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 
-const persist = mkdtempSync(join(tmpdir(), "wrangler-demo-"));
+let persist = mkdtempSync(join(tmpdir(), "wrangler-demo-"));
+/** Storage folders of the servers this file started, removed at the end. */
+const folders = [persist];
 let server: DevServer;
 let browser: Browser;
 /** The browser contexts of the running test, closed after it. */
@@ -47,8 +49,48 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.stop();
-  rmSync(persist, { recursive: true, force: true });
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
+
+/** Stops the server and starts it again on `storage` (the same by default). */
+async function restart(storage = persist): Promise<void> {
+  expect(uncaughtErrors(server.output())).toEqual([]);
+  await server.stop();
+  persist = storage;
+  server = await startDevServer({ port: PORT, inspectorPort: INSPECTOR_PORT, persistTo: persist });
+}
+
+/** While the server is down (or a test holds a page's connection), Chromium logs each failed attempt. */
+const REFUSED = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/rooms\/.*' failed/;
+
+/** Waits until the stats request the last welcome made is answered (a restart would cut it off). */
+function statsAnswered(page: Page) {
+  return page.waitForFunction(
+    () => document.getElementById("stats-note")?.textContent?.startsWith("asked at"),
+    null,
+    { timeout: 10_000 },
+  );
+}
+
+/** The texts of the chat messages in a page's log, in order. */
+function messages(page: Page): Promise<string[]> {
+  return page.locator("#log li.message .text").allTextContents();
+}
+
+/** A Node client in `room` that says things and waits for each to come back. */
+async function speaker(room: string, name: string) {
+  const client = await connect(`${server.ws}/rooms/${room}/websocket?name=${name}`);
+  return {
+    async say(text: string): Promise<void> {
+      client.send(JSON.stringify({ type: "say", text }));
+      for (;;) {
+        const frame = JSON.parse(await client.next(10_000));
+        if (frame.type === "message" && frame.text === text) return;
+      }
+    },
+    close: () => client.close(1000),
+  };
+}
 
 interface Watched {
   page: Page;
@@ -337,9 +379,7 @@ describe("demo page", () => {
         { timeout: 10_000 },
       );
     }
-    // While the server is down, Chromium logs each failed attempt to connect.
-    const refused = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/rooms\/.*' failed/;
-    for (const page of [ada, bob]) page.expected.push(refused);
+    for (const page of [ada, bob]) page.expected.push(REFUSED);
     await server.stop();
     for (const { page } of [ada, bob]) {
       // Each retry fails while the server is down, so the pill keeps coming back to this.
@@ -379,6 +419,78 @@ describe("demo page", () => {
     await logLine(bob.page, "back online");
     expect([...ada.problems, ...bob.problems]).toEqual([]);
   }, 180_000);
+
+  it("shows a newcomer the room's recent messages, and fills in place, once each, what was said while it was away", async () => {
+    const room = freshRoom();
+    const ada = await newPage();
+    // Ada's connections go through a gate the test holds shut while Bob speaks.
+    let gate: Promise<void> = Promise.resolve();
+    await ada.page.routeWebSocket(/\/rooms\//, async (ws) => {
+      await gate;
+      ws.connectToServer();
+    });
+    await joinRoom(ada.page, room, "Ada");
+    await say(ada.page, "before 1");
+    await say(ada.page, "before 2");
+    await logLine(ada.page, "before 2");
+
+    const cy = await newPage(PHONE);
+    await joinRoom(cy.page, room, "Cy");
+    await logLine(cy.page, "the room's last 2 messages:");
+    expect(await messages(cy.page)).toEqual(["before 1", "before 2"]);
+    expect(await cy.page.locator("#log li.message.replayed").count()).toBe(2);
+    await cy.page.close();
+
+    let open = () => {};
+    gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    await statsAnswered(ada.page);
+    ada.expected.push(REFUSED);
+    await restart();
+    // The restart dropped Ada; the gate keeps her out while Bob speaks.
+    await ada.page.waitForSelector('#status:not([data-state="open"])', { timeout: 10_000 });
+    const bob = await speaker(room, "Bob");
+    for (const text of ["while away 1", "while away 2", "while away 3"]) await bob.say(text);
+    open();
+    await status(ada.page, "open", 60_000);
+    await logLine(ada.page, "3 messages sent while you were away:", 10_000);
+    expect(await messages(ada.page)).toEqual([
+      "before 1",
+      "before 2",
+      "while away 1",
+      "while away 2",
+      "while away 3",
+    ]);
+    await bob.say("live again");
+    await logLine(ada.page, "live again");
+    expect(await ada.page.locator("#log li.gap").count()).toBe(0);
+    await ada.page.screenshot({ path: join(SCREENSHOTS, "history-filled.png") });
+    bob.close();
+    await statsAnswered(ada.page);
+  }, 240_000);
+
+  it("marks a gap it cannot fill: the server came back with its storage lost", async () => {
+    const room = freshRoom();
+    const ada = await newPage();
+    await joinRoom(ada.page, room, "Ada");
+    await say(ada.page, "kept only in the old storage");
+    await logLine(ada.page, "kept only in the old storage");
+    const wiped = mkdtempSync(join(tmpdir(), "wrangler-demo-"));
+    folders.push(wiped);
+    await statsAnswered(ada.page);
+    ada.expected.push(REFUSED);
+    await restart(wiped);
+    await status(ada.page, "open", 60_000);
+    const gap = ada.page.locator("#log li.gap");
+    await gap.waitFor({ timeout: 10_000 });
+    expect(await gap.textContent()).toBe("messages may have been missed here");
+    expect(await gap.isVisible()).toBe(true);
+    await say(ada.page, "in the new history");
+    await logLine(ada.page, "in the new history");
+    await ada.page.screenshot({ path: join(SCREENSHOTS, "history-gap.png") });
+    await statsAnswered(ada.page);
+  }, 240_000);
 
   it("in a room above PRESENCE_LIMIT (100) shows N members (showing M), and lists everyone on request", async () => {
     const room = freshRoom();

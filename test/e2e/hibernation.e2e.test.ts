@@ -25,6 +25,8 @@ async function member(room: string, name: string) {
   const client = await connect(`${server.ws}/rooms/${room}/websocket?name=${name}`);
   const welcome = JSON.parse(await client.next()) as ServerFrame;
   if (welcome.type !== "welcome") throw new Error(`expected welcome: ${JSON.stringify(welcome)}`);
+  // The room's history follows the welcome (README, History and resume).
+  expect(JSON.parse(await client.next())).toMatchObject({ type: "history" });
   return {
     client,
     id: welcome.id,

@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import worker, { type WebSocketHibernationServer } from "../../js/index";
-import { drain, evict, expectRoster, freshRoom, join, joinAll, stats } from "./room";
+import { drain, evict, expectRoster, freshRoom, join, joinAll, joinAt, stats } from "./room";
 import { connectObject, connectWorker, freshName } from "./socket";
 
 /** The JSON error of a refused request: its status, code and message. */
@@ -389,6 +389,80 @@ describe("bad input (default configuration)", () => {
     expect(await ada.next()).toMatchObject({ type: "renamed", name: "Zoë 👋🏽" });
   });
 
+  /** Upgrades to `room` with `query`: the refusal's status and code. */
+  async function upgradeWith(room: string, query: string) {
+    const response = await exports.default.fetch(
+      `http://example.com/rooms/${room}/websocket?name=Eve&${query}`,
+      { headers: { Upgrade: "websocket" } },
+    );
+    expect(response.webSocket, query).toBeNull();
+    return refusal(response);
+  }
+
+  it("B40 a ?since= that is not a non-negative integer: 400 invalid_field, before any upgrade", async () => {
+    const room = freshRoom();
+    const [ada] = await joinAll(room, ["Ada"]);
+    const epoch = ada.welcome.epoch ?? "";
+    for (const since of ["", "-1", "1.5", "+1", "1e3", "one", "0x10", "18446744073709551616"]) {
+      const query = `since=${encodeURIComponent(since)}&epoch=${epoch}`;
+      expect(await upgradeWith(room, query), query).toEqual({ status: 400, code: "invalid_field" });
+    }
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
+  });
+
+  it("B41 an ?epoch= not of an epoch's shape (empty, over 32 characters, other characters): 400 invalid_field", async () => {
+    const room = freshRoom();
+    const [ada] = await joinAll(room, ["Ada"]);
+    for (const epoch of ["", "e".repeat(33), "a.b", "a b", "é", "a/b"]) {
+      const query = `since=0&epoch=${encodeURIComponent(epoch)}`;
+      expect(await upgradeWith(room, query), query).toEqual({ status: 400, code: "invalid_field" });
+    }
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
+  });
+
+  it("B42 ?since= without ?epoch=, or ?epoch= without ?since=: 400 invalid_field", async () => {
+    const room = freshRoom();
+    const [ada] = await joinAll(room, ["Ada"]);
+    for (const query of ["since=0", `epoch=${ada.welcome.epoch}`]) {
+      expect(await upgradeWith(room, query), query).toEqual({ status: 400, code: "invalid_field" });
+    }
+    await expectRoster(ada, [{ id: ada.id, name: "Ada" }]);
+  });
+
+  /** A room where Ada said "one" and "two"; `resumeWith(query)` joins with it. */
+  async function roomWithTwo() {
+    const room = freshRoom();
+    const [ada] = await joinAll(room, ["Ada"]);
+    const said = [];
+    for (const text of ["one", "two"]) {
+      ada.send({ type: "say", text });
+      said.push(await ada.next());
+    }
+    const resumeWith = (query: string) => joinAt(`/rooms/${room}/websocket?name=Bob&${query}`);
+    return { ada, said, resumeWith };
+  }
+
+  it("B43 a resume under an epoch that is not the room's (stale, another room's, made up): joined, recovered false, the latest messages", async () => {
+    const { said, resumeWith } = await roomWithTwo();
+    const other = await joinAll(freshRoom(), ["Cy"]);
+    for (const epoch of ["made-up", other[0].welcome.epoch]) {
+      const bob = await resumeWith(`since=1&epoch=${epoch}`);
+      expect(bob.history, epoch).toEqual({ type: "history", recovered: false, messages: said });
+    }
+  });
+
+  it("B44 a resume with a ?since= beyond the room's last seq: joined, recovered false, the latest messages", async () => {
+    const { ada, said, resumeWith } = await roomWithTwo();
+    for (const since of [3, 2 ** 53]) {
+      const bob = await resumeWith(`since=${since}&epoch=${ada.welcome.epoch}`);
+      expect(bob.history, String(since)).toEqual({
+        type: "history",
+        recovered: false,
+        messages: said,
+      });
+    }
+  });
+
   it("B20 an invalid configuration value: 500 bad_config naming the variable, for every request", async () => {
     const errors: unknown[][] = [];
     const original = console.error;
@@ -400,6 +474,8 @@ describe("bad input (default configuration)", () => {
         ["AUTH_SECRET", "too short"],
         ["ALLOWED_ORIGINS", "example.com"],
         ["PRESENCE_LIMIT", "1001"],
+        ["HISTORY_LIMIT", "-1"],
+        ["HISTORY_ON_JOIN", "1001"],
         ["IDLE_TIMEOUT_SECONDS", "2m"],
       ]) {
         for (const path of ["/websocket", `/rooms/${freshRoom()}`, "/other"]) {

@@ -4,6 +4,8 @@
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_KEEPALIVE_MS,
+  type HistoryEvent,
+  type Message,
   type Presence,
   RoomClient,
   type RoomClientOptions,
@@ -165,8 +167,9 @@ describe("RoomClient against a real room", () => {
     ada.send({ type: "say", text: "done typing" });
     await adaSees.frame("message");
     expect(await bobSees.frame("message")).toMatchObject({ text: "done typing" });
-    expect(adaSees.frames.map((f) => f.type)).toEqual(["welcome", "joined", "message"]);
-    expect(bobSees.frames.map((f) => f.type)).toEqual(["welcome", "typing", "message"]);
+    expect(adaSees.frames.map((f) => f.type)).toEqual(["welcome", "history", "joined", "message"]);
+    // A typing is never stored: Bob's history has none (nor does anyone's).
+    expect(bobSees.frames.map((f) => f.type)).toEqual(["welcome", "history", "typing", "message"]);
     ada.close();
     bob.close();
   });
@@ -178,7 +181,7 @@ describe("RoomClient against a real room", () => {
     await sees.frame("welcome");
     await sees.until("a pong", () => (sees.texts.includes("pong") ? true : undefined), 4_000);
     expect(ada.status.state).toBe("open");
-    expect(sees.frames.map((f) => f.type)).toEqual(["welcome"]);
+    expect(sees.frames.map((f) => f.type)).toEqual(["welcome", "history"]);
     ada.close();
   });
 });
@@ -901,5 +904,138 @@ describe("RoomClient refused upgrades and connect timeout", () => {
     for (const connectTimeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => fakeClient({ connectTimeoutMs }), String(connectTimeoutMs)).toThrow(RangeError);
     }
+  });
+});
+
+describe("RoomClient history", () => {
+  /** Records a client's `message` and `history` events. */
+  function record(client: RoomClient) {
+    const messages: Message[] = [];
+    const histories: HistoryEvent[] = [];
+    client.on("message", (message) => messages.push(message));
+    client.on("history", (history) => histories.push(history));
+    return { messages, histories };
+  }
+
+  it("resumes after a drop: each message said meanwhile arrives once, in order, and recovered", async () => {
+    const room = freshRoom();
+    const bob = await join(room, "Bob");
+    const timers = new HandTimers();
+    const { connect, sockets } = workerConnect();
+    const urls: string[] = [];
+    const ada = new RoomClient({
+      base: "ws://x",
+      room,
+      name: "Ada",
+      random: () => 0,
+      timers,
+      connect: (url) => {
+        urls.push(url);
+        return connect(url);
+      },
+    });
+    const sees = watch(ada);
+    const got = record(ada);
+    const welcome = await sees.frame("welcome");
+    await sees.frame("history");
+    expect(ada.recovered).toBeNull();
+    expect(await bob.next()).toMatchObject({ type: "joined", name: "Ada" });
+    bob.send({ type: "say", text: "before" });
+    expect(await bob.next()).toMatchObject({ type: "message", seq: 1 });
+    await sees.frame("message");
+
+    sockets[0].close(4500, "the network goes");
+    await sees.state("reconnecting");
+    expect(await bob.next()).toMatchObject({ type: "left", name: "Ada" });
+    for (const text of ["m1", "m2", "m3"]) {
+      bob.send({ type: "say", text });
+      expect(await bob.next()).toMatchObject({ type: "message", text });
+    }
+    timers.runNext();
+    // Its messages are delivered in the same turn as the history frame.
+    await sees.frame("history", 1);
+
+    expect(urls[1]).toMatch(new RegExp(`[?&]since=1&epoch=${welcome.epoch}$`));
+    expect(got.messages.map((m) => [m.seq, m.text])).toEqual([
+      [1, "before"],
+      [2, "m1"],
+      [3, "m2"],
+      [4, "m3"],
+    ]);
+    expect(got.histories).toEqual([
+      { resumed: false, recovered: false, missed: 0 },
+      { resumed: true, recovered: true, missed: 3 },
+    ]);
+    expect(ada.recovered).toBe(true);
+    ada.close();
+  });
+
+  /** Frames of a room whose history is named `epoch`. */
+  const message = (seq: number): Message => ({
+    type: "message",
+    id: "someone1",
+    name: "S",
+    text: `m${seq}`,
+    ts: seq,
+    seq,
+  });
+  const welcome = (epoch: string, seq: number): ServerFrame => ({
+    type: "welcome",
+    id: "me123456",
+    room: "r",
+    count: 1,
+    presence_limit: 100,
+    connections: [{ id: "me123456", name: "Me" }],
+    epoch,
+    seq,
+  });
+  const history = (recovered: boolean, seqs: number[]): ServerFrame => ({
+    type: "history",
+    recovered,
+    messages: seqs.map(message),
+  });
+
+  it("drops a message it already delivered, starts over under a new epoch and says so", async () => {
+    const { client, last, timers, urls } = fakeClient({ random: () => 0 });
+    const got = record(client);
+    const reconnect = async () => {
+      last().drop(1006);
+      timers.runNext();
+      await settle();
+      last().acceptOpen();
+    };
+    await settle();
+    last().acceptOpen();
+    last().deliver(welcome("E", 2));
+    last().deliver(history(false, [1, 2]));
+    last().deliver(message(3));
+    last().deliver(message(3));
+    expect(got.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+
+    // A history that repeats what was delivered: only the new ones.
+    await reconnect();
+    expect(urls[1]).toBe("ws://fake/rooms/r/websocket?since=3&epoch=E");
+    last().deliver(welcome("E", 5));
+    last().deliver(history(true, [2, 3, 4, 5]));
+    expect(got.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(got.histories[1]).toEqual({ resumed: true, recovered: true, missed: 2 });
+    expect(client.recovered).toBe(true);
+
+    // The room's history was reset: its seqs start again, the gap is told.
+    await reconnect();
+    expect(urls[2]).toBe("ws://fake/rooms/r/websocket?since=5&epoch=E");
+    last().deliver(welcome("F", 1));
+    last().deliver(history(false, [1]));
+    expect(got.histories[2]).toEqual({ resumed: true, recovered: false, missed: 1 });
+    expect(client.recovered).toBe(false);
+    expect(got.messages.map((m) => m.text)).toEqual(["m1", "m2", "m3", "m4", "m5", "m1"]);
+
+    // Joined where the room was at 9 with nothing replayed: it resumes from 9.
+    await reconnect();
+    last().deliver(welcome("G", 9));
+    last().deliver(history(false, []));
+    await reconnect();
+    expect(urls[4]).toBe("ws://fake/rooms/r/websocket?since=9&epoch=G");
+    client.close();
   });
 });

@@ -5,11 +5,15 @@ import { expect } from "vitest";
 import type { Attachment, ClientFrame, Peer, ServerFrame, Stats } from "../../pkg/core.js";
 import { type Client, connectWorker, freshName } from "./socket";
 
+export type History = Extract<ServerFrame, { type: "history" }>;
+
 export interface Member {
   client: Client;
   id: string;
   name: string;
   welcome: Extract<ServerFrame, { type: "welcome" }>;
+  /** The `history` frame that follows the welcome when the room keeps history. */
+  history?: History;
   /** The next frame, parsed. */
   next(ms?: number): Promise<ServerFrame>;
   send(frame: ClientFrame): void;
@@ -24,19 +28,29 @@ export async function join(room: string, name?: string): Promise<Member> {
   return joinAt(`/rooms/${room}/websocket${query}`);
 }
 
-/** Connects to a room's socket path (with its query) and reads the welcome. */
+/**
+ * Connects to a room's socket path (with its query) and reads the welcome,
+ * and the `history` frame that follows it when the welcome names an epoch.
+ */
 export async function joinAt(path: string, init: RequestInit = {}): Promise<Member> {
   const client = await connectWorker(path, init);
   const next = async (ms?: number) => JSON.parse(await client.next(ms)) as ServerFrame;
   const welcome = await next();
   if (welcome.type !== "welcome")
     throw new Error(`expected welcome, got ${JSON.stringify(welcome)}`);
+  let history: History | undefined;
+  if (welcome.epoch !== undefined) {
+    const frame = await next();
+    if (frame.type !== "history") throw new Error(`expected history, got ${JSON.stringify(frame)}`);
+    history = frame;
+  }
   const self = welcome.connections.find((peer) => peer.id === welcome.id);
   return {
     client,
     id: welcome.id,
     name: self?.name ?? "",
     welcome,
+    history,
     next,
     send: (frame) => client.send(JSON.stringify(frame)),
   };
@@ -109,8 +123,9 @@ export async function age(room: string, members: Member[], ms: number): Promise<
   await evict(room);
 }
 
-export async function stats(room: string): Promise<Stats> {
-  const response = await exports.default.fetch(`http://example.com/rooms/${room}`);
+/** The room's stats; `query` (e.g. `?token=…`) as a server with `AUTH_SECRET` needs. */
+export async function stats(room: string, query = ""): Promise<Stats> {
+  const response = await exports.default.fetch(`http://example.com/rooms/${room}${query}`);
   if (response.status !== 200)
     throw new Error(`stats: ${response.status} ${await response.text()}`);
   return response.json();

@@ -53,7 +53,7 @@ pub fn limit_key(client: Option<&str>) -> Option<String> {
 /// expanded), or `None` if `text` is not one.
 fn groups(text: &str) -> Option<[&str; 8]> {
     let mut groups = ["0"; 8];
-    let (head, tail) = match text.split_once("::") {
+    let (head, tail) = match crate::text::split_once(text, "::") {
         Some((head, tail)) => (head, Some(tail)),
         None => (text, None),
     };

@@ -2,6 +2,8 @@
 //! a URL library: the path and query of an absolute URL, one query
 //! parameter, and the `Upgrade` header.
 
+use crate::text;
+
 /// The value of `key` in a query string, percent-decoded (`+` is a space).
 /// `None` when absent; a value that does not decode to UTF-8 comes back with
 /// U+FFFD in place of the bad bytes, and name validation then refuses it.
@@ -56,10 +58,7 @@ pub fn is_websocket_upgrade(upgrade: Option<&str>) -> bool {
 /// Splits an absolute URL into its path and its query (without `?`), dropping
 /// any fragment. A URL without a path has the path `/`.
 pub fn split_url(url: &str) -> (&str, &str) {
-    let after_scheme = match url.find("://") {
-        Some(i) => &url[i + 3..],
-        None => url,
-    };
+    let after_scheme = text::split_once(url, "://").map_or(url, |(_, rest)| rest);
     let from_path = match after_scheme.find(['/', '?', '#']) {
         Some(i) => &after_scheme[i..],
         None => "",

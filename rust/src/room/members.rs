@@ -4,10 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-
 use crate::socket::Attachment;
+use crate::text::base64url;
 
 /// The members in join order, found by id in O(log n): a frame costs the
 /// same in a room of thousands as in a room of two.
@@ -102,10 +100,10 @@ impl Members {
     /// from the runtime: the core has no RNG), unique among the members.
     pub fn fresh_id(&self, entropy: &[u8]) -> String {
         let bytes = entropy.get(..9).unwrap_or(entropy);
-        let mut id = URL_SAFE_NO_PAD.encode(bytes);
+        let mut id = base64url(bytes);
         let mut n = self.len();
         while id.len() < 8 || self.get(&id).is_some() {
-            id.push_str(&URL_SAFE_NO_PAD.encode(n.to_le_bytes()).replace('A', ""));
+            id.push_str(&base64url(&n.to_le_bytes()).replace('A', ""));
             n = n.wrapping_add(1);
         }
         id

@@ -12,7 +12,9 @@
 //! | [`members`] | the members in join order, ids, and `who` cursors |
 //! | [`presence`] | what a welcome lists, who hears of joins and leaves, `who` pages |
 //! | [`typing`] | whether a `typing` is relayed (once per member per 2 s, not above the presence limit) |
+//! | [`history`] | the latest messages in SQLite: numbering, trimming, what a joiner is replayed |
 
+pub mod history;
 pub mod members;
 pub mod presence;
 pub mod typing;
@@ -25,6 +27,7 @@ use crate::outcome::{Admission, Effect, Effects};
 use crate::protocol::{self, ClientFrame, Frame, Payload, Peer, ServerFrame};
 use crate::socket::{Attachment, ROOM_TAG};
 use crate::token::Claims;
+use history::{History, Log, Resume};
 use members::Members;
 
 /// With the `test-hooks` feature only: the frame that makes the core panic,
@@ -37,24 +40,26 @@ pub const TEST_PANIC_FRAME: &str = "__test_panic__";
 #[cfg(feature = "test-hooks")]
 pub const TEST_STACK_OVERFLOW_FRAME: &str = "__test_stack_overflow__";
 
-/// A room's members and the limits it enforces.
+/// A room's members, its history, and the limits it enforces.
 #[derive(Clone, Debug, Default)]
 pub struct Room {
     members: Members,
+    history: History,
     config: Config,
 }
 
 impl Room {
     /// An empty room with the default configuration.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_config(Config::default())
     }
 
     /// An empty room with `config`.
     pub fn with_config(config: Config) -> Self {
         Room {
+            members: Members::default(),
+            history: History::new(&config),
             config,
-            ..Self::default()
         }
     }
 
@@ -66,6 +71,11 @@ impl Room {
     /// The limits the room enforces.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The room's history as this instance knows it.
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// Adds a member found on a socket after a wake. A duplicate id (which a
@@ -115,14 +125,21 @@ impl Room {
     /// its token's subject already has `MAX_CONNECTIONS_PER_SUBJECT` members
     /// here (429). `name` is the raw `?name=` value,
     /// `claims` the verified token (whose name wins) when `AUTH_SECRET` is
-    /// set; `entropy` is random bytes from the runtime (the core has no RNG).
+    /// set, `resume` what it asks to resume (`?since=&epoch=`, see
+    /// [`history`]); `entropy` is random bytes from the runtime (the core
+    /// has no RNG); `log` reads the stored history, when the join needs it.
+    // One argument per thing the upgrade says: a struct of them cost the
+    // Wasm module about 100 bytes, which its size budget does not have.
+    #[allow(clippy::too_many_arguments)]
     pub fn join(
         &mut self,
         room: &str,
         name: Option<&str>,
         claims: Option<Claims>,
+        resume: Option<&Resume>,
         now: u64,
         entropy: &[u8],
+        log: &mut impl Log,
     ) -> Result<Admission, HttpError> {
         if let Some(claims) = &claims {
             let max = self.config.max_connections_per_subject;
@@ -140,6 +157,11 @@ impl Room {
                 None,
             ),
         };
+        // Read last, after every check that may refuse the join.
+        let history = self
+            .history
+            .join(log, resume, now)
+            .map_err(|_| HttpError::Internal)?;
         let attachment = Attachment {
             id: id.clone(),
             name: name.clone(),
@@ -151,19 +173,26 @@ impl Room {
         };
         self.members.insert(attachment.clone());
         let count = count(self.len());
+        let (store, epoch, seq, replay) = match history {
+            Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.replay)),
+            None => (Effects::default(), None, None, None),
+        };
         let welcome = ServerFrame::Welcome {
             id: id.clone(),
             room: room.to_owned(),
             count,
             presence_limit: self.config.presence_limit,
             connections: presence::welcome_roster(&self.members, self.presence_limit(), &id),
+            epoch,
+            seq,
         };
-        let mut effects = Effects(vec![
-            Effect::Attach { attachment },
-            Effect::Reply {
-                text: welcome.to_json(),
-            },
-        ]);
+        // A new epoch is stored before anyone is told of it.
+        let mut effects = store;
+        effects.push(Effect::Attach { attachment });
+        effects.push(Effect::Reply {
+            text: welcome.to_json(),
+        });
+        effects.0.extend(replay);
         if self.pushes_presence() {
             let joined = ServerFrame::Joined {
                 id: id.clone(),
@@ -185,13 +214,20 @@ impl Room {
     /// a frame over `MAX_MESSAGE_BYTES` closes the socket (1009); a frame over the rate
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
-    /// anything else is parsed and served. The member's attachment is
-    /// stored after each frame (its bucket changed). The bucket's refill
-    /// time is also the idle timeout's record of the member's last frame
-    /// (see [`crate::liveness`]): whatever stores the attachment less often
-    /// must still store it once that time moved by the granularity
+    /// anything else is parsed and served (`log` reads the stored history
+    /// if a `say` needs it). The member's attachment is stored after each
+    /// frame (its bucket changed). The bucket's refill time is also the
+    /// idle timeout's record of the member's last frame (see
+    /// [`crate::liveness`]): whatever stores the attachment less often must
+    /// still store it once that time moved by the granularity
     /// ([`Liveness::records`]; `rust/tests/room_model.rs` checks it).
-    pub fn on_frame(&mut self, id: &str, frame: Frame<'_>, now: u64) -> Effects {
+    pub fn on_frame(
+        &mut self,
+        id: &str,
+        frame: Frame<'_>,
+        now: u64,
+        log: &mut impl Log,
+    ) -> Effects {
         let (per_second, burst) = (
             self.config.rate_limit_per_second,
             self.config.rate_limit_burst,
@@ -227,7 +263,7 @@ impl Room {
         #[cfg(feature = "test-hooks")]
         test_hooks(text);
         let mut effects = match protocol::parse(text, self.config.max_text_chars as usize) {
-            Ok(frame) => self.apply(id, frame, now),
+            Ok(frame) => self.apply(id, frame, now, log),
             Err(error) => reply(&error).into(),
         };
         if let Some(member) = self.members.get(id) {
@@ -263,23 +299,28 @@ impl Room {
     }
 
     /// Serves a parsed frame from member `id`.
-    fn apply(&mut self, id: &str, frame: ClientFrame, now: u64) -> Effects {
+    fn apply(&mut self, id: &str, frame: ClientFrame, now: u64, log: &mut impl Log) -> Effects {
         let Some(member) = self.members.get(id) else {
             return Effect::close(&CloseReason::UnknownConnection).into();
         };
         let (id, name) = (member.id.clone(), member.name.clone());
         match frame {
-            ClientFrame::Say { text } => Effect::broadcast(
-                ServerFrame::Message {
-                    id,
-                    name,
-                    text,
-                    ts: now,
-                }
-                .to_json(),
-                false,
-            )
-            .into(),
+            ClientFrame::Say { text } => {
+                let message = |seq| {
+                    ServerFrame::Message {
+                        id,
+                        name,
+                        text,
+                        ts: now,
+                        seq,
+                    }
+                    .to_json()
+                };
+                // A message that cannot be numbered is not sent at all.
+                self.history
+                    .say(log, now, message)
+                    .unwrap_or_else(|_| reply(&Error::Internal).into())
+            }
             ClientFrame::Whisper { to, text } => {
                 if to == id {
                     return reply(&Error::WhisperToSelf).into();
@@ -293,6 +334,8 @@ impl Room {
                 Effect::Send {
                     tag: to,
                     skip_self: false,
+                    seq: None,
+                    forget: None,
                     text: ServerFrame::Whisper {
                         id,
                         name,
@@ -453,6 +496,7 @@ pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {
+    use super::history::MemoryLog;
     use super::testing::*;
     use super::*;
     use crate::close::CloseCode;
@@ -462,9 +506,11 @@ mod tests {
     fn join_welcomes_with_roster_and_announces() {
         let mut room = Room::new();
         let first = room
-            .join("lobby", Some("Ada"), None, 1, &[1; 9])
+            .join("lobby", Some("Ada"), None, None, 1, &[1; 9], &mut log())
             .expect("join");
-        let second = room.join("lobby", None, None, 2, &[2; 9]).expect("join");
+        let second = room
+            .join("lobby", None, None, None, 2, &[2; 9], &mut log())
+            .expect("join");
         assert_eq!(first.tags, vec![first.id.clone(), "room".into()]);
         let (attachment, welcome, joined) = parts(&second);
         assert!(attachment.name.starts_with("guest-"));
@@ -488,7 +534,7 @@ mod tests {
     #[test]
     fn join_refuses_a_bad_name() {
         let mut room = Room::new();
-        let refused = room.join("r", Some("a\u{1}b"), None, 1, &[0; 9]);
+        let refused = room.join("r", Some("a\u{1}b"), None, None, 1, &[0; 9], &mut log());
         assert!(matches!(
             refused,
             Err(HttpError::BadName(Error::ControlCharacter { .. }))
@@ -497,18 +543,71 @@ mod tests {
     }
 
     #[test]
-    fn say_broadcasts_to_everyone_with_sender_and_ts() {
+    fn say_is_stored_then_broadcast_to_everyone_with_sender_ts_and_seq() {
         let (mut room, ids) = room_with(&["Ada", "Bob"]);
+        let text = |seq| {
+            format!(
+                r#"{{"type":"message","id":"{}","name":"Ada","text":"hi","ts":5,"seq":{seq}}}"#,
+                ids[0]
+            )
+        };
+        for seq in 1..=2 {
+            assert_eq!(
+                frame(&mut room, &ids[0], r#"{"type":"say","text":"hi"}"#),
+                Effects(vec![Effect::Send {
+                    tag: ROOM_TAG.into(),
+                    text: text(seq),
+                    skip_self: false,
+                    seq: Some(seq),
+                    forget: None,
+                }])
+            );
+        }
+    }
+
+    #[test]
+    fn with_history_off_say_is_only_broadcast_without_seq() {
+        let mut room = Room::with_config(config(|c| c.history_limit = 0));
+        let id = room
+            .join("r", Some("Ada"), None, None, 1, &[1; 9], &mut log())
+            .expect("join")
+            .id;
         assert_eq!(
-            frame(&mut room, &ids[0], r#"{"type":"say","text":"hi"}"#),
+            frame(&mut room, &id, r#"{"type":"say","text":"hi"}"#),
             Effects(vec![Effect::broadcast(
-                format!(
-                    r#"{{"type":"message","id":"{}","name":"Ada","text":"hi","ts":5}}"#,
-                    ids[0]
-                ),
+                format!(r#"{{"type":"message","id":"{id}","name":"Ada","text":"hi","ts":5}}"#),
                 false,
             )])
         );
+    }
+
+    #[test]
+    fn a_say_the_store_cannot_number_is_refused_with_internal_and_sent_to_no_one() {
+        let (room, ids) = {
+            let mut room = Room::new();
+            let mut store = log();
+            let id = room
+                .join("r", None, None, None, 1, &[1; 9], &mut store)
+                .expect("join")
+                .id;
+            (room, vec![id])
+        };
+        // A new instance of the object (as after a wake) whose store fails.
+        let mut woken = Room::new();
+        for member in room.members.iter() {
+            woken.restore(member.clone());
+        }
+        let mut failing = MemoryLog {
+            failing: true,
+            ..log()
+        };
+        let effects = strip_attach(woken.on_frame(
+            &ids[0],
+            Frame::Text(r#"{"type":"say","text":"hi"}"#),
+            5,
+            &mut failing,
+        ));
+        assert_eq!(error_code(&effects).as_deref(), Some("internal"));
     }
 
     #[test]
@@ -538,10 +637,11 @@ mod tests {
             &ids[0],
             Frame::Text(r#"{"type":"hello","name":" Grace "}"#),
             5,
+            &mut log(),
         );
         assert!(matches!(
             effects.0.as_slice(),
-            [Effect::Send { tag, text, skip_self: false }, Effect::Attach { attachment }]
+            [Effect::Send { tag, text, skip_self: false, .. }, Effect::Attach { attachment }]
                 if attachment.name == "Grace" && tag == ROOM_TAG && text.contains(r#""type":"renamed""#)
         ));
         assert_eq!(room.roster()[0].name, "Grace");
@@ -573,7 +673,13 @@ mod tests {
             );
         }
         assert_eq!(
-            error_code(&strip_attach(room.on_frame(&ids[0], Frame::Binary(3), 5))).as_deref(),
+            error_code(&strip_attach(room.on_frame(
+                &ids[0],
+                Frame::Binary(3),
+                5,
+                &mut log()
+            )))
+            .as_deref(),
             Some("unsupported_data")
         );
     }
@@ -586,7 +692,7 @@ mod tests {
             format!(r#"{{"type":"typing","id":"{}","name":"Ada"}}"#, ids[0]),
             true,
         );
-        let effects = room.on_frame(&ids[0], typing, 10_000);
+        let effects = room.on_frame(&ids[0], typing, 10_000, &mut log());
         let [sent, Effect::Attach { attachment }] = effects.0.as_slice() else {
             panic!("expected a relay and an attach, got {effects:?}");
         };
@@ -595,7 +701,7 @@ mod tests {
         // Coalesced, in this room and in one rebuilt from the attachments
         // (as after an eviction): nothing is sent, not even to the sender.
         assert_eq!(
-            strip_attach(room.on_frame(&ids[0], typing, 11_000)),
+            strip_attach(room.on_frame(&ids[0], typing, 11_000, &mut log())),
             Effects::default()
         );
         // Ada's attachment as the runtime stored it, read back.
@@ -605,16 +711,16 @@ mod tests {
         woken.restore(ada);
         woken.restore(room.members.get(&ids[1]).expect("Bob").clone());
         assert_eq!(
-            strip_attach(woken.on_frame(&ids[0], typing, 11_999)),
+            strip_attach(woken.on_frame(&ids[0], typing, 11_999, &mut log())),
             Effects::default()
         );
         assert_eq!(
-            strip_attach(woken.on_frame(&ids[0], typing, 12_000)),
+            strip_attach(woken.on_frame(&ids[0], typing, 12_000, &mut log())),
             Effects(vec![relayed])
         );
         // Each member has its own window.
         assert!(matches!(
-            strip_attach(woken.on_frame(&ids[1], typing, 12_001)).0.as_slice(),
+            strip_attach(woken.on_frame(&ids[1], typing, 12_001, &mut log())).0.as_slice(),
             [Effect::Send { text, skip_self: true, .. }] if text.contains(&ids[1])
         ));
     }
@@ -624,12 +730,17 @@ mod tests {
         let mut room = Room::with_config(config(|c| c.presence_limit = 2));
         let ids: Vec<String> = (0..3)
             .map(|i| {
-                room.join("r", None, None, i, &[i as u8; 9])
+                room.join("r", None, None, None, i, &[i as u8; 9], &mut log())
                     .expect("join")
                     .id
             })
             .collect();
-        let effects = room.on_frame(&ids[0], Frame::Text(r#"{"type":"typing"}"#), 10_000);
+        let effects = room.on_frame(
+            &ids[0],
+            Frame::Text(r#"{"type":"typing"}"#),
+            10_000,
+            &mut log(),
+        );
         let [Effect::Attach { attachment }] = effects.0.as_slice() else {
             panic!("expected only an attach, got {effects:?}");
         };
@@ -637,7 +748,7 @@ mod tests {
         // Back at the limit, it is.
         room.leave(&ids[2]);
         assert!(matches!(
-            strip_attach(room.on_frame(&ids[0], Frame::Text(r#"{"type":"typing"}"#), 10_001)).0.as_slice(),
+            strip_attach(room.on_frame(&ids[0], Frame::Text(r#"{"type":"typing"}"#), 10_001, &mut log())).0.as_slice(),
             [Effect::Send { text, skip_self: true, .. }] if text.starts_with(r#"{"type":"typing""#)
         ));
     }
@@ -678,26 +789,26 @@ mod tests {
     fn frames_over_the_size_limit_close_with_1009_and_leave() {
         let mut room = Room::with_config(config(|c| c.max_message_bytes = 30));
         let a = room
-            .join("r", Some("Ada"), None, 1, &[1; 9])
+            .join("r", Some("Ada"), None, None, 1, &[1; 9], &mut log())
             .expect("join")
             .id;
         let b = room
-            .join("r", Some("Bob"), None, 1, &[2; 9])
+            .join("r", Some("Bob"), None, None, 1, &[2; 9], &mut log())
             .expect("join")
             .id;
         let at_limit = r#"{"type":"say","text":"123456"}"#; // 30 bytes
         assert_eq!(at_limit.len(), 30);
         assert_eq!(
-            close_code(&room.on_frame(&a, Frame::Text(at_limit), 2)),
+            close_code(&room.on_frame(&a, Frame::Text(at_limit), 2, &mut log())),
             None
         );
         let over = r#"{"type":"say","text":"1234567"}"#;
-        let effects = room.on_frame(&a, Frame::Text(over), 3);
+        let effects = room.on_frame(&a, Frame::Text(over), 3, &mut log());
         assert_eq!(close_code(&effects), Some(1009));
         assert!(announces_left(&effects));
         assert_eq!(room.roster().len(), 1);
         assert_eq!(
-            close_code(&room.on_frame(&b, Frame::Binary(31), 4)),
+            close_code(&room.on_frame(&b, Frame::Binary(31), 4, &mut log())),
             Some(1009)
         );
         assert!(room.is_empty());
@@ -709,14 +820,20 @@ mod tests {
             c.rate_limit_burst = 2;
             c.rate_limit_per_second = crate::limit::Rate::per_second(1);
         }));
-        let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
+        let id = room
+            .join("r", None, None, None, 0, &[1; 9], &mut log())
+            .expect("join")
+            .id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);
         for _ in 0..2 {
-            assert_eq!(strip_attach(room.on_frame(&id, ping, 0)), frame_pong());
+            assert_eq!(
+                strip_attach(room.on_frame(&id, ping, 0, &mut log())),
+                frame_pong()
+            );
         }
         // The bucket is empty: the attachment says so, and a room rebuilt
         // from it (as after an eviction) keeps refusing.
-        let effects = room.on_frame(&id, ping, 0);
+        let effects = room.on_frame(&id, ping, 0, &mut log());
         let Some(Effect::Attach { attachment }) = effects.0.last().cloned() else {
             panic!("expected an attach, got {effects:?}");
         };
@@ -727,11 +844,11 @@ mod tests {
         let mut woken = Room::with_config(room.config().clone());
         woken.restore(attachment);
         for _ in 0..9 {
-            let effects = strip_attach(woken.on_frame(&id, ping, 0));
+            let effects = strip_attach(woken.on_frame(&id, ping, 0, &mut log()));
             assert_eq!(error_code(&effects).as_deref(), Some("rate_limited"));
         }
         // 11 drops in a row is more than 5 × the burst of 2.
-        let effects = woken.on_frame(&id, ping, 0);
+        let effects = woken.on_frame(&id, ping, 0, &mut log());
         assert_eq!(close_code(&effects), Some(1008));
         assert!(woken.is_empty());
     }
@@ -742,18 +859,33 @@ mod tests {
             c.rate_limit_burst = 1;
             c.rate_limit_per_second = crate::limit::Rate::per_second(10);
         }));
-        let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
+        let id = room
+            .join("r", None, None, None, 0, &[1; 9], &mut log())
+            .expect("join")
+            .id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);
-        assert_eq!(strip_attach(room.on_frame(&id, ping, 0)), frame_pong());
-        assert_ne!(strip_attach(room.on_frame(&id, ping, 50)), frame_pong());
-        assert_eq!(strip_attach(room.on_frame(&id, ping, 150)), frame_pong());
+        assert_eq!(
+            strip_attach(room.on_frame(&id, ping, 0, &mut log())),
+            frame_pong()
+        );
+        assert_ne!(
+            strip_attach(room.on_frame(&id, ping, 50, &mut log())),
+            frame_pong()
+        );
+        assert_eq!(
+            strip_attach(room.on_frame(&id, ping, 150, &mut log())),
+            frame_pong()
+        );
     }
 
     #[test]
     fn text_limit_comes_from_the_config() {
         let (mut room, ids) = {
             let mut room = Room::with_config(config(|c| c.max_text_chars = 3));
-            let id = room.join("r", None, None, 0, &[1; 9]).expect("join").id;
+            let id = room
+                .join("r", None, None, None, 0, &[1; 9], &mut log())
+                .expect("join")
+                .id;
             (room, vec![id])
         };
         assert_eq!(
@@ -777,8 +909,9 @@ mod tests {
             room: None,
             exp: u64::MAX,
         };
-        let join =
-            |room: &mut Room, sub: &str, i: u8| room.join("r", None, Some(claims(sub)), 0, &[i; 9]);
+        let join = |room: &mut Room, sub: &str, i: u8| {
+            room.join("r", None, Some(claims(sub)), None, 0, &[i; 9], &mut log())
+        };
         let first = join(&mut room, "u1", 1).expect("join").id;
         join(&mut room, "u1", 2).expect("join");
         let refused = join(&mut room, "u1", 3).expect_err("a third");
@@ -807,7 +940,12 @@ mod tests {
         let mut room = Room::new();
         room.restore(old);
         assert_eq!(
-            strip_attach(room.on_frame("abcdefgh", Frame::Text(r#"{"type":"ping"}"#), 5)),
+            strip_attach(room.on_frame(
+                "abcdefgh",
+                Frame::Text(r#"{"type":"ping"}"#),
+                5,
+                &mut log()
+            )),
             frame_pong()
         );
     }
@@ -821,10 +959,16 @@ mod tests {
         let (mut room, ids) = room_with(&["Ada"]); // joined at 1 s
         let ada = &ids[0];
         let ping = Frame::Text(r#"{"type":"ping"}"#);
-        assert_eq!(stored(room.on_frame(ada, ping, 2_000)), 2_000);
-        assert_eq!(stored(room.on_frame(ada, Frame::Text("x"), 16_999)), 16_999);
+        assert_eq!(stored(room.on_frame(ada, ping, 2_000, &mut log())), 2_000);
+        assert_eq!(
+            stored(room.on_frame(ada, Frame::Text("x"), 16_999, &mut log())),
+            16_999
+        );
         // Refused frames too.
-        assert_eq!(stored(room.on_frame(ada, Frame::Binary(1), 17_000)), 17_000);
+        assert_eq!(
+            stored(room.on_frame(ada, Frame::Binary(1), 17_000, &mut log())),
+            17_000
+        );
         assert_eq!(
             room.activity(ada, Some(20_000)),
             Some(Activity {
@@ -839,7 +983,7 @@ mod tests {
     fn unknown_member_is_closed_with_1011() {
         let mut room = Room::new();
         assert!(matches!(
-            room.on_frame("ghost123", Frame::Text(r#"{"type":"ping"}"#), 5)
+            room.on_frame("ghost123", Frame::Text(r#"{"type":"ping"}"#), 5, &mut log())
                 .0
                 .as_slice(),
             [Effect::Close { code, .. }] if *code == CloseCode::INTERNAL

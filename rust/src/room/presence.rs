@@ -95,10 +95,13 @@ mod tests {
     use crate::protocol::ServerFrame;
     use crate::socket::Attachment;
 
-    /// A room with `PRESENCE_LIMIT = limit` and `names` joined in order
-    /// (ids from entropy `[i; 9]`, join times 1000 + i).
+    /// A room with `PRESENCE_LIMIT = limit`, history off, and `names`
+    /// joined in order (ids from entropy `[i; 9]`, join times 1000 + i).
     fn limited(limit: u32, names: &[&str]) -> (Room, Vec<String>) {
-        let mut room = Room::with_config(config(|c| c.presence_limit = limit));
+        let mut room = Room::with_config(config(|c| {
+            c.presence_limit = limit;
+            c.history_limit = 0;
+        }));
         let ids = names
             .iter()
             .enumerate()
@@ -108,8 +111,16 @@ mod tests {
     }
 
     fn join_at(room: &mut Room, name: &str, i: usize) -> Admission {
-        room.join("r", Some(name), None, 1000 + i as u64, &[i as u8; 9])
-            .expect("join")
+        room.join(
+            "r",
+            Some(name),
+            None,
+            None,
+            1000 + i as u64,
+            &[i as u8; 9],
+            &mut log(),
+        )
+        .expect("join")
     }
 
     fn peers(ids: &[&String], names: &[&str]) -> String {

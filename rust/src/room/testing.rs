@@ -5,7 +5,13 @@ use crate::outcome::{Admission, Effect, Effects};
 use crate::protocol::Frame;
 use crate::socket::{Attachment, ROOM_TAG};
 
+use super::history::MemoryLog;
 use super::Room;
+
+/// A store with nothing in it, for a call whose history does not matter.
+pub(crate) fn log() -> MemoryLog {
+    MemoryLog::default()
+}
 
 pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
     let mut room = Room::new();
@@ -13,9 +19,17 @@ pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            room.join("r", Some(name), None, 1000 + i as u64, &[i as u8; 9])
-                .map(|a| a.id)
-                .unwrap_or_default()
+            room.join(
+                "r",
+                Some(name),
+                None,
+                None,
+                1000 + i as u64,
+                &[i as u8; 9],
+                &mut log(),
+            )
+            .map(|a| a.id)
+            .unwrap_or_default()
         })
         .collect();
     (room, ids)
@@ -24,7 +38,7 @@ pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
 /// The effects of a text frame at t=5, minus the attachment update
 /// that ends every served frame (checked here).
 pub(crate) fn frame(room: &mut Room, id: &str, text: &str) -> Effects {
-    strip_attach(room.on_frame(id, Frame::Text(text), 5))
+    strip_attach(room.on_frame(id, Frame::Text(text), 5, &mut log()))
 }
 
 pub(crate) fn strip_attach(mut effects: Effects) -> Effects {
@@ -43,14 +57,19 @@ pub(crate) fn error_code(effects: &Effects) -> Option<String> {
     }
 }
 
-/// The attachment, welcome and joined frame (if any) of an admission (the
-/// object's alarm, armed by a first join, aside).
+/// The attachment, welcome and joined frame (if any) of an admission,
+/// past its history effects (a new epoch, the `history` frame) and the
+/// object's alarm, armed by a first join.
 pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String>) {
     let room: Vec<Effect> = admission
         .effects
         .0
         .iter()
-        .filter(|effect| !matches!(effect, Effect::SetAlarm { .. }))
+        .filter(|effect| match effect {
+            Effect::Epoch { .. } | Effect::Replay { .. } | Effect::SetAlarm { .. } => false,
+            Effect::Reply { text } => !text.starts_with(r#"{"type":"history""#),
+            _ => true,
+        })
         .cloned()
         .collect();
     match room.as_slice() {
@@ -61,6 +80,7 @@ pub(crate) fn parts(admission: &Admission) -> (Attachment, String, Option<String
             tag,
             text: joined,
             skip_self: true,
+            ..
         }] if tag == ROOM_TAG => (attachment.clone(), welcome.clone(), Some(joined.clone())),
         other => panic!("unexpected admission effects {other:?}"),
     }
