@@ -47,6 +47,7 @@ describe("idle sockets under wrangler dev (IDLE_TIMEOUT_SECONDS = 15)", () => {
     const room = `reap-${crypto.randomUUID()}`;
     const ada = await connect(`${server.ws}/rooms/${room}/websocket?name=Ada`);
     expect(await nextFrame(ada)).toMatchObject({ type: "welcome", count: 1 });
+    expect(await nextFrame(ada)).toMatchObject({ type: "history", messages: [] });
     const started = Date.now();
     // Ada only ever sends the keepalive, which the runtime answers.
     const pinger = setInterval(() => ada.send("ping"), PING_MS);
@@ -60,6 +61,8 @@ describe("idle sockets under wrangler dev (IDLE_TIMEOUT_SECONDS = 15)", () => {
       expect(ghost.status).toMatch(/^HTTP\/1.1 101/);
       const welcome = JSON.parse(String((await ghost.next()).payload)) as ServerFrame;
       if (welcome.type !== "welcome") throw new Error(`expected welcome: ${welcome.type}`);
+      const history = JSON.parse(String((await ghost.next()).payload)) as ServerFrame;
+      expect(history).toMatchObject({ type: "history", messages: [] });
       expect(await nextFrame(ada)).toMatchObject({ type: "joined", name: "Ghost", count: 2 });
 
       const close = await ghost.next(2 * TIMEOUT_MS - (Date.now() - joinedAt));
