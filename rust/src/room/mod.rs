@@ -47,6 +47,8 @@ pub const TEST_STACK_OVERFLOW_FRAME: &str = "__test_stack_overflow__";
 #[derive(Clone, Debug, Default)]
 pub struct Room {
     members: Members,
+    /// The welcome's list as JSON, kept between joins.
+    roster: presence::RosterCache,
     history: History,
     config: Config,
 }
@@ -61,6 +63,7 @@ impl Room {
     pub fn with_config(config: Config) -> Self {
         Room {
             members: Members::default(),
+            roster: presence::RosterCache::default(),
             history: History::new(&config),
             config,
         }
@@ -86,6 +89,7 @@ impl Room {
     pub fn restore(&mut self, attachment: Attachment) {
         let stored = Stored::of(&attachment, self.config.rate_limit_burst);
         let id = attachment.id.clone();
+        self.roster.touch(attachment.joined_at, &id);
         self.members.insert(attachment);
         self.members.mark(&id, stored);
     }
@@ -178,6 +182,7 @@ impl Room {
             typing_at: None,
         };
         self.members.insert(attachment.clone());
+        self.roster.touch(now, &id);
         self.members
             .mark(&id, Stored::of(&attachment, self.config.rate_limit_burst));
         let count = count(self.len());
@@ -185,21 +190,29 @@ impl Room {
             Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.replay)),
             None => (Effects::default(), None, None, None),
         };
-        let welcome = ServerFrame::Welcome {
+        let limit = self.presence_limit();
+        let connections = self.roster.welcome_json(&self.members, limit, &id);
+        // The frame is written by its one definition with an empty list,
+        // and the list's JSON put in its place: `"connections":[]` can
+        // only be the key, since a quote inside a JSON string is escaped.
+        let mut welcome = ServerFrame::Welcome {
             id: id.clone(),
             room: room.to_owned(),
             count,
             presence_limit: self.config.presence_limit,
-            connections: presence::welcome_roster(&self.members, self.presence_limit(), &id),
+            connections: Vec::new(),
             epoch,
             seq,
-        };
+        }
+        .to_json();
+        const KEY: &[u8] = br#""connections":["#;
+        if let Some(at) = welcome.as_bytes().windows(KEY.len()).position(|w| w == KEY) {
+            welcome.insert_str(at + KEY.len(), &connections);
+        }
         // A new epoch is stored before anyone is told of it.
         let mut effects = store;
         effects.push(Effect::Attach { attachment });
-        effects.push(Effect::Reply {
-            text: welcome.to_json(),
-        });
+        effects.push(Effect::Reply { text: welcome });
         effects.0.extend(replay);
         if self.pushes_presence() {
             let joined = ServerFrame::Joined {
@@ -411,6 +424,8 @@ impl Room {
             .into();
         }
         member.name = name.clone();
+        let joined_at = member.joined_at;
+        self.roster.touch(joined_at, id);
         let text = ServerFrame::Renamed {
             id: id.to_owned(),
             name,
@@ -462,7 +477,10 @@ impl Room {
     /// close after an error reports the departure once.
     pub fn leave(&mut self, id: &str) -> Effects {
         match self.members.remove(id) {
-            Some(member) => self.announce_left(member),
+            Some(member) => {
+                self.roster.touch(member.joined_at, id);
+                self.announce_left(member)
+            }
             None => Effects::default(),
         }
     }

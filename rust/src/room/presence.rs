@@ -34,6 +34,87 @@ pub fn welcome_roster(members: &Members, limit: usize, id: &str) -> Vec<Peer> {
     list.into_iter().map(peer).collect()
 }
 
+/// The welcome's list kept as JSON text between joins: in a room above
+/// `PRESENCE_LIMIT` every newcomer is listed after the same first
+/// `limit − 1` members, whose JSON was half the core's work of a join in a
+/// room of 1,000 (bench/RESULTS.md). It holds the JSON of the first members
+/// in join order, up to the last one it lists, and is dropped when a
+/// member at or before that one joins, leaves or is renamed
+/// ([`RosterCache::touch`]).
+#[derive(Clone, Debug, Default)]
+pub struct RosterCache {
+    first: Option<Cached>,
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    /// The place (join time, id) of the last member listed.
+    last: (u64, String),
+    /// The listed peers as JSON, comma-separated, without brackets.
+    json: String,
+}
+
+impl RosterCache {
+    /// The welcome's `connections` for member `id` as JSON text, without
+    /// the brackets: exactly the JSON of [`welcome_roster`].
+    pub fn welcome_json(&mut self, members: &Members, limit: usize, id: &str) -> String {
+        let Some(me) = members.get(id) else {
+            return String::new();
+        };
+        let others = limit.saturating_sub(1);
+        let before_me = |(at, id): (u64, &str)| (at, id) < (me.joined_at, me.id.as_str());
+        if let Some(cached) = &self.first {
+            if before_me((cached.last.0, &cached.last.1)) {
+                let mut list = cached.json.clone();
+                list.push(',');
+                list.push_str(&inner(json(&[peer(me)][..])));
+                return list;
+            }
+        }
+        // Kept once the room holds the newcomer and `limit − 1` others, all
+        // before it.
+        let first: Vec<&Attachment> = match members.len() > others {
+            true => members.iter().take(others).collect(),
+            false => Vec::new(),
+        };
+        if others > 0
+            && first.len() == others
+            && first.iter().all(|m| before_me((m.joined_at, &m.id)))
+        {
+            let list: Vec<Peer> = first.iter().map(|m| peer(m)).collect();
+            let last = first[others - 1];
+            self.first = Some(Cached {
+                last: (last.joined_at, last.id.clone()),
+                json: inner(json(&list[..])),
+            });
+        }
+        inner(json(&welcome_roster(members, limit, id)[..]))
+    }
+
+    /// Member `id`, who joined at `joined_at`, joined, left or was renamed:
+    /// a list that may show it is dropped.
+    pub fn touch(&mut self, joined_at: u64, id: &str) {
+        if let Some(cached) = &self.first {
+            if (joined_at, id) <= (cached.last.0, cached.last.1.as_str()) {
+                self.first = None;
+            }
+        }
+    }
+}
+
+/// A JSON array's text without its brackets.
+fn inner(array: String) -> String {
+    array
+        .get(1..array.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `value` as JSON text (the types here cannot fail to serialise).
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 /// A page of the roster: the first `limit` members in join order, or the
 /// ones after the cursor `after` (a roster's `next`); `next` is the cursor
 /// of the following page. A cursor is a place in the join order, not a
