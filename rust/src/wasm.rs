@@ -12,14 +12,17 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, ConfigError};
 use crate::error::token_expired_reason;
+use crate::outcome::call_attempts;
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
 use crate::object::{ObjectState, Probe};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Peer};
 use crate::records::{self, Record};
 use crate::room::history::{Failure, Head, Log};
+use crate::room::shards::Plan;
+use crate::shard::Count;
 use crate::socket::Attachment;
 use crate::wakes::Wakes;
 
@@ -81,8 +84,22 @@ export interface HistoryStore {
   head(): [epoch: string | null, first: number | null, last: number | null];
   /** Rows the history's writes changed in this instance, as the runtime counts them. */
   readonly rowsWritten: number;
+  /** The seq of the kept message stored with `key`, or null. */
+  published(key: string): number | null;
+  /** Shard 0's registry of the room's other shards: [shard, members, version] for each, in a row. */
+  shards(): number[];
 }
 "#;
+
+/// How many times a call between objects is tried, as a TypeScript type:
+/// the shim's constant is typed with it.
+#[wasm_bindgen(typescript_custom_section)]
+const CALL_ATTEMPTS: &str = concat!(
+    "/** How many times a call between objects is tried: `CALL_ATTEMPTS` in rust/src/outcome.rs. */\n",
+    "export type CallAttempts = ",
+    call_attempts!(),
+    ";"
+);
 
 #[wasm_bindgen]
 extern "C" {
@@ -95,6 +112,12 @@ extern "C" {
 
     #[wasm_bindgen(method, getter, js_name = rowsWritten)]
     fn rows_written(this: &HistoryStore) -> f64;
+
+    #[wasm_bindgen(method, catch)]
+    fn published(this: &HistoryStore, key: &str) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn shards(this: &HistoryStore) -> Result<Vec<f64>, JsValue>;
 }
 
 /// The room's history as the store reads it. An exception in the store is
@@ -112,6 +135,25 @@ impl Log for JsLog<'_> {
 
     fn rows_written(&mut self) -> u64 {
         self.0.rows_written() as u64
+    }
+
+    fn published(&mut self, key: &str) -> Result<Option<u64>, Failure> {
+        let seq = self.0.published(key).map_err(|_| Failure)?;
+        Ok(seq.as_f64().map(|n| n as u64))
+    }
+
+    fn shards(&mut self) -> Result<Vec<(u32, Count)>, Failure> {
+        let rows = self.0.shards().map_err(|_| Failure)?;
+        Ok(rows
+            .chunks_exact(3)
+            .map(|row| {
+                let count = Count {
+                    members: row[1] as u64,
+                    version: row[2] as u64,
+                };
+                (row[0] as u32, count)
+            })
+            .collect())
     }
 }
 
@@ -204,12 +246,23 @@ impl ObjectHandle {
     /// The state of an instance created at `now` (ms) with `sockets` open,
     /// the stored wake record `previous` (anything unreadable counts as
     /// none) and the object's `env`.
+    /// `name` is the object's (`ctx.id.name`), which tells its place in a
+    /// room that spans objects; `history` its store, where shard 0 of such
+    /// a room reads its registry.
     #[wasm_bindgen(constructor)]
-    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> ObjectHandle {
+    pub fn new(
+        previous: JsValue,
+        now: f64,
+        sockets: u32,
+        env: &JsValue,
+        name: Option<String>,
+        history: &HistoryStore,
+    ) -> ObjectHandle {
         let previous = read(&previous, Wakes::read);
-        ObjectHandle {
-            state: ObjectState::start(previous, millis(now), sockets as usize, read_config(env)),
-        }
+        let mut state =
+            ObjectState::start(previous, millis(now), sockets as usize, read_config(env));
+        state.place(name.as_deref(), millis(now), &mut JsLog(history));
+        ObjectHandle { state }
     }
 
     /// The state of the same object (the constructor's arguments) whose
@@ -222,18 +275,20 @@ impl ObjectHandle {
         sockets: u32,
         env: &JsValue,
         stored: JsValue,
+        name: Option<String>,
+        history: &HistoryStore,
     ) -> ObjectHandle {
         let previous = read(&previous, Wakes::read);
         let stored = read(&stored, Wakes::read);
-        ObjectHandle {
-            state: ObjectState::resume(
-                previous,
-                millis(now),
-                sockets as usize,
-                read_config(env),
-                stored,
-            ),
-        }
+        let mut state = ObjectState::resume(
+            previous,
+            millis(now),
+            sockets as usize,
+            read_config(env),
+            stored,
+        );
+        state.place(name.as_deref(), millis(now), &mut JsLog(history));
+        ObjectHandle { state }
     }
 
     /// The configuration error the object runs with, for the log; `undefined` if none.
@@ -243,14 +298,20 @@ impl ObjectHandle {
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
+    /// `room_count` is the header shard 0 hands an upgrade to another
+    /// shard with ([`crate::shard::ROOM_COUNT_HEADER`]).
     pub fn open(
         &mut self,
         url: &str,
         now: f64,
         entropy: &[u8],
         history: &HistoryStore,
+        room_count: Option<String>,
     ) -> Result<Ts<Opening>, JsError> {
         let log = &mut JsLog(history);
+        if let (Some(count), Some(room)) = (room_count, self.state.room_mut()) {
+            room.told(count.trim().parse().unwrap_or(0));
+        }
         to_js(
             &self
                 .state
@@ -325,6 +386,149 @@ impl ObjectHandle {
         )
     }
 
+    /// Shard 0: a message from another shard: see [`crate::room::Room::published`].
+    /// Throws if the history cannot be read, so that the shard tries again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn published(
+        &mut self,
+        key: String,
+        id: String,
+        name: String,
+        text: String,
+        ts: f64,
+        now: f64,
+        history: &HistoryStore,
+    ) -> Result<Ts<Effects>, JsError> {
+        let room = self.state.room_mut().ok_or_else(refused)?;
+        let log = &mut JsLog(history);
+        let effects = room
+            .published(key, id, name, text, millis(ts), millis(now), log)
+            .map_err(|_| failed())?;
+        to_js(&effects)
+    }
+
+    /// Shard 0: shard `shard` needs the messages after `need`: see
+    /// [`crate::room::Room::resend`].
+    pub fn resend(
+        &mut self,
+        shard: u32,
+        need: f64,
+        history: &HistoryStore,
+    ) -> Result<Ts<Effects>, JsError> {
+        let room = self.state.room_mut().ok_or_else(refused)?;
+        let effects = room
+            .resend(shard, millis(need), &mut JsLog(history))
+            .map_err(|_| failed())?;
+        to_js(&effects)
+    }
+
+    /// A shard ≥ 1: messages delivered by shard 0 (`seqs[i]` is
+    /// `frames[i]`'s): see [`crate::room::Room::take`]. Throws if the history cannot
+    /// be read, so that shard 0 tries again.
+    pub fn take(
+        &mut self,
+        epoch: &str,
+        prev: f64,
+        seqs: Vec<f64>,
+        frames: Vec<String>,
+        history: &HistoryStore,
+    ) -> Result<Ts<Delivery>, JsError> {
+        let room = self.state.room_mut().ok_or_else(refused)?;
+        let messages = seqs.into_iter().map(millis).zip(frames);
+        let (effects, need) = room
+            .take(epoch, millis(prev), messages, &mut JsLog(history))
+            .map_err(|_| failed())?;
+        to_js(&Delivery { effects, need })
+    }
+
+    /// Shard 0: the upgrade handed to `shard` was answered with `count`
+    /// (the [`crate::shard::COUNT_HEADER`] of an accepted one; `undefined`
+    /// if refused or failed).
+    pub fn forwarded(&mut self, shard: u32, count: Option<String>) -> Result<Ts<Effects>, JsError> {
+        let count = count.as_deref().and_then(Count::parse);
+        let effects = match self.state.room_mut() {
+            Some(room) => room.forwarded(shard, count),
+            None => Effects::default(),
+        };
+        to_js(&effects)
+    }
+
+    /// Shard 0: shard `shard` reported its count.
+    pub fn reported(&mut self, shard: u32, members: f64, version: f64) -> Result<Ts<Effects>, JsError> {
+        let count = Count {
+            members: millis(members),
+            version: millis(version),
+        };
+        let effects = match self.state.room_mut() {
+            Some(room) => room.reported(shard, count),
+            None => Effects::default(),
+        };
+        to_js(&effects)
+    }
+
+    /// A whisper to member `to` relayed from another shard: the effects,
+    /// or `undefined` if this object does not hold `to`.
+    pub fn whispered(&mut self, to: &str, text: String) -> Result<Option<Ts<Effects>>, JsError> {
+        match self.state.room_mut().and_then(|room| room.whispered(to, text)) {
+            Some(effects) => to_js(&effects).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Shard 0: how to answer a `who` after `after` in a room that spans
+    /// objects: see [`crate::room::Room::plan_roster`].
+    #[wasm_bindgen(js_name = planRoster)]
+    pub fn plan_roster(&self, after: Option<String>) -> Result<Ts<Plan>, JsError> {
+        to_js(&self.state.room().plan_roster(after.as_deref()))
+    }
+
+    /// Shard 0: the roster frame of shard `shard`'s `page` (as `page`
+    /// returns it).
+    pub fn paged(&self, shard: u32, page: Vec<String>) -> String {
+        let (next, peers) = unpage(page);
+        self.state.room().paged(shard, peers, next)
+    }
+
+    /// This object's page of members after `after`: the next page's cursor
+    /// (empty if none), then each member's id and name, in a row.
+    pub fn page(&self, after: Option<String>) -> Vec<String> {
+        let Ok((peers, next)) = self.state.room().page(after.as_deref()) else {
+            return Vec::new();
+        };
+        let mut page = vec![next.unwrap_or_default()];
+        for peer in peers {
+            page.push(peer.id);
+            page.push(peer.name);
+        }
+        page
+    }
+
+    /// What a shard ≥ 1 answers shard 0's survey: its members and wakes.
+    pub fn counts(&self) -> Vec<f64> {
+        let (members, wakes) = self.state.counts();
+        vec![members as f64, wakes as f64]
+    }
+
+    /// Shard 0's stats answer for the request `url` once it surveyed its
+    /// shards: `answers` holds each one's `counts()` in a row (NaN for one
+    /// that did not answer).
+    pub fn surveyed(
+        &self,
+        url: &str,
+        answers: Vec<f64>,
+        history: &HistoryStore,
+    ) -> Result<Ts<HttpResponse>, JsError> {
+        let answers: Vec<Option<(u64, u64)>> = answers
+            .chunks_exact(2)
+            .map(|pair| (pair[0].is_finite() && pair[1].is_finite()).then(|| (millis(pair[0]), millis(pair[1]))))
+            .collect();
+        let (path, _) = crate::http::url::split_url(url);
+        let room = path.trim_start_matches("/rooms/");
+        let rows = JsLog(history).rows_written();
+        let stats = self.state.surveyed(room, &answers, memory_bytes(), rows);
+        to_js(&HttpResponse::json(stats.to_json()))
+    }
+
     /// A socket failed: see [`ObjectState::error`]. `tags` as for `close`.
     pub fn error(
         &mut self,
@@ -337,6 +541,36 @@ impl ObjectHandle {
             None => ObjectState::released(),
         })
     }
+}
+
+/// What a shard ≥ 1 did with a delivery: see [`crate::room::Room::take`].
+#[derive(Serialize, Tsify)]
+pub struct Delivery {
+    effects: Effects,
+    /// The seq it holds, when it took nothing (shard 0 sends from there).
+    #[tsify(optional)]
+    need: Option<u64>,
+}
+
+/// A page as [`ObjectHandle::page`] writes it.
+fn unpage(page: Vec<String>) -> (Option<String>, Vec<Peer>) {
+    let mut items = page.into_iter();
+    let next = items.next().filter(|next| !next.is_empty());
+    let mut peers = Vec::new();
+    while let (Some(id), Some(name)) = (items.next(), items.next()) {
+        peers.push(Peer { id, name });
+    }
+    (next, peers)
+}
+
+/// A call between shards to an object whose configuration is invalid.
+fn refused() -> JsError {
+    JsError::new("this object's configuration is invalid")
+}
+
+/// A call between shards whose history read failed (logged by the store).
+fn failed() -> JsError {
+    JsError::new("the room's history could not be read")
 }
 
 /// A record the object stored (an attachment, the wake record), read back

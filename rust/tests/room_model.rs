@@ -278,6 +278,16 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
                     tag
                 )
             }
+            // A room on one object (the model's) never calls another.
+            Effect::Deliver { .. }
+            | Effect::Publish { .. }
+            | Effect::Relay { .. }
+            | Effect::Ask { .. }
+            | Effect::Report { .. }
+            | Effect::Register { .. }
+            | Effect::Restart { .. } => {
+                prop_assert!(false, "a call between objects from a room on one: {:?}", effect)
+            }
         }
     }
     Ok(())
@@ -616,6 +626,9 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                     Opening::Echo(_) => {
                         return Err(TestCaseError::fail("a room upgrade became an echo socket"))
                     }
+                    Opening::Forward { .. } | Opening::Survey { .. } => {
+                        return Err(TestCaseError::fail("a room on one object used another"))
+                    }
                 }
             }
             Op::Open {
@@ -670,6 +683,9 @@ fn run(config: Config, start: u64, ops: Vec<(Tick, Op)>) -> Result<(), TestCaseE
                         model.store(&admission.id, &admission.effects);
                         model.store_wakes(&admission.effects)?;
                         model.schedule(&admission.effects);
+                    }
+                    Opening::Forward { .. } | Opening::Survey { .. } => {
+                        return Err(TestCaseError::fail("a room on one object used another"))
                     }
                 }
             }
