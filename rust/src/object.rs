@@ -255,10 +255,14 @@ impl ObjectState {
                             false => None,
                         };
                         let object = crate::shard::object_name(room, shard);
+                        let headers = vec![(
+                            crate::shard::ROOM_COUNT_HEADER.to_owned(),
+                            count.to_string(),
+                        )];
                         return Ok(Opening::Forward {
                             shard,
                             object,
-                            count,
+                            headers,
                             sync,
                         });
                     }
@@ -287,7 +291,7 @@ impl ObjectState {
             id,
             tags,
             effects: Effects(self.hold().into_iter().collect()),
-            count: None,
+            headers: Vec::new(),
         })
     }
 

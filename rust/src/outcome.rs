@@ -94,17 +94,16 @@ pub enum Effect {
     /// Store the object's wake record (`ctx.storage`, key `wakes`): the
     /// instance holds its first socket (see [`crate::wakes`]).
     StoreWakes { wakes: Wakes },
-    /// Shard 0: call `deliver(epoch, prev, seqs, frames)` on the shard
+    /// Shard 0: call `deliver(epoch, after, seqs, frames)` on the shard
     /// whose object is `object`, with the stored messages with a seq above
-    /// `after` (at most `count`, none for a call that only brings the
-    /// shard up to date); if it answers with the seq it needs, carry out
-    /// what `resend` decides. Each call is tried up to
-    /// [`CALL_ATTEMPTS`] times. Not awaited by the event that raised it.
+    /// `after` (at most `count`; none for a call that only brings the shard
+    /// up to date): the shard takes them if it holds every message up to
+    /// `after`. If it answers with the seq it holds, carry out what
+    /// `resend` decides. Tried up to [`CALL_ATTEMPTS`] times; not awaited
+    /// by the event that raised it.
     Deliver {
         object: String,
-        shard: u32,
         epoch: String,
-        prev: u64,
         after: u64,
         count: u32,
     },
@@ -148,9 +147,6 @@ pub enum Effect {
         members: u64,
         version: u64,
     },
-    /// A shard ≥ 1 whose copy of the history is of another epoch: forget
-    /// every stored message and start again under `epoch`.
-    Restart { epoch: String },
 }
 
 /// How many times the shim tries a call between objects (`Deliver`,
@@ -275,14 +271,14 @@ pub enum Opening {
     /// Answer with this response (stats, or a refusal).
     Respond(HttpResponse),
     /// Shard 0 of a full object: hand the upgrade to shard `shard` (the
-    /// object `object`) with the room's member count `count` (header
+    /// object `object`) with `headers` set (the room's member count,
     /// [`crate::shard::ROOM_COUNT_HEADER`]), after carrying out `sync`
     /// (bringing a shard with no members up to date); then tell `forwarded`
-    /// how it answered.
+    /// how it answered, and answer the client with a `101` of its own.
     Forward {
         shard: u32,
         object: String,
-        count: u64,
+        headers: Vec<(String, String)>,
         #[serde(skip_serializing_if = "Option::is_none")]
         #[tsify(optional)]
         sync: Option<Effect>,
@@ -305,11 +301,12 @@ pub struct Admission {
     /// What to do once the socket is accepted: attach its state, welcome
     /// it, announce it to the others, store the wake record.
     pub effects: Effects,
-    /// On a shard ≥ 1: its count with this member in, for the answer's
-    /// header [`crate::shard::COUNT_HEADER`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Headers of the `101` answer: on a shard ≥ 1, its count with this
+    /// member in ([`crate::shard::COUNT_HEADER`]), which shard 0 reads and
+    /// removes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     #[tsify(optional)]
-    pub count: Option<String>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// An HTTP answer decided in Rust, built into a `Response` by TypeScript.

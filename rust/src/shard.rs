@@ -28,8 +28,6 @@
 //! to an upgrade it accepted and after every departure, and shard 0 counts
 //! an upgrade it handed over as taken until the answer comes.
 
-use std::collections::BTreeMap;
-
 /// Between a room's name and a shard's number in the shard's object name.
 pub const OBJECT_SEPARATOR: char = '#';
 
@@ -187,31 +185,58 @@ pub enum Admit {
 /// Shard 0's view of the room's other shards: their last reported counts
 /// (stored in its SQLite, so they survive its evictions) and the upgrades
 /// it handed over whose answer has not come yet (memory: a request in
-/// flight keeps the object alive).
+/// flight keeps the object alive). Indexed by shard (a room has at most
+/// [`most_shards`] of them; index 0, shard 0 itself, stays empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Registry {
-    counts: BTreeMap<u32, Count>,
-    pending: BTreeMap<u32, u64>,
+    slots: Vec<Slot>,
+}
+
+/// One shard in the [`Registry`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Slot {
+    /// Its count as last reported; version 0 when it never reported.
+    count: Count,
+    /// Upgrades handed to it whose answer has not come.
+    pending: u64,
+}
+
+impl Slot {
+    fn held(&self) -> u64 {
+        self.count.members + self.pending
+    }
 }
 
 impl Registry {
-    /// The registry as stored: `(shard, members, version)` rows.
+    /// The registry as stored: `(shard, count)` rows.
     pub fn load(rows: impl IntoIterator<Item = (u32, Count)>) -> Registry {
-        Registry {
-            counts: rows.into_iter().filter(|(k, _)| *k > 0).collect(),
-            pending: BTreeMap::new(),
+        let mut registry = Registry::default();
+        for (shard, count) in rows {
+            if let Some(slot) = registry.slot(shard) {
+                slot.count = count;
+            }
         }
+        registry
+    }
+
+    /// Shard `shard`'s slot, made if new (`None` for shard 0, and for a
+    /// number no room can reach).
+    fn slot(&mut self, shard: u32) -> Option<&mut Slot> {
+        let index = usize::try_from(shard).ok().filter(|&i| i > 0 && i < 1 << 20)?;
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, Slot::default());
+        }
+        self.slots.get_mut(index)
     }
 
     /// Members on shard `shard`, counting upgrades handed to it.
     pub fn held(&self, shard: u32) -> u64 {
-        self.counts.get(&shard).map_or(0, |c| c.members) + self.pending.get(&shard).copied().unwrap_or(0)
+        self.slots.get(shard as usize).map_or(0, Slot::held)
     }
 
     /// Members on the other shards, counting upgrades handed over.
     pub fn outside(&self) -> u64 {
-        let counted: u64 = self.counts.values().map(|c| c.members).sum();
-        counted + self.pending.values().sum::<u64>()
+        self.slots.iter().map(Slot::held).sum()
     }
 
     /// Where an upgrade goes when shard 0 holds `here` sockets, at most
@@ -231,7 +256,9 @@ impl Registry {
             return Admit::Full;
         };
         let fresh = self.held(shard) == 0;
-        *self.pending.entry(shard).or_default() += 1;
+        if let Some(slot) = self.slot(shard) {
+            slot.pending += 1;
+        }
         Admit::Shard { shard, fresh }
     }
 
@@ -239,11 +266,8 @@ impl Registry {
     /// count if it accepted it (`None`: refused, or the call failed). The
     /// count to store, if it is newer than the stored one.
     pub fn forwarded(&mut self, shard: u32, count: Option<Count>) -> Option<Count> {
-        if let Some(pending) = self.pending.get_mut(&shard) {
-            *pending -= 1;
-            if *pending == 0 {
-                self.pending.remove(&shard);
-            }
+        if let Some(slot) = self.slot(shard) {
+            slot.pending = slot.pending.saturating_sub(1);
         }
         self.report(shard, count?)
     }
@@ -251,38 +275,36 @@ impl Registry {
     /// Shard `shard` reported `count`: the count to store, if it is newer
     /// than the one stored (reports may arrive out of order, or twice).
     pub fn report(&mut self, shard: u32, count: Count) -> Option<Count> {
-        if shard == 0 {
+        let slot = self.slot(shard)?;
+        if count.version <= slot.count.version {
             return None;
         }
-        let stored = self.counts.entry(shard).or_default();
-        if count.version <= stored.version && stored.version > 0 {
-            return None;
-        }
-        *stored = count;
+        slot.count = count;
         Some(count)
     }
 
     /// The shards a message is delivered to: those with members, or with
     /// an upgrade on its way.
     pub fn targets(&self) -> Vec<u32> {
-        let mut shards: Vec<u32> = self.counts.iter().filter(|(_, c)| c.members > 0).map(|(k, _)| *k).collect();
-        shards.extend(self.pending.keys());
-        shards.sort_unstable();
-        shards.dedup();
-        shards
+        self.numbered().filter(|(_, slot)| slot.held() > 0).map(|(k, _)| k).collect()
     }
 
     /// The first shard after `shard` with members (where `who` goes on).
     pub fn next_after(&self, shard: u32) -> Option<u32> {
-        self.counts
-            .range(shard + 1..)
-            .find(|(_, c)| c.members > 0)
-            .map(|(k, _)| *k)
+        self.numbered()
+            .find(|(k, slot)| *k > shard && slot.count.members > 0)
+            .map(|(k, _)| k)
     }
 
     /// Every shard shard 0 knows of, in order, with its stored count.
     pub fn shards(&self) -> impl Iterator<Item = (u32, Count)> + '_ {
-        self.counts.iter().map(|(k, c)| (*k, *c))
+        self.numbered()
+            .filter(|(_, slot)| slot.count.version > 0 || slot.pending > 0)
+            .map(|(k, slot)| (k, slot.count))
+    }
+
+    fn numbered(&self) -> impl Iterator<Item = (u32, &Slot)> + '_ {
+        (0u32..).zip(&self.slots).skip(1)
     }
 }
 

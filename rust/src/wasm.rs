@@ -13,12 +13,13 @@ use wasm_bindgen::prelude::*;
 use crate::config::{Config, ConfigError};
 use crate::error::token_expired_reason;
 use crate::outcome::call_attempts;
+use crate::socket::room_tag;
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
 use crate::object::{ObjectState, Probe};
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
-use crate::protocol::{Frame, Peer};
+use crate::protocol::Frame;
 use crate::records::{self, Record};
 use crate::room::history::{Failure, Head, Log};
 use crate::room::shards::Plan;
@@ -90,6 +91,16 @@ export interface HistoryStore {
   shards(): number[];
 }
 "#;
+
+/// The tag of every room socket, as a TypeScript type: the shim's
+/// broadcast of a delivery from another shard uses a constant of it.
+#[wasm_bindgen(typescript_custom_section)]
+const ROOM_TAG: &str = concat!(
+    "/** The tag of every room socket: `ROOM_TAG` in rust/src/socket.rs. */\n",
+    "export type RoomTag = \"",
+    room_tag!(),
+    "\";"
+);
 
 /// How many times a call between objects is tried, as a TypeScript type:
 /// the shim's constant is typed with it.
@@ -220,6 +231,13 @@ pub fn failed_frame(tags: Vec<String>) -> Result<Ts<Effects>, JsError> {
     to_js(&ObjectState::failed(&tags))
 }
 
+/// The answer to a whisper relayed to another shard that does not hold
+/// its recipient `to`: error `unknown_recipient`.
+#[wasm_bindgen]
+pub fn unreached(to: &str) -> Result<Ts<Effects>, JsError> {
+    to_js(&crate::room::Room::unreached(to))
+}
+
 /// The answer to a request the server failed to handle: `500` JSON `internal`.
 #[wasm_bindgen(js_name = internalResponse)]
 pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
@@ -298,18 +316,19 @@ impl ObjectHandle {
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
-    /// `room_count` is the header shard 0 hands an upgrade to another
-    /// shard with ([`crate::shard::ROOM_COUNT_HEADER`]).
+    /// Of its `headers`, a shard ≥ 1 reads the room's count that shard 0
+    /// hands an upgrade over with ([`crate::shard::ROOM_COUNT_HEADER`]).
     pub fn open(
         &mut self,
         url: &str,
         now: f64,
         entropy: &[u8],
         history: &HistoryStore,
-        room_count: Option<String>,
+        headers: &Headers,
     ) -> Result<Ts<Opening>, JsError> {
         let log = &mut JsLog(history);
-        if let (Some(count), Some(room)) = (room_count, self.state.room_mut()) {
+        let count = headers.get(crate::shard::ROOM_COUNT_HEADER);
+        if let (Some(count), Some(room)) = (count, self.state.room_mut()) {
             room.told(count.trim().parse().unwrap_or(0));
         }
         to_js(
@@ -407,45 +426,63 @@ impl ObjectHandle {
         to_js(&effects)
     }
 
-    /// Shard 0: shard `shard` needs the messages after `need`: see
-    /// [`crate::room::Room::resend`].
+    /// Shard 0: the shard whose object is `object` needs the messages
+    /// after `need`: see [`crate::room::Room::resend`].
     pub fn resend(
         &mut self,
-        shard: u32,
+        object: &str,
         need: f64,
         history: &HistoryStore,
     ) -> Result<Ts<Effects>, JsError> {
         let room = self.state.room_mut().ok_or_else(refused)?;
         let effects = room
-            .resend(shard, millis(need), &mut JsLog(history))
+            .resend(object, millis(need), &mut JsLog(history))
             .map_err(|_| failed())?;
         to_js(&effects)
     }
 
-    /// A shard ≥ 1: messages delivered by shard 0 (`seqs[i]` is
-    /// `frames[i]`'s): see [`crate::room::Room::take`]. Throws if the history cannot
-    /// be read, so that shard 0 tries again.
+    /// A shard ≥ 1: what to do with the messages `seqs` shard 0 delivered
+    /// under `epoch` to a shard holding every message up to `after` (see
+    /// [`crate::room::Room::take`]), in a row: the seq it holds if it takes
+    /// none (else -1); 1 to forget every stored message and start again
+    /// under `epoch` first (else 0); then for each message to store and
+    /// send, its index in the delivery, its seq, and the seq up to which
+    /// to forget (-1: none). The frames never pass through Wasm. Throws if
+    /// the history cannot be read, so that shard 0 tries again.
     pub fn take(
         &mut self,
         epoch: &str,
-        prev: f64,
-        seqs: Vec<f64>,
-        frames: Vec<String>,
+        after: f64,
+        seqs: &[f64],
         history: &HistoryStore,
-    ) -> Result<Ts<Delivery>, JsError> {
+    ) -> Result<Vec<f64>, JsError> {
         let room = self.state.room_mut().ok_or_else(refused)?;
-        let messages = seqs.into_iter().map(millis).zip(frames);
-        let (effects, need) = room
-            .take(epoch, millis(prev), messages, &mut JsLog(history))
+        let seqs: Vec<u64> = seqs.iter().map(|&seq| millis(seq)).collect();
+        let taken = room
+            .take(epoch, millis(after), &seqs, &mut JsLog(history))
             .map_err(|_| failed())?;
-        to_js(&Delivery { effects, need })
+        let number = |n: Option<u64>| n.map_or(-1.0, |n| n as f64);
+        let mut row = vec![number(taken.need), f64::from(u8::from(taken.restart))];
+        for (index, seq, forget) in taken.keep {
+            row.extend([index as f64, seq as f64, number(forget)]);
+        }
+        Ok(row)
     }
 
-    /// Shard 0: the upgrade handed to `shard` was answered with `count`
-    /// (the [`crate::shard::COUNT_HEADER`] of an accepted one; `undefined`
-    /// if refused or failed).
-    pub fn forwarded(&mut self, shard: u32, count: Option<String>) -> Result<Ts<Effects>, JsError> {
-        let count = count.as_deref().and_then(Count::parse);
+    /// Shard 0: the upgrade handed to `shard` was answered with `status`
+    /// and `headers` (0 and `undefined` if the call failed); an accepted
+    /// one carries the shard's count ([`crate::shard::COUNT_HEADER`]).
+    pub fn forwarded(
+        &mut self,
+        shard: u32,
+        status: u16,
+        headers: Option<Headers>,
+    ) -> Result<Ts<Effects>, JsError> {
+        let count = headers
+            .filter(|_| status == 101)
+            .and_then(|headers| headers.get(crate::shard::COUNT_HEADER))
+            .as_deref()
+            .and_then(Count::parse);
         let effects = match self.state.room_mut() {
             Some(room) => room.forwarded(shard, count),
             None => Effects::default(),
@@ -466,13 +503,10 @@ impl ObjectHandle {
         to_js(&effects)
     }
 
-    /// A whisper to member `to` relayed from another shard: the effects,
-    /// or `undefined` if this object does not hold `to`.
-    pub fn whispered(&mut self, to: &str, text: String) -> Result<Option<Ts<Effects>>, JsError> {
-        match self.state.room_mut().and_then(|room| room.whispered(to, text)) {
-            Some(effects) => to_js(&effects).map(Some),
-            None => Ok(None),
-        }
+    /// Whether this object holds member `to`, to whom a whisper from
+    /// another shard is relayed (see [`crate::room::Room::whispered`]).
+    pub fn whispered(&self, to: &str) -> bool {
+        self.state.room().whispered(to)
     }
 
     /// Shard 0: how to answer a `who` after `after` in a room that spans
@@ -482,25 +516,10 @@ impl ObjectHandle {
         to_js(&self.state.room().plan_roster(after.as_deref()))
     }
 
-    /// Shard 0: the roster frame of shard `shard`'s `page` (as `page`
-    /// returns it).
-    pub fn paged(&self, shard: u32, page: Vec<String>) -> String {
-        let (next, peers) = unpage(page);
-        self.state.room().paged(shard, peers, next)
-    }
-
-    /// This object's page of members after `after`: the next page's cursor
-    /// (empty if none), then each member's id and name, in a row.
-    pub fn page(&self, after: Option<String>) -> Vec<String> {
-        let Ok((peers, next)) = self.state.room().page(after.as_deref()) else {
-            return Vec::new();
-        };
-        let mut page = vec![next.unwrap_or_default()];
-        for peer in peers {
-            page.push(peer.id);
-            page.push(peer.name);
-        }
-        page
+    /// This object's roster frame after `after`, for shard 0's `who`: see
+    /// [`crate::room::Room::page`].
+    pub fn page(&self, after: Option<String>, count: u32, then: Option<String>) -> String {
+        self.state.room().page(after.as_deref(), count, then)
     }
 
     /// What a shard ≥ 1 answers shard 0's survey: its members and wakes.
@@ -511,11 +530,11 @@ impl ObjectHandle {
 
     /// Shard 0's stats answer for the request `url` once it surveyed its
     /// shards: `answers` holds each one's `counts()` in a row (NaN for one
-    /// that did not answer).
+    /// that did not answer); `history` counts the rows written.
     pub fn surveyed(
         &self,
         url: &str,
-        answers: Vec<f64>,
+        answers: &[f64],
         history: &HistoryStore,
     ) -> Result<Ts<HttpResponse>, JsError> {
         let answers: Vec<Option<(u64, u64)>> = answers
@@ -523,7 +542,7 @@ impl ObjectHandle {
             .map(|pair| (pair[0].is_finite() && pair[1].is_finite()).then(|| (millis(pair[0]), millis(pair[1]))))
             .collect();
         let (path, _) = crate::http::url::split_url(url);
-        let room = path.trim_start_matches("/rooms/");
+        let room = path.strip_prefix("/rooms/").unwrap_or(path);
         let rows = JsLog(history).rows_written();
         let stats = self.state.surveyed(room, &answers, memory_bytes(), rows);
         to_js(&HttpResponse::json(stats.to_json()))
@@ -541,26 +560,6 @@ impl ObjectHandle {
             None => ObjectState::released(),
         })
     }
-}
-
-/// What a shard ≥ 1 did with a delivery: see [`crate::room::Room::take`].
-#[derive(Serialize, Tsify)]
-pub struct Delivery {
-    effects: Effects,
-    /// The seq it holds, when it took nothing (shard 0 sends from there).
-    #[tsify(optional)]
-    need: Option<u64>,
-}
-
-/// A page as [`ObjectHandle::page`] writes it.
-fn unpage(page: Vec<String>) -> (Option<String>, Vec<Peer>) {
-    let mut items = page.into_iter();
-    let next = items.next().filter(|next| !next.is_empty());
-    let mut peers = Vec::new();
-    while let (Some(id), Some(name)) = (items.next(), items.next()) {
-        peers.push(Peer { id, name });
-    }
-    (next, peers)
 }
 
 /// A call between shards to an object whose configuration is invalid.
@@ -648,6 +647,14 @@ fn frame_of(message: &JsValue, max_message_bytes: u32) -> Owned {
             Owned::Text(String::from_utf8(buffer).unwrap_or_default())
         }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A request's or a response's headers, read by name.
+    pub type Headers;
+    #[wasm_bindgen(method)]
+    fn get(this: &Headers, name: &str) -> Option<String>;
 }
 
 #[wasm_bindgen]

@@ -253,6 +253,19 @@ pub trait Log {
     fn shards(&mut self) -> Result<Vec<(u32, Count)>, Failure>;
 }
 
+/// What a shard's copy does with a delivery (see [`History::take`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Forget every stored message and start again under the delivery's
+    /// epoch, first.
+    pub restart: bool,
+    /// Took nothing: it holds the messages up to this seq only.
+    pub need: Option<u64>,
+    /// Store and send the delivery's message at `.0` as message `.1`,
+    /// forgetting those up to `.2`, in this order.
+    pub keep: Vec<(usize, u64, Option<u64>)>,
+}
+
 /// What a join gets from the history (see [`History::join`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Joining {
@@ -356,47 +369,39 @@ impl History {
         Ok(log.published(key)?.is_some())
     }
 
-    /// A shard's copy takes the messages `seqs` (rising) with their
-    /// `frames` from shard 0's history `epoch`, sent to a shard holding at
-    /// least message `prev`: it stores and sends to its room those above
-    /// the last it holds. A copy of another epoch starts again (empty)
-    /// first. If it holds less than `prev`, it takes none and answers the
+    /// A shard's copy takes the messages `seqs` (rising) of shard 0's
+    /// history `epoch`, sent to a shard holding every message up to
+    /// `after`: it stores and sends to its room those above the last it
+    /// holds (see [`Taken`]). A copy of another epoch starts again, empty,
+    /// first. If it holds less than `after`, it takes none and answers the
     /// seq it holds, from which shard 0 sends again.
     pub fn take(
         &mut self,
         log: &mut impl Log,
         epoch: &str,
-        prev: u64,
-        messages: impl IntoIterator<Item = (u64, String)>,
-    ) -> Result<(Effects, Option<u64>), Failure> {
+        after: u64,
+        seqs: &[u64],
+    ) -> Result<Taken, Failure> {
         let limit = self.limit.max(1);
         let head = self.load(log)?;
-        let mut effects = Effects::default();
+        let mut taken = Taken::default();
         if head.epoch != epoch {
             *head = Head::new(epoch.to_owned());
-            effects.push(Effect::Restart {
-                epoch: epoch.to_owned(),
-            });
+            taken.restart = true;
         }
-        if prev > head.last {
-            return Ok((effects, Some(head.last)));
+        if after > head.last {
+            taken.need = Some(head.last);
+            return Ok(taken);
         }
-        for (seq, text) in messages {
+        for (index, &seq) in seqs.iter().enumerate() {
             if seq <= head.last {
                 continue;
             }
             let stored = sequence_at(head, seq, limit);
             head.store(stored);
-            effects.push(Effect::Send {
-                tag: ROOM_TAG.to_owned(),
-                text,
-                skip_self: false,
-                seq: Some(seq),
-                forget: stored.forget,
-                key: None,
-            });
+            taken.keep.push((index, seq, stored.forget));
         }
-        Ok((effects, None))
+        Ok(taken)
     }
 
     /// A join at `now` that asks to `resume` (or not): `None` with history
@@ -511,12 +516,6 @@ impl MemoryLog {
                         self.keys = self.keys.split_off(&(forget + 1));
                     }
                 }
-                Effect::Restart { epoch } => {
-                    self.rows_written += self.rows.len() as u64 + 1;
-                    self.rows.clear();
-                    self.keys.clear();
-                    self.epoch = Some(epoch.clone());
-                }
                 Effect::Register {
                     shard,
                     members,
@@ -567,6 +566,32 @@ impl Log for MemoryLog {
 }
 
 impl MemoryLog {
+    /// Carries out what a shard's copy took of a delivery of `frames` under
+    /// `epoch`, as `deliver` in `js/index.ts` does; the frames its room is
+    /// sent, in order.
+    pub fn take(&mut self, epoch: &str, taken: &Taken, frames: &[String]) -> Vec<String> {
+        if taken.restart {
+            self.rows_written += self.rows.len() as u64 + 1;
+            self.rows.clear();
+            self.keys.clear();
+            self.epoch = Some(epoch.to_owned());
+        }
+        let mut sent = Vec::new();
+        for &(index, seq, forget) in &taken.keep {
+            let text = frames.get(index).cloned().unwrap_or_default();
+            self.apply(&Effects::from(Effect::Send {
+                tag: ROOM_TAG.to_owned(),
+                text: text.clone(),
+                skip_self: false,
+                seq: Some(seq),
+                forget,
+                key: None,
+            }));
+            sent.push(text);
+        }
+        sent
+    }
+
     /// The stored messages with a seq above `after`, at most `count`, as
     /// `js/history.ts` reads them for a delivery.
     pub fn messages(&self, after: u64, count: u32) -> Vec<(u64, String)> {

@@ -243,7 +243,11 @@ impl Room {
             id: id.clone(),
             tags: vec![id, ROOM_TAG.to_owned()],
             effects,
-            count: self.counted(now).map(|c| c.header()),
+            headers: self
+                .counted(now)
+                .map(|c| (shard::COUNT_HEADER.to_owned(), c.header()))
+                .into_iter()
+                .collect(),
         })
     }
 

@@ -10,12 +10,11 @@
 use serde::Serialize;
 use tsify::Tsify;
 
-use super::history::{Failure, Log};
+use super::history::{Failure, Log, Taken};
 use super::members::Cursor;
 use super::{presence, unreached, Room};
-use crate::error::Error;
 use crate::outcome::{Effect, Effects};
-use crate::protocol::{Peer, ServerFrame};
+use crate::protocol::ServerFrame;
 use crate::shard::{self, Admit, Count, Role};
 
 /// What shard 0 does to answer a `who` (see [`Room::plan_roster`]).
@@ -24,12 +23,18 @@ use crate::shard::{self, Admit, Count, Role};
 pub enum Plan {
     /// Send this frame.
     Done { text: String },
-    /// Ask shard `shard` (object `object`) for its page after `after`
-    /// (its `page` method), then [`Room::paged`].
+    /// Ask the shard whose object is `object` for its roster frame after
+    /// `after` (its `page` method), with the room's `count` and the
+    /// cursor `then` to go on with after its last member (`None`: none).
     Page {
-        shard: u32,
         object: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
         after: Option<String>,
+        count: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        then: Option<String>,
     },
 }
 
@@ -88,9 +93,7 @@ impl Room {
         for shard in targets {
             said.push(Effect::Deliver {
                 object: place.object(shard),
-                shard,
                 epoch: epoch.clone(),
-                prev: last - 1,
                 after: last - 1,
                 count: 1,
             });
@@ -129,13 +132,14 @@ impl Room {
         Ok(self.deliveries(said, log))
     }
 
-    /// Shard 0: shard `shard` holds the messages up to `need` only (it was
-    /// sent one after a gap, or is new): the kept messages after it.
-    pub fn resend(&mut self, shard: u32, need: u64, log: &mut impl Log) -> Result<Effects, Failure> {
-        let Role::Leader { place, .. } = &self.role else {
+    /// Shard 0: the shard whose object is `object` holds the messages up
+    /// to `need` only (it was sent one after a gap, or is new): the kept
+    /// messages after it.
+    pub fn resend(&mut self, object: &str, need: u64, log: &mut impl Log) -> Result<Effects, Failure> {
+        if !matches!(self.role, Role::Leader { .. }) {
             return Ok(Effects::default());
-        };
-        let object = place.object(shard);
+        }
+        let object = object.to_owned();
         let (epoch, last) = self.history.head(log)?;
         if need >= last {
             return Ok(Effects::default());
@@ -143,30 +147,28 @@ impl Room {
         let count = (last - need).min(u64::from(self.config.history_limit));
         Ok(Effect::Deliver {
             object,
-            shard,
             epoch,
-            prev: need,
             after: need,
             count: u32::try_from(count).unwrap_or(u32::MAX),
         }
         .into())
     }
 
-    /// A shard ≥ 1: what shard 0 delivered (see [`History::take`]): the
-    /// effects, and the seq it holds if it could take nothing.
+    /// A shard ≥ 1: what it does with the messages `seqs` shard 0
+    /// delivered (see [`History::take`]).
     ///
     /// [`History::take`]: super::history::History::take
     pub fn take(
         &mut self,
         epoch: &str,
-        prev: u64,
-        messages: impl IntoIterator<Item = (u64, String)>,
+        after: u64,
+        seqs: &[u64],
         log: &mut impl Log,
-    ) -> Result<(Effects, Option<u64>), Failure> {
+    ) -> Result<Taken, Failure> {
         if !matches!(self.role, Role::Follower { .. }) {
             return Err(Failure);
         }
-        self.history.take(log, epoch, prev, messages)
+        self.history.take(log, epoch, after, seqs)
     }
 
     /// Shard 0: where an upgrade goes when the object holds `here`
@@ -191,9 +193,7 @@ impl Room {
         let (epoch, last) = self.history.head(log)?;
         Ok(Effect::Deliver {
             object,
-            shard,
             epoch,
-            prev: last,
             after: last,
             count: 0,
         })
@@ -247,20 +247,11 @@ impl Room {
         })
     }
 
-    /// A whisper to member `to` from another shard: sent if the room
-    /// holds it (`None` if not: the sender is told [`unreached`]).
-    pub fn whispered(&self, to: &str, text: String) -> Option<Effects> {
-        self.contains(to).then(|| {
-            Effect::Send {
-                tag: to.to_owned(),
-                text,
-                skip_self: false,
-                seq: None,
-                forget: None,
-                key: None,
-            }
-            .into()
-        })
+    /// Whether a whisper to member `to` from another shard is sent: if
+    /// the room holds it (to the socket tagged `to`); if not, the sender is
+    /// told [`unreached`].
+    pub fn whispered(&self, to: &str) -> bool {
+        self.contains(to)
     }
 
     /// The answer when a relayed whisper to `to` found nobody.
@@ -268,51 +259,50 @@ impl Room {
         unreached(to).into()
     }
 
-    /// This object's members after `after` (a cursor), at most the
-    /// presence limit, and the cursor after the last if more follow.
-    pub fn page(&self, after: Option<&str>) -> Result<(Vec<Peer>, Option<String>), Error> {
-        presence::page_after(&self.members, self.presence_limit(), after)
+    /// This object's roster frame after `after` (a cursor), listing at
+    /// most the presence limit, with the room's `count`; its `next` is the
+    /// cursor after the last if more follow here, else `then`.
+    pub fn page(&self, after: Option<&str>, count: u32, then: Option<String>) -> String {
+        match presence::page_after(&self.members, self.presence_limit(), after) {
+            Ok((connections, next)) => ServerFrame::Roster {
+                count,
+                connections,
+                next: next.or(then),
+            }
+            .to_json(),
+            Err(error) => ServerFrame::error(&error).to_json(),
+        }
     }
 
     /// Shard 0: how to answer a `who` after `after` in a room that spans
     /// objects. Pages go through the shards in order (shard 0, then 1, …),
     /// each in join order; the shard is the one of the cursor's member id
-    /// (a page's last, or [`shard::start_of`] a shard).
+    /// (a page's last, or [`shard::start_of`] a shard), and a page that
+    /// ends its shard goes on at the start of the next one with members.
     pub fn plan_roster(&self, after: Option<&str>) -> Plan {
         let shard = match after.map(Cursor::parse) {
-            None => 0,
             Some(Some(cursor)) => shard::shard_of_id(cursor.id()),
-            Some(None) => 0,
+            _ => 0,
         };
-        match (&self.role, shard) {
-            (Role::Leader { place, .. }, 1..) => Plan::Page {
-                shard,
-                object: place.object(shard),
+        let count = self.count();
+        let (object, then) = match &self.role {
+            Role::Leader { place, registry } => (
+                place.object(shard),
+                registry.next_after(shard).map(shard::start_of),
+            ),
+            _ => (String::new(), None),
+        };
+        match shard {
+            0 => Plan::Done {
+                text: self.page(after, count, then),
+            },
+            _ => Plan::Page {
+                object,
                 after: after.map(str::to_owned),
-            },
-            _ => Plan::Done {
-                text: match self.page(after) {
-                    Ok((peers, next)) => self.paged(0, peers, next),
-                    Err(error) => ServerFrame::error(&error).to_json(),
-                },
+                count,
+                then,
             },
         }
-    }
-
-    /// Shard 0: the roster frame of a page of shard `shard`: `next` goes
-    /// on in that shard, or else at the start of the next shard with
-    /// members; `count` is the room's.
-    pub fn paged(&self, shard: u32, peers: Vec<Peer>, next: Option<String>) -> String {
-        let next = next.or_else(|| match &self.role {
-            Role::Leader { registry, .. } => registry.next_after(shard).map(shard::start_of),
-            _ => None,
-        });
-        ServerFrame::Roster {
-            count: self.count(),
-            connections: peers,
-            next,
-        }
-        .to_json()
     }
 }
 
