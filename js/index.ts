@@ -72,6 +72,9 @@ const WAKES_KEY = "wakes";
 /** How many times a call to another object of the room is tried (typed by the core's constant). */
 const CALL_ATTEMPTS: CallAttempts = 3;
 
+/** What `call` gives once every attempt of a call failed. */
+const FAILED: unique symbol = Symbol("failed");
+
 /** The tag of every room socket (typed by the core's constant). */
 const ROOM: RoomTag = "room";
 
@@ -234,10 +237,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       for (const [name, value] of forward.headers) handed.headers.set(name, value);
       answer = await this.shard(forward.object).fetch(handed);
     } finally {
-      this.perform(
-        null,
-        this.state.forwarded(forward.shard, answer?.status ?? 0, answer?.headers),
-      );
+      this.perform(null, this.state.forwarded(forward.shard, answer?.status ?? 0, answer?.headers));
     }
     if (answer.status !== 101) return answer;
     return new Response(null, { status: 101, webSocket: answer.webSocket });
@@ -250,16 +250,19 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   /**
    * Tries a call to another object of the room up to `CALL_ATTEMPTS` times
-   * (the callee makes a retried call harmless: rust/src/shard.rs); `undefined`
+   * (the callee makes a retried call harmless: rust/src/shard.rs); `FAILED`
    * once every attempt failed.
    */
-  private async call<T>(what: string, attempt: () => Promise<T>): Promise<T | undefined> {
+  private async call<T>(what: string, attempt: () => Promise<T>): Promise<T | typeof FAILED> {
     for (let n = 1; ; n++) {
       try {
         return await attempt();
       } catch (error) {
-        console.warn(`WebSocketHibernationServer.${what} (attempt ${n} of ${CALL_ATTEMPTS}):`, error);
-        if (n >= CALL_ATTEMPTS) return undefined;
+        console.warn(
+          `WebSocketHibernationServer.${what} (attempt ${n} of ${CALL_ATTEMPTS}):`,
+          error,
+        );
+        if (n >= CALL_ATTEMPTS) return FAILED;
       }
     }
   }
@@ -274,7 +277,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     const need = await this.call("deliver", () =>
       this.shard(effect.object).deliver(effect.epoch, effect.after, seqs, frames),
     );
-    if (need === undefined || need === null) return;
+    if (need === FAILED || need === null) return;
     for (const next of this.state.resend(effect.object, need, this.history)) {
       if (next.kind === "deliver") await this.handOut(next);
     }
@@ -286,10 +289,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   /** Shard 0: a message from a member of another shard, to number, store and deliver. */
   publish(key: string, id: string, name: string, text: string, ts: number): void {
     rpc("publish", () =>
-      this.perform(
-        null,
-        this.state.published(key, id, name, text, ts, Date.now(), this.history),
-      ),
+      this.perform(null, this.state.published(key, id, name, text, ts, Date.now(), this.history)),
     );
   }
 
@@ -578,7 +578,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
             )
               .then((done) => {
                 // Every attempt failed: the sender is told, as for any failed frame.
-                if (done === undefined) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+                if (done === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
               })
               .catch(logged("publish"));
             break;
@@ -587,7 +587,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
             const sender = raiser(ws, effect);
             void this.call("relay", () => this.shard(effect.object).whisper(effect.to, effect.text))
               .then((reached) => {
-                if (reached === undefined) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+                if (reached === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
                 else if (!reached) this.perform(sender, unreached(effect.to));
               })
               .catch(logged("relay"));
@@ -601,7 +601,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
               own ? this.roster(after) : this.shard(effect.object).roster(after),
             )
               .then((text) => {
-                if (text === undefined) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+                if (text === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
                 else send(sender, text);
               })
               .catch(logged("ask"));

@@ -501,15 +501,20 @@ mod tests {
         assert_eq!(Config::default().object_cap(), 1_000);
         assert_eq!(
             spanning(&[("PRESENCE_LIMIT", "4")]).map_err(|e| e.to_string()),
-            Err("configuration variable PRESENCE_LIMIT = 4 is invalid: must be at most \
+            Err(
+                "configuration variable PRESENCE_LIMIT = 4 is invalid: must be at most \
                  MAX_CONNECTIONS_PER_OBJECT (3) when MAX_CONNECTIONS_PER_ROOM (10) is above it"
-                .into())
+                    .into()
+            )
         );
         let error = spanning(&[("HISTORY_LIMIT", "0")]).expect_err("no history");
         assert_eq!(error.name, "HISTORY_LIMIT");
         // The default presence limit (100) is above an object cap of 3.
-        let error = config(&[("MAX_CONNECTIONS_PER_ROOM", "10"), ("MAX_CONNECTIONS_PER_OBJECT", "3")])
-            .expect_err("default presence limit");
+        let error = config(&[
+            ("MAX_CONNECTIONS_PER_ROOM", "10"),
+            ("MAX_CONNECTIONS_PER_OBJECT", "3"),
+        ])
+        .expect_err("default presence limit");
         assert_eq!(error.value, "100 (the default)");
         // A million members, on objects of 32,768.
         let large = config(&[

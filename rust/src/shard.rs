@@ -222,7 +222,9 @@ impl Registry {
     /// Shard `shard`'s slot, made if new (`None` for shard 0, and for a
     /// number no room can reach).
     fn slot(&mut self, shard: u32) -> Option<&mut Slot> {
-        let index = usize::try_from(shard).ok().filter(|&i| i > 0 && i < 1 << 20)?;
+        let index = usize::try_from(shard)
+            .ok()
+            .filter(|&i| i > 0 && i < 1 << 20)?;
         if self.slots.len() <= index {
             self.slots.resize(index + 1, Slot::default());
         }
@@ -286,7 +288,10 @@ impl Registry {
     /// The shards a message is delivered to: those with members, or with
     /// an upgrade on its way.
     pub fn targets(&self) -> Vec<u32> {
-        self.numbered().filter(|(_, slot)| slot.held() > 0).map(|(k, _)| k).collect()
+        self.numbered()
+            .filter(|(_, slot)| slot.held() > 0)
+            .map(|(k, _)| k)
+            .collect()
     }
 
     /// The first shard after `shard` with members (where `who` goes on).
@@ -343,7 +348,9 @@ impl Role {
             0 => Role::Leader { place, registry },
             _ => Role::Follower {
                 place,
-                versions: Versions { last: now.saturating_mul(1000) },
+                versions: Versions {
+                    last: now.saturating_mul(1000),
+                },
                 told: 0,
                 published: 0,
                 started_at: now,
@@ -395,7 +402,13 @@ mod tests {
         assert_eq!(Place::of("lobby"), place("lobby", 0));
         assert_eq!(Place::of("lobby#3"), place("lobby", 3));
         assert_eq!(Place::of("a#b#12"), place("a#b", 12));
-        for name in ["lobby#", "lobby#0", "lobby#x", "lobby#-1", "lobby#1234567890"] {
+        for name in [
+            "lobby#",
+            "lobby#0",
+            "lobby#x",
+            "lobby#-1",
+            "lobby#1234567890",
+        ] {
             assert_eq!(Place::of(name), place(name, 0), "{name}");
         }
         assert_eq!(place("lobby", 3).object(3), "lobby#3");
@@ -407,7 +420,14 @@ mod tests {
     fn ids_carry_their_shard() {
         assert_eq!(id_on(0, "AbCdEfGh".into()), "AbCdEfGh");
         assert_eq!(id_on(4, "AbCdEfGh".into()), "4~AbCdEfGh");
-        for (id, shard) in [("AbCdEfGh", 0), ("4~AbCd", 4), ("~x", 0), ("x~y", 0), ("", 0), ("12~", 12)] {
+        for (id, shard) in [
+            ("AbCdEfGh", 0),
+            ("4~AbCd", 4),
+            ("~x", 0),
+            ("x~y", 0),
+            ("", 0),
+            ("12~", 12),
+        ] {
             assert_eq!(shard_of_id(id), shard, "{id}");
         }
         assert_eq!(shard_of_id(&start_of(5)[2..]), 5);
@@ -439,19 +459,43 @@ mod tests {
         assert_eq!(registry.admit(0, 3, 10), Admit::Here);
         assert_eq!(registry.admit(2, 3, 10), Admit::Here);
         // Shard 0 full: shard 1, fresh, counted before its answer.
-        assert_eq!(registry.admit(3, 3, 10), Admit::Shard { shard: 1, fresh: true });
-        assert_eq!(registry.admit(3, 3, 10), Admit::Shard { shard: 1, fresh: false });
+        assert_eq!(
+            registry.admit(3, 3, 10),
+            Admit::Shard {
+                shard: 1,
+                fresh: true
+            }
+        );
+        assert_eq!(
+            registry.admit(3, 3, 10),
+            Admit::Shard {
+                shard: 1,
+                fresh: false
+            }
+        );
         assert_eq!(registry.outside(), 2);
         assert_eq!(registry.targets(), [1]);
         // One answer accepted (count 1), one refused.
-        let one = Count { members: 1, version: 10 };
+        let one = Count {
+            members: 1,
+            version: 10,
+        };
         assert_eq!(registry.forwarded(1, Some(one)), Some(one));
         assert_eq!(registry.forwarded(1, None), None);
         assert_eq!(registry.outside(), 1);
         for _ in 0..2 {
-            assert!(matches!(registry.admit(3, 3, 10), Admit::Shard { shard: 1, .. }));
+            assert!(matches!(
+                registry.admit(3, 3, 10),
+                Admit::Shard { shard: 1, .. }
+            ));
         }
-        assert_eq!(registry.admit(3, 3, 10), Admit::Shard { shard: 2, fresh: true });
+        assert_eq!(
+            registry.admit(3, 3, 10),
+            Admit::Shard {
+                shard: 2,
+                fresh: true
+            }
+        );
         assert_eq!(registry.outside(), 4);
         // 3 here + 4 outside + 3 more = 10: full at the room cap, exactly.
         for _ in 0..3 {
@@ -462,19 +506,43 @@ mod tests {
         assert_eq!(registry.admit(2, 3, 10), Admit::Here);
         // The room cap is never passed, even when shards have room.
         let mut small = Registry::default();
-        assert_eq!(small.admit(3, 3, 4), Admit::Shard { shard: 1, fresh: true });
+        assert_eq!(
+            small.admit(3, 3, 4),
+            Admit::Shard {
+                shard: 1,
+                fresh: true
+            }
+        );
         assert_eq!(small.admit(3, 3, 4), Admit::Full);
     }
 
     #[test]
     fn an_emptied_shard_is_filled_again_first() {
         let mut registry = Registry::load([
-            (1, Count { members: 0, version: 5 }),
-            (2, Count { members: 2, version: 5 }),
+            (
+                1,
+                Count {
+                    members: 0,
+                    version: 5,
+                },
+            ),
+            (
+                2,
+                Count {
+                    members: 2,
+                    version: 5,
+                },
+            ),
         ]);
         assert_eq!(registry.targets(), [2]);
         assert_eq!(registry.next_after(0), Some(2));
-        assert_eq!(registry.admit(3, 3, 100), Admit::Shard { shard: 1, fresh: true });
+        assert_eq!(
+            registry.admit(3, 3, 100),
+            Admit::Shard {
+                shard: 1,
+                fresh: true
+            }
+        );
         assert_eq!(registry.targets(), [1, 2]);
     }
 

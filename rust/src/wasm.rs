@@ -12,18 +12,18 @@ use wasm_bindgen::prelude::*;
 
 use crate::config::{Config, ConfigError};
 use crate::error::token_expired_reason;
-use crate::outcome::call_attempts;
-use crate::socket::room_tag;
 use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
 use crate::object::{ObjectState, Probe};
+use crate::outcome::call_attempts;
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
 use crate::room::history::{Failure, Head, Log};
 use crate::room::shards::Plan;
 use crate::shard::Count;
+use crate::socket::room_tag;
 use crate::socket::Attachment;
 use crate::wakes::Wakes;
 
@@ -491,7 +491,12 @@ impl ObjectHandle {
     }
 
     /// Shard 0: shard `shard` reported its count.
-    pub fn reported(&mut self, shard: u32, members: f64, version: f64) -> Result<Ts<Effects>, JsError> {
+    pub fn reported(
+        &mut self,
+        shard: u32,
+        members: f64,
+        version: f64,
+    ) -> Result<Ts<Effects>, JsError> {
         let count = Count {
             members: millis(members),
             version: millis(version),
@@ -539,7 +544,10 @@ impl ObjectHandle {
     ) -> Result<Ts<HttpResponse>, JsError> {
         let answers: Vec<Option<(u64, u64)>> = answers
             .chunks_exact(2)
-            .map(|pair| (pair[0].is_finite() && pair[1].is_finite()).then(|| (millis(pair[0]), millis(pair[1]))))
+            .map(|pair| {
+                (pair[0].is_finite() && pair[1].is_finite())
+                    .then(|| (millis(pair[0]), millis(pair[1])))
+            })
             .collect();
         let (path, _) = crate::http::url::split_url(url);
         let room = path.strip_prefix("/rooms/").unwrap_or(path);

@@ -284,9 +284,12 @@ fn check_effects(effects: &Effects, actor: Option<&str>) -> Result<(), TestCaseE
             | Effect::Relay { .. }
             | Effect::Ask { .. }
             | Effect::Report { .. }
-            | Effect::Register { .. }
-            => {
-                prop_assert!(false, "a call between objects from a room on one: {:?}", effect)
+            | Effect::Register { .. } => {
+                prop_assert!(
+                    false,
+                    "a call between objects from a room on one: {:?}",
+                    effect
+                )
             }
         }
     }

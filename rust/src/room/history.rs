@@ -25,9 +25,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use crate::config::Config;
-use crate::shard::Count;
 use crate::error::HttpError;
 use crate::outcome::{Effect, Effects};
+use crate::shard::Count;
 use crate::socket::ROOM_TAG;
 use crate::text;
 

@@ -349,9 +349,7 @@ impl Room {
         let (id, name) = (member.id.clone(), member.name.clone());
         match frame {
             // A shard ≥ 1 has shard 0 number and deliver it (see `shards`).
-            ClientFrame::Say { text } if self.role.shard() > 0 => {
-                self.publish(id, name, text, now)
-            }
+            ClientFrame::Say { text } if self.role.shard() > 0 => self.publish(id, name, text, now),
             ClientFrame::Say { text } => {
                 let message = |seq| {
                     ServerFrame::Message {

@@ -19,7 +19,11 @@ use crate::shard::{self, Admit, Count, Role};
 
 /// What shard 0 does to answer a `who` (see [`Room::plan_roster`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
-#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Plan {
     /// Send this frame.
     Done { text: String },
@@ -135,7 +139,12 @@ impl Room {
     /// Shard 0: the shard whose object is `object` holds the messages up
     /// to `need` only (it was sent one after a gap, or is new): the kept
     /// messages after it.
-    pub fn resend(&mut self, object: &str, need: u64, log: &mut impl Log) -> Result<Effects, Failure> {
+    pub fn resend(
+        &mut self,
+        object: &str,
+        need: u64,
+        log: &mut impl Log,
+    ) -> Result<Effects, Failure> {
         if !matches!(self.role, Role::Leader { .. }) {
             return Ok(Effects::default());
         }
@@ -189,7 +198,10 @@ impl Room {
     /// Shard 0: the first effects of handing an upgrade to a shard with
     /// no members: bring its copy of the history up to date.
     pub fn sync(&mut self, shard: u32, log: &mut impl Log) -> Result<Effect, Failure> {
-        let object = self.role.place().map_or_else(String::new, |p| p.object(shard));
+        let object = self
+            .role
+            .place()
+            .map_or_else(String::new, |p| p.object(shard));
         let (epoch, last) = self.history.head(log)?;
         Ok(Effect::Deliver {
             object,
