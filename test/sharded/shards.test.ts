@@ -247,13 +247,14 @@ describe("a room of 10 on objects of 3", () => {
     for (const [message] of logs) expect(message).toMatchObject({ text: "once", seq: 1 });
     // What shard 0 calls on shard 1 to deliver it, sent again: nothing new.
     const [message] = logs[0];
-    const need = await shardStub(room, 1).deliver(
+    const [need, members1] = await shardStub(room, 1).deliver(
       a.welcome.epoch ?? "",
       0,
       [1],
       [JSON.stringify(message)],
     );
-    expect(need).toBeNull();
+    // It needs nothing (-1), and tells its count.
+    expect([need, members1]).toEqual([-1, 1]);
     expect(await framesOf(d, "message", 0)).toEqual([]);
   });
 
