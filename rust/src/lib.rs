@@ -46,6 +46,7 @@ pub mod outcome;
 pub mod protocol;
 pub mod records;
 pub mod room;
+pub mod shard;
 pub mod socket;
 pub mod text;
 pub mod token;
