@@ -229,7 +229,7 @@ impl ServerFrame {
 /// refused at its first byte. So a frame costs at most about its own size
 /// in memory whatever its shape, where a `Value` of `[0,0,…]` cost 24 bytes
 /// per 2-byte element (a 2 MiB frame grew the Wasm memory to 51.6 MiB).
-/// serde_json's nesting limit (128 levels) bounds the recursion.
+/// The nesting limit (128 levels, as serde_json's) bounds the recursion.
 pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     let keep = |key: &str| matches!(key, "type" | "text" | "to" | "name" | "after");
     let mut fields = records::object(text, &keep, false).map_err(|error| match error {
