@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::limit::Rate;
 use crate::origin;
+use crate::text::Quoted;
 
 /// The variables the server reads, with their defaults (see README).
 pub const VARIABLES: &[&str] = &[
@@ -277,8 +278,8 @@ fn origins(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigE
                 name: NAME,
                 value: shown(&value),
                 rule: format!(
-                    "{:?} is not an origin: write scheme://host[:port], comma-separated",
-                    shown(entry)
+                    "{} is not an origin: write scheme://host[:port], comma-separated",
+                    Quoted(&shown(entry))
                 ),
             })
         })
