@@ -23,7 +23,7 @@ pub fn parse(text: &str) -> Option<String> {
     }
     let (host, port) = if authority.starts_with('[') {
         let close = authority.find(']')?;
-        let (host, rest) = authority.split_at(close + 1);
+        let (host, rest) = authority.split_at_checked(close + 1)?;
         match rest {
             "" => (host, None),
             _ => (host, Some(rest.strip_prefix(':')?)),

@@ -14,8 +14,10 @@ pub fn split_once<'a>(text: &'a str, needle: &str) -> Option<(&'a str, &'a str)>
         .as_bytes()
         .windows(needle.len())
         .position(|window| window == needle.as_bytes())?;
-    // An ASCII needle starts and ends on character boundaries.
-    Some((&text[..at], &text[at + needle.len()..]))
+    // An ASCII needle starts and ends on character boundaries; `get`, not
+    // indexing, so that no slice panic (whose message formats a char with
+    // `{:?}`, Unicode tables and all) is linked into the module.
+    Some((text.get(..at)?, text.get(at + needle.len()..)?))
 }
 
 /// A string in double quotes, escaped as `{:?}` escapes it for every

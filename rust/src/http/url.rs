@@ -60,7 +60,10 @@ pub fn is_websocket_upgrade(upgrade: Option<&str>) -> bool {
 pub fn split_url(url: &str) -> (&str, &str) {
     let after_scheme = text::split_once(url, "://").map_or(url, |(_, rest)| rest);
     let from_path = match after_scheme.find(['/', '?', '#']) {
-        Some(i) => &after_scheme[i..],
+        // `get`, not indexing: a slice that could panic brings the standard
+        // library's panic message for it, and with it `{:?}` of a char and
+        // the Unicode tables behind it, into the Wasm module (about 3 KiB).
+        Some(i) => after_scheme.get(i..).unwrap_or_default(),
         None => "",
     };
     let without_fragment = from_path.split('#').next().unwrap_or("");
