@@ -25,11 +25,10 @@ fn percent_decode(text: &str) -> String {
             b'%' => {
                 // Two hex digits exactly: `from_str_radix` alone would also
                 // take a sign ("%+1" as byte 1), which URLSearchParams keeps.
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let digit = |at: usize| char::from(*bytes.get(at)?).to_digit(16);
+                let hex = digit(i + 1)
+                    .zip(digit(i + 2))
+                    .map(|(high, low)| (high << 4 | low) as u8);
                 match hex {
                     Some(byte) => {
                         out.push(byte);
