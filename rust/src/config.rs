@@ -242,8 +242,10 @@ fn integer(
     let Some(value) = get(name) else {
         return Ok(default);
     };
-    match value.trim().parse::<u32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
+    // Read as a u64, as every number the core reads (one parser in the
+    // Wasm module, not one per integer type).
+    match value.trim().parse::<u64>().map(u32::try_from) {
+        Ok(Ok(n)) if (min..=max).contains(&n) => Ok(n),
         _ => Err(ConfigError {
             name,
             value: shown(&value),
