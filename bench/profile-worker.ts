@@ -51,9 +51,9 @@ export default {
 type Op = (i: number) => unknown;
 
 export class Scratch extends DurableObject<ProfileEnv> {
-  private state = new ObjectState(undefined, Date.now(), 0, VARS);
   /** The room's history as A keeps it (the ops' effects are not performed: nothing is written). */
   private history = new SqlHistory(this.ctx.storage.sql);
+  private state = new ObjectState(undefined, Date.now(), 0, VARS, undefined, this.history);
   private tags: string[][] = [];
   private sockets: WebSocket[] = [];
   private ops = new Map<string, Op>();
@@ -66,8 +66,10 @@ export class Scratch extends DurableObject<ProfileEnv> {
       Date.now(),
       crypto.getRandomValues(new Uint8Array(9)),
       this.history,
+      new Headers(),
     );
-    if (opening.kind === "respond") throw new Error(`open ${url}: ${JSON.stringify(opening)}`);
+    if (opening.kind !== "join" && opening.kind !== "echo")
+      throw new Error(`open ${url}: ${JSON.stringify(opening)}`);
     const [, server] = Object.values(new WebSocketPair());
     this.ctx.acceptWebSocket(server, opening.tags);
     for (const effect of opening.effects) {
@@ -122,6 +124,7 @@ export class Scratch extends DurableObject<ProfileEnv> {
           now,
           crypto.getRandomValues(new Uint8Array(9)),
           history,
+          new Headers(),
         );
         if (opening.kind !== "join") return opening;
         const attach = opening.effects.find((e) => e.kind === "attach");

@@ -14,15 +14,29 @@ import type { HistoryStore } from "../pkg/core.js";
  */
 const SCHEMA = [
   "CREATE TABLE IF NOT EXISTS history_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch TEXT NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL)",
+  // `key`: set on the messages shard 0 stored for another shard of the room
+  // (rust/src/shard.rs), so that a retried call stores its message once.
+  "CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, key TEXT)",
 ];
+/**
+ * Shard 0's registry of the room's other shards (rust/src/shard.rs), created
+ * by the first count stored: a room on one object never has it.
+ */
+const SHARDS_SCHEMA =
+  "CREATE TABLE IF NOT EXISTS shards (shard INTEGER PRIMARY KEY, members INTEGER NOT NULL, version INTEGER NOT NULL)";
 const HEAD =
   "SELECT (SELECT epoch FROM history_epoch WHERE id = 1) AS epoch, " +
   "(SELECT min(seq) FROM history) AS first, (SELECT max(seq) FROM history) AS last";
 const AFTER = "SELECT frame FROM history WHERE seq > ? ORDER BY seq LIMIT ?";
 const EPOCH = "INSERT OR REPLACE INTO history_epoch (id, epoch) VALUES (1, ?)";
-const APPEND = "INSERT INTO history (seq, frame) VALUES (?, ?)";
+const APPEND = "INSERT INTO history (seq, frame, key) VALUES (?, ?, ?)";
 const FORGET = "DELETE FROM history WHERE seq <= ?";
+const RESTART = "DELETE FROM history";
+const MESSAGES = "SELECT seq, frame FROM history WHERE seq > ? ORDER BY seq LIMIT ?";
+const PUBLISHED = "SELECT seq FROM history WHERE key = ?";
+const HAS_SHARDS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shards'";
+const SHARDS = "SELECT shard, members, version FROM shards ORDER BY shard";
+const REGISTER = "INSERT OR REPLACE INTO shards (shard, members, version) VALUES (?, ?, ?)";
 
 export class SqlHistory implements HistoryStore {
   private ready = false;
@@ -52,11 +66,58 @@ export class SqlHistory implements HistoryStore {
     this.run("epoch", () => this.count(this.sql.exec(EPOCH, epoch)));
   }
 
-  /** Stores message `seq`, then forgets those up to `forget`. */
-  append(seq: number, text: string, forget: number | undefined): void {
+  /** Stores message `seq` (sent by another shard with `key`, if any), then forgets those up to `forget`. */
+  append(seq: number, text: string, forget: number | undefined, key: string | undefined): void {
     this.run("append", () => {
-      this.count(this.sql.exec(APPEND, seq, text));
+      this.count(this.sql.exec(APPEND, seq, text, key ?? null));
       if (forget !== undefined) this.count(this.sql.exec(FORGET, forget));
+    });
+  }
+
+  /** The stored messages with a seq above `after`, at most `limit`: their seqs and frames, for a delivery. */
+  messages(after: number, limit: number): [seqs: number[], frames: string[]] {
+    return this.run("messages", () => {
+      const seqs: number[] = [];
+      const frames: string[] = [];
+      for (const [seq, frame] of this.sql.exec(MESSAGES, after, limit).raw()) {
+        seqs.push(Number(seq));
+        frames.push(String(frame));
+      }
+      return [seqs, frames];
+    });
+  }
+
+  /** Forgets every stored message and starts again under `epoch` (a shard's copy of another history). */
+  restart(epoch: string): void {
+    this.run("restart", () => {
+      this.count(this.sql.exec(RESTART));
+      this.count(this.sql.exec(EPOCH, epoch));
+    });
+  }
+
+  published(key: string): number | null {
+    return this.run("published", () => {
+      const row = this.sql.exec<{ seq: number }>(PUBLISHED, key).toArray()[0];
+      return row === undefined ? null : Number(row.seq);
+    });
+  }
+
+  shards(): number[] {
+    // Read without creating anything: stats of a room never joined store nothing.
+    try {
+      if (this.sql.exec(HAS_SHARDS).toArray().length === 0) return [];
+      return Array.from(this.sql.exec(SHARDS).raw()).flatMap((row) => row.map(Number));
+    } catch (error) {
+      console.error("WebSocketHibernationServer.history.shards:", error);
+      throw error;
+    }
+  }
+
+  /** Stores shard `shard`'s count in shard 0's registry. */
+  register(shard: number, members: number, version: number): void {
+    this.run("register", () => {
+      this.sql.exec(SHARDS_SCHEMA);
+      this.count(this.sql.exec(REGISTER, shard, members, version));
     });
   }
 

@@ -5,6 +5,7 @@
 // carries out what it returns.
 import { DurableObject } from "cloudflare:workers";
 import {
+  type CallAttempts,
   type Effect,
   type Effects,
   failedFrame,
@@ -12,10 +13,13 @@ import {
   initSync,
   internalResponse,
   ObjectState,
+  type Opening,
+  type RoomTag,
   routeRequest,
   scheduleReset,
   settle,
   tooManyRequests,
+  unreached,
   type Wakes,
 } from "../pkg/core.js";
 import wasmModule from "../pkg/core_bg.wasm";
@@ -64,6 +68,18 @@ function recover(error: unknown): void {
 
 /** Storage key of the object's wake record (see `Wakes` in rust/src/object.rs). */
 const WAKES_KEY = "wakes";
+
+/** How many times a call to another object of the room is tried (typed by the core's constant). */
+const CALL_ATTEMPTS: CallAttempts = 3;
+
+/** What `call` gives once every attempt of a call failed. */
+const FAILED: unique symbol = Symbol("failed");
+
+/** The tag of every room socket (typed by the core's constant). */
+const ROOM: RoomTag = "room";
+
+/** An effect of the given kind. */
+type EffectOf<K extends Effect["kind"]> = Extract<Effect, { kind: K }>;
 
 export default {
   async fetch(request, env): Promise<Response> {
@@ -117,7 +133,15 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     // Reading creates no storage: a room that never had a member has none.
     this.previous = ctx.storage.kv.get(WAKES_KEY);
     this.socketsAtStart = sockets.length;
-    this.current = new ObjectState(this.previous, this.startedAt, sockets.length, env);
+    // The object's name tells Rust its place in a room that spans objects.
+    this.current = new ObjectState(
+      this.previous,
+      this.startedAt,
+      sockets.length,
+      env,
+      ctx.id.name,
+      this.history,
+    );
     const configError = this.current.configError();
     if (configError !== undefined) console.error(`WebSocketHibernationServer: ${configError}`);
     this.adopt(sockets);
@@ -134,12 +158,36 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     return answer("WebSocketHibernationServer.fetch", () => this.open(request));
   }
 
-  private open(request: Request): Response {
+  private async open(request: Request): Promise<Response> {
     const entropy = crypto.getRandomValues(new Uint8Array(9));
-    const opening = this.state.open(request.url, Date.now(), entropy, this.history);
+    const opening = this.state.open(
+      request.url,
+      Date.now(),
+      entropy,
+      this.history,
+      request.headers,
+    );
     switch (opening.kind) {
       case "respond":
         return toResponse(opening);
+      case "forward":
+        return this.forward(request, opening);
+      case "survey": {
+        // Each shard's members and wakes, in order (NaN for one that failed).
+        const answers = await Promise.all(
+          opening.objects.map((object) =>
+            this.shard(object)
+              .counts()
+              .catch((error: unknown) => {
+                console.error("WebSocketHibernationServer.survey:", error);
+                return [Number.NaN, Number.NaN];
+              }),
+          ),
+        );
+        return toResponse(
+          this.state.surveyed(request.url, Float64Array.from(answers.flat()), this.history),
+        );
+      }
       case "echo":
       case "join": {
         const [client, server] = Object.values(new WebSocketPair());
@@ -161,11 +209,156 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           this.rebuild();
           throw error;
         }
-        return new Response(null, { status: 101, webSocket: client });
+        return new Response(null, {
+          status: 101,
+          webSocket: client,
+          headers: opening.headers,
+        });
       }
       default:
         return unhandled(opening);
     }
+  }
+
+  /**
+   * Shard 0 hands an upgrade to another shard of the room (rust/src/shard.rs):
+   * brings it up to date first if Rust says so, tells Rust how it answered
+   * (its count comes in a header, which the client never sees), and answers
+   * the client with the socket the shard accepted.
+   */
+  private async forward(
+    request: Request,
+    forward: Extract<Opening, { kind: "forward" }>,
+  ): Promise<Response> {
+    let answer: Response | undefined;
+    try {
+      if (forward.sync?.kind === "deliver") await this.handOut(forward.sync);
+      const handed = new Request(request);
+      for (const [name, value] of forward.headers) handed.headers.set(name, value);
+      answer = await this.shard(forward.object).fetch(handed);
+    } finally {
+      this.perform(null, this.state.forwarded(forward.shard, answer?.status ?? 0, answer?.headers));
+    }
+    if (answer.status !== 101) return answer;
+    return new Response(null, { status: 101, webSocket: answer.webSocket });
+  }
+
+  /** The stub of another object of this room. */
+  private shard(object: string): DurableObjectStub<WebSocketHibernationServer> {
+    return this.env.WEBSOCKET_HIBERNATION_SERVER.getByName(object);
+  }
+
+  /**
+   * Tries a call to another object of the room up to `CALL_ATTEMPTS` times
+   * (the callee makes a retried call harmless: rust/src/shard.rs); `FAILED`
+   * once every attempt failed.
+   */
+  private async call<T>(what: string, attempt: () => Promise<T>): Promise<T | typeof FAILED> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        console.warn(
+          `WebSocketHibernationServer.${what} (attempt ${n} of ${CALL_ATTEMPTS}):`,
+          error,
+        );
+        if (n >= CALL_ATTEMPTS) return FAILED;
+      }
+    }
+  }
+
+  /**
+   * Shard 0 delivers stored messages to a shard; one that answers with the
+   * seq it holds (a gap, or a copy of another history) is sent what Rust
+   * decides next. The messages go from SQLite to the call, never through Wasm.
+   */
+  private async handOut(effect: EffectOf<"deliver">): Promise<void> {
+    const [seqs, frames] = this.history.messages(effect.after, effect.count);
+    const answer = await this.call("deliver", () =>
+      this.shard(effect.object).deliver(effect.epoch, effect.after, seqs, frames),
+    );
+    const effects = this.state.delivered(
+      effect.object,
+      answer === FAILED ? undefined : Float64Array.from(answer),
+      this.history,
+    );
+    for (const next of effects) {
+      if (next.kind === "deliver") await this.handOut(next);
+      else this.perform(null, [next]);
+    }
+  }
+
+  // Calls from the room's other objects (Durable Object RPC). Each is
+  // decided by Rust; one that fails throws, so that the caller tries again.
+
+  /** Shard 0: a message from a member of another shard, to number, store and deliver. */
+  publish(key: string, id: string, name: string, text: string, ts: number): void {
+    rpc("publish", () =>
+      this.perform(null, this.state.published(key, id, name, text, ts, Date.now(), this.history)),
+    );
+  }
+
+  /**
+   * A shard ≥ 1: messages from shard 0 (`frames[i]` is message `seqs[i]`).
+   * Rust says which to store and send; the answer, for shard 0, is the seq
+   * this shard holds if it took none (else -1) and its member count with the
+   * count's version (`take` in rust/src/wasm.rs).
+   */
+  deliver(epoch: string, after: number, seqs: number[], frames: string[]): number[] {
+    return rpc("deliver", () => {
+      const [need, members, version, restart, ...keep] = this.state.take(
+        epoch,
+        after,
+        Float64Array.from(seqs),
+        this.history,
+      );
+      if (restart === 1) this.history.restart(epoch);
+      for (let i = 0; i + 2 < keep.length; i += 3) {
+        const [index, seq, forget] = [keep[i], keep[i + 1], keep[i + 2]];
+        const text = frames[index];
+        // Stored first, as every message (see the "send" effect).
+        this.history.append(seq, text, forget < 0 ? undefined : forget, undefined);
+        for (const peer of this.ctx.getWebSockets(ROOM)) send(peer, text);
+      }
+      return [need, members, version];
+    });
+  }
+
+  /** Shard 0: another shard's member count. */
+  report(shard: number, members: number, version: number): void {
+    rpc("report", () => this.perform(null, this.state.reported(shard, members, version)));
+  }
+
+  /** A whisper from another shard to member `to` (its socket is tagged with its id): whether this object holds it. */
+  whisper(to: string, text: string): boolean {
+    return rpc("whisper", () => {
+      if (!this.state.whispered(to)) return false;
+      for (const peer of this.ctx.getWebSockets(to)) send(peer, text);
+      return true;
+    });
+  }
+
+  /** Shard 0: the roster frame after `after` for a room that spans objects. */
+  async roster(after: string | null): Promise<string> {
+    const plan = rpc("roster", () => this.state.planRoster(after ?? undefined));
+    switch (plan.kind) {
+      case "done":
+        return plan.text;
+      case "page":
+        return this.shard(plan.object).page(plan.after ?? null, plan.count, plan.then ?? null);
+      default:
+        return unhandled(plan);
+    }
+  }
+
+  /** This object's roster frame after `after`, for shard 0 (see `page` in rust/src/wasm.rs). */
+  page(after: string | null, count: number, then: string | null): string {
+    return rpc("page", () => this.state.page(after ?? undefined, count, then ?? undefined));
+  }
+
+  /** A shard ≥ 1: its members and wakes, for shard 0's stats. */
+  counts(): number[] {
+    return rpc("counts", () => Array.from(this.state.counts()));
   }
 
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
@@ -296,6 +489,8 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       this.socketsAtStart,
       this.env,
       this.stored,
+      this.ctx.id.name,
+      this.history,
     );
     this.built = generation;
     this.adopt(this.ctx.getWebSockets());
@@ -331,7 +526,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
             // object then restarts): no one gets a message that is not
             // stored, and the write needs no await.
             if (effect.seq !== undefined)
-              this.history.append(effect.seq, effect.text, effect.forget);
+              this.history.append(effect.seq, effect.text, effect.forget, effect.key);
             for (const peer of this.ctx.getWebSockets(effect.tag)) {
               if (!(effect.skipSelf && peer === ws)) send(peer, effect.text);
             }
@@ -371,6 +566,61 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           case "epoch":
             this.history.epoch(effect.epoch);
             break;
+          // Calls to the room's other objects: not awaited by the event, and
+          // sent only once its writes are durable (the output gate holds them).
+          case "deliver":
+            void this.handOut(effect).catch(logged("deliver"));
+            break;
+          case "publish": {
+            const sender = raiser(ws, effect);
+            void this.call("publish", () =>
+              this.shard(effect.object).publish(
+                effect.key,
+                effect.id,
+                effect.name,
+                effect.text,
+                effect.ts,
+              ),
+            )
+              .then((done) => {
+                // Every attempt failed: the sender is told, as for any failed frame.
+                if (done === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+              })
+              .catch(logged("publish"));
+            break;
+          }
+          case "relay": {
+            const sender = raiser(ws, effect);
+            void this.call("relay", () => this.shard(effect.object).whisper(effect.to, effect.text))
+              .then((reached) => {
+                if (reached === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+                else if (!reached) this.perform(sender, unreached(effect.to));
+              })
+              .catch(logged("relay"));
+            break;
+          }
+          case "ask": {
+            const sender = raiser(ws, effect);
+            const after = effect.after ?? null;
+            const own = effect.object === this.ctx.id.name;
+            void this.call("ask", () =>
+              own ? this.roster(after) : this.shard(effect.object).roster(after),
+            )
+              .then((text) => {
+                if (text === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+                else send(sender, text);
+              })
+              .catch(logged("ask"));
+            break;
+          }
+          case "report":
+            void this.call("report", () =>
+              this.shard(effect.object).report(effect.shard, effect.members, effect.version),
+            ).catch(logged("report"));
+            break;
+          case "register":
+            this.history.register(effect.shard, effect.members, effect.version);
+            break;
           default:
             unhandled(effect);
         }
@@ -379,6 +629,26 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
       this.built = -1;
       throw error;
     }
+  }
+}
+
+/** Logs a call between objects that failed outside any attempt (a bug, not the network). */
+function logged(what: string): (error: unknown) => void {
+  return (error) => console.error(`WebSocketHibernationServer.${what}:`, error);
+}
+
+/**
+ * Runs a call from another object of the room: a failure is logged, a trapped
+ * Wasm instance replaced, and the error thrown on to the caller, which tries
+ * again (rust/src/shard.rs makes a retry harmless).
+ */
+function rpc<T>(what: string, action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    console.error(`WebSocketHibernationServer.${what}:`, error);
+    recover(error);
+    throw error;
   }
 }
 

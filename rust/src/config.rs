@@ -16,6 +16,7 @@ use crate::text::Quoted;
 pub const VARIABLES: &[&str] = &[
     "MAX_MESSAGE_BYTES",
     "MAX_CONNECTIONS_PER_ROOM",
+    "MAX_CONNECTIONS_PER_OBJECT",
     "MAX_CONNECTIONS_PER_SUBJECT",
     "RATE_LIMIT_PER_SECOND",
     "RATE_LIMIT_BURST",
@@ -30,6 +31,9 @@ pub const VARIABLES: &[&str] = &[
 
 /// The platform's limit on WebSocket connections per Durable Object.
 pub const PLATFORM_MAX_CONNECTIONS: u32 = 32_768;
+/// The largest `MAX_CONNECTIONS_PER_ROOM`: a room above
+/// `MAX_CONNECTIONS_PER_OBJECT` spans several objects (see [`crate::shard`]).
+pub const MAX_ROOM_CONNECTIONS: u32 = 1_000_000;
 /// The platform's limit on a received WebSocket message: 32 MiB.
 pub const PLATFORM_MAX_MESSAGE_BYTES: u32 = 32 << 20;
 /// The largest `MAX_MESSAGE_BYTES`: 2 MiB, not the platform's 32 MiB.
@@ -65,6 +69,9 @@ pub struct Config {
     pub max_message_bytes: u32,
     /// A room refuses a further upgrade with 503 `room_full`.
     pub max_connections_per_room: u32,
+    /// The most sockets one object holds; a room allowed more spans
+    /// several objects (see [`crate::shard`]).
+    pub max_connections_per_object: u32,
     /// With `AUTH_SECRET`: the most members of one room with the same token
     /// subject (`sub`); a further upgrade gets 429 `too_many_connections`.
     pub max_connections_per_subject: u32,
@@ -115,6 +122,7 @@ impl Default for Config {
         Config {
             max_message_bytes: 65_536,
             max_connections_per_room: 1_000,
+            max_connections_per_object: 10_000,
             max_connections_per_subject: 10,
             rate_limit_per_second: Rate::per_second(20),
             rate_limit_burst: 40,
@@ -167,12 +175,19 @@ impl Config {
         // A history frame carries up to HISTORY_LIMIT messages in one
         // WebSocket message: at most what the platform lets one hold.
         let history_cap = MAX_HISTORY.min(PLATFORM_MAX_MESSAGE_BYTES / max_message_bytes);
-        Ok(Config {
+        let config = Config {
             max_message_bytes,
             max_connections_per_room: integer(
                 &get,
                 "MAX_CONNECTIONS_PER_ROOM",
                 defaults.max_connections_per_room,
+                1,
+                MAX_ROOM_CONNECTIONS,
+            )?,
+            max_connections_per_object: integer(
+                &get,
+                "MAX_CONNECTIONS_PER_OBJECT",
+                defaults.max_connections_per_object,
                 1,
                 PLATFORM_MAX_CONNECTIONS,
             )?,
@@ -228,7 +243,58 @@ impl Config {
             )?,
             allowed_origins: origins(&get)?,
             auth_secret: secret(&get)?,
-        })
+        };
+        config.check_spanning(&get)?;
+        Ok(config)
+    }
+
+    /// Whether a room may span several objects: its cap is above one
+    /// object's.
+    pub fn spans(&self) -> bool {
+        self.max_connections_per_room > self.max_connections_per_object
+    }
+
+    /// The most sockets this object holds: one object's cap, and no more
+    /// than the room's.
+    pub fn object_cap(&self) -> u32 {
+        self.max_connections_per_object
+            .min(self.max_connections_per_room)
+    }
+
+    /// A room that may span objects needs what its shards rely on: a
+    /// history (the seqs by which every shard delivers each message once,
+    /// in order) and a presence limit no shard can exceed alone, so that
+    /// a room on several shards is above it and presence is asked for.
+    fn check_spanning(&self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if !self.spans() {
+            return Ok(());
+        }
+        let why = |name: &'static str, value: u32, rule: String| ConfigError {
+            name,
+            value: get(name).map_or_else(|| format!("{value} (the default)"), |v| shown(&v)),
+            rule,
+        };
+        if self.presence_limit > self.max_connections_per_object {
+            return Err(why(
+                "PRESENCE_LIMIT",
+                self.presence_limit,
+                format!(
+                    "must be at most MAX_CONNECTIONS_PER_OBJECT ({}) when MAX_CONNECTIONS_PER_ROOM ({}) is above it",
+                    self.max_connections_per_object, self.max_connections_per_room
+                ),
+            ));
+        }
+        if self.history_limit == 0 {
+            return Err(why(
+                "HISTORY_LIMIT",
+                0,
+                format!(
+                    "must be at least 1 when MAX_CONNECTIONS_PER_ROOM ({}) is above MAX_CONNECTIONS_PER_OBJECT ({}): a room on several objects orders its messages by their seq",
+                    self.max_connections_per_room, self.max_connections_per_object
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -343,6 +409,7 @@ mod tests {
         let got = config(&[
             ("MAX_MESSAGE_BYTES", "1024"),
             ("MAX_CONNECTIONS_PER_ROOM", " 32768 "),
+            ("MAX_CONNECTIONS_PER_OBJECT", "32768"),
             ("MAX_CONNECTIONS_PER_SUBJECT", "2"),
             ("RATE_LIMIT_PER_SECOND", "0.5"),
             ("RATE_LIMIT_BURST", "3"),
@@ -362,6 +429,7 @@ mod tests {
             Ok(Config {
                 max_message_bytes: 1024,
                 max_connections_per_room: 32_768,
+                max_connections_per_object: 32_768,
                 max_connections_per_subject: 2,
                 rate_limit_per_second: Rate::parse("0.5").expect("rate"),
                 rate_limit_burst: 3,
@@ -385,7 +453,9 @@ mod tests {
             ("MAX_MESSAGE_BYTES", "-1"),
             ("MAX_MESSAGE_BYTES", "33554433"),
             ("MAX_MESSAGE_BYTES", "2097153"),
-            ("MAX_CONNECTIONS_PER_ROOM", "32769"),
+            ("MAX_CONNECTIONS_PER_ROOM", "1000001"),
+            ("MAX_CONNECTIONS_PER_OBJECT", "32769"),
+            ("MAX_CONNECTIONS_PER_OBJECT", "0"),
             ("MAX_CONNECTIONS_PER_ROOM", "1.5"),
             ("MAX_CONNECTIONS_PER_SUBJECT", "0"),
             ("MAX_CONNECTIONS_PER_SUBJECT", "32769"),
@@ -418,6 +488,49 @@ mod tests {
             assert_eq!(error.name, name, "{value:?}");
             assert!(error.to_string().contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn a_room_above_the_object_cap_needs_history_and_a_presence_limit_one_object_holds() {
+        let spanning = |more: &[(&'static str, &'static str)]| {
+            // The first value of a name wins: `more` comes first.
+            let mut vars = more.to_vec();
+            vars.extend([
+                ("MAX_CONNECTIONS_PER_ROOM", "10"),
+                ("MAX_CONNECTIONS_PER_OBJECT", "3"),
+                ("PRESENCE_LIMIT", "3"),
+            ]);
+            config(&vars)
+        };
+        let ok = spanning(&[]).expect("valid");
+        assert!(ok.spans());
+        assert_eq!(ok.object_cap(), 3);
+        assert!(!Config::default().spans());
+        assert_eq!(Config::default().object_cap(), 1_000);
+        assert_eq!(
+            spanning(&[("PRESENCE_LIMIT", "4")]).map_err(|e| e.to_string()),
+            Err(
+                "configuration variable PRESENCE_LIMIT = 4 is invalid: must be at most \
+                 MAX_CONNECTIONS_PER_OBJECT (3) when MAX_CONNECTIONS_PER_ROOM (10) is above it"
+                    .into()
+            )
+        );
+        let error = spanning(&[("HISTORY_LIMIT", "0")]).expect_err("no history");
+        assert_eq!(error.name, "HISTORY_LIMIT");
+        // The default presence limit (100) is above an object cap of 3.
+        let error = config(&[
+            ("MAX_CONNECTIONS_PER_ROOM", "10"),
+            ("MAX_CONNECTIONS_PER_OBJECT", "3"),
+        ])
+        .expect_err("default presence limit");
+        assert_eq!(error.value, "100 (the default)");
+        // A million members, on objects of 32,768.
+        let large = config(&[
+            ("MAX_CONNECTIONS_PER_ROOM", "1000000"),
+            ("MAX_CONNECTIONS_PER_OBJECT", "32768"),
+        ])
+        .expect("valid");
+        assert!(large.spans());
     }
 
     #[test]

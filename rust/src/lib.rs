@@ -48,6 +48,7 @@ pub mod protocol;
 pub mod records;
 pub mod room;
 pub mod sha256;
+pub mod shard;
 pub mod socket;
 pub mod text;
 pub mod token;

@@ -29,6 +29,7 @@ use crate::outcome::{Admission, Effect, Effects, HttpResponse, Opening};
 use crate::protocol::{Frame, ServerFrame};
 use crate::room::history::{Log, Resume};
 use crate::room::Room;
+use crate::shard::{Admit, Place, Registry, Role};
 use crate::socket::{self, Attachment, Kind};
 use crate::wakes::{WakeCount, Wakes};
 
@@ -56,6 +57,21 @@ pub struct Stats {
     /// as the runtime counts them: the storage's billed unit (see
     /// [`crate::room::history`]).
     pub history_rows_written: u64,
+    /// Each of the room's objects (see [`crate::shard`]): shard 0 first,
+    /// then those shard 0 handed members to. One for a room that does not
+    /// span objects.
+    pub shards: Vec<ShardStats>,
+}
+
+/// One object of a room, in its stats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Tsify)]
+pub struct ShardStats {
+    /// 0 for the room's own object, `k` for `{room}#{k}`.
+    pub shard: u32,
+    /// Its members now.
+    pub connections: u64,
+    /// Its instances counted so far (see [`crate::wakes`]).
+    pub wakes: u64,
 }
 
 impl Stats {
@@ -141,6 +157,21 @@ impl ObjectState {
         })
     }
 
+    /// Tells the object its name (`ctx.id.name`; `None` if the runtime
+    /// gives none) at `now`: its place in a room that may span objects.
+    /// Shard 0 of such a room reads its registry of the other shards from
+    /// `log` (a failed read is logged by the store and counts as none).
+    pub fn place(&mut self, name: Option<&str>, now: u64, log: &mut impl Log) {
+        let spans = self.room.config().spans() && self.broken.is_none();
+        let registry = match name.map(Place::of) {
+            Some(place) if spans && place.shard == 0 => {
+                Registry::load(log.shards().unwrap_or_default())
+            }
+            _ => Registry::default(),
+        };
+        self.room.set_role(Role::of(name, spans, now, registry));
+    }
+
     /// Why the configuration is invalid, if it is.
     pub fn config_error(&self) -> Option<&ConfigError> {
         self.broken.as_ref()
@@ -149,6 +180,12 @@ impl ObjectState {
     /// The room this object holds.
     pub fn room(&self) -> &Room {
         &self.room
+    }
+
+    /// The room this object holds, for the calls between its shards
+    /// ([`crate::room::shards`]): nothing when misconfigured.
+    pub fn room_mut(&mut self) -> Option<&mut Room> {
+        self.broken.is_none().then_some(&mut self.room)
     }
 
     /// How many sockets the object holds: the room's members and the
@@ -183,7 +220,7 @@ impl ObjectState {
             return Opening::Respond(HttpResponse::bad_config(error));
         }
         let (path, query) = split_url(url);
-        let max = self.room.config().max_connections_per_room;
+        let max = self.room.config().object_cap();
         let full = self.sockets() >= max as usize;
         let who = |room| authenticate(self.room.config(), query, room, now);
         let opened = match room_target(path) {
@@ -193,12 +230,42 @@ impl ObjectState {
             }),
             Some(Err(error)) => Err(error),
             Some(Ok(RoomTarget::Stats(room))) => who(Some(room)).map(|_| {
+                let objects = self.survey();
+                if !objects.is_empty() {
+                    return Opening::Survey { objects };
+                }
                 let stats = self.stats(room, memory_bytes, log.rows_written());
                 Opening::Respond(HttpResponse::json(stats.to_json()))
             }),
             Some(Ok(RoomTarget::Socket(room))) => who(Some(room)).and_then(|claims| {
-                if full {
-                    return Err(HttpError::RoomFull { max });
+                let count = u64::from(self.room.count()) + 1;
+                match self.room.admit(self.sockets() as u64) {
+                    Admit::Here => {}
+                    Admit::Full => {
+                        return Err(HttpError::RoomFull {
+                            max: self.room.config().max_connections_per_room,
+                        })
+                    }
+                    Admit::Shard { shard, fresh } => {
+                        let sync = match fresh {
+                            true => Some(self.room.sync(shard, log).map_err(|_| {
+                                self.room.forwarded(shard, None);
+                                HttpError::Internal
+                            })?),
+                            false => None,
+                        };
+                        let object = crate::shard::object_name(room, shard);
+                        let headers = vec![(
+                            crate::shard::ROOM_COUNT_HEADER.to_owned(),
+                            count.to_string(),
+                        )];
+                        return Ok(Opening::Forward {
+                            shard,
+                            object,
+                            headers,
+                            sync,
+                        });
+                    }
                 }
                 let name = query_param(query, "name");
                 let resume =
@@ -224,6 +291,7 @@ impl ObjectState {
             id,
             tags,
             effects: Effects(self.hold().into_iter().collect()),
+            headers: Vec::new(),
         })
     }
 
@@ -236,15 +304,64 @@ impl ObjectState {
     /// what its history store counted.
     pub fn stats(&self, room: &str, memory_bytes: u64, rows_written: u64) -> Stats {
         let wakes = self.wakes.wakes();
+        let connections = self.room.len() as u64;
         Stats {
             room: room.to_owned(),
-            connections: self.room.len() as u64,
+            connections,
             wakes: wakes.count,
             instance_started_at: self.wakes.started_at(),
             last_wake_at: wakes.last_wake_at,
             memory_bytes,
             history_rows_written: rows_written,
+            shards: vec![ShardStats {
+                shard: 0,
+                connections,
+                wakes: wakes.count,
+            }],
         }
+    }
+
+    /// What a shard ≥ 1 answers shard 0's survey: its members and wakes.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.room.len() as u64, self.wakes.wakes().count)
+    }
+
+    /// The other shards shard 0 must ask for the stats of its room, by
+    /// object name (none for a room on one object).
+    fn survey(&self) -> Vec<String> {
+        match self.room.role() {
+            Role::Leader { place, registry } => {
+                registry.shards().map(|(k, _)| place.object(k)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Shard 0's stats of `room` with the answers of the shards it
+    /// surveyed, in order: each one's `(connections, wakes)` (`None`: it
+    /// did not answer, and counts 0). `connections` is the room's total.
+    pub fn surveyed(
+        &self,
+        room: &str,
+        answers: &[Option<(u64, u64)>],
+        memory_bytes: u64,
+        rows_written: u64,
+    ) -> Stats {
+        let mut stats = self.stats(room, memory_bytes, rows_written);
+        let shards = match self.room.role() {
+            Role::Leader { registry, .. } => registry.shards().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        };
+        for (shard, answer) in shards.into_iter().zip(answers) {
+            let (connections, wakes) = answer.unwrap_or_default();
+            stats.connections += connections;
+            stats.shards.push(ShardStats {
+                shard,
+                connections,
+                wakes,
+            });
+        }
+        stats
     }
 
     /// Takes back a socket found open when the instance was created. A room
@@ -548,7 +665,7 @@ mod tests {
         assert_eq!(
             stats.body.as_deref(),
             Some(
-                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"memory_bytes":65536,"history_rows_written":0}"#
+                r#"{"room":"lobby","connections":1,"wakes":1,"instance_started_at":100,"last_wake_at":null,"memory_bytes":65536,"history_rows_written":0,"shards":[{"shard":0,"connections":1,"wakes":1}]}"#
             )
         );
         let Opening::Respond(bad) = object.open(
@@ -783,9 +900,14 @@ mod tests {
                 last_wake_at: None,
                 memory_bytes: 1_179_648,
                 history_rows_written: 0,
+                shards: vec![ShardStats {
+                    shard: 0,
+                    connections: 2,
+                    wakes: 3,
+                }],
             }
             .to_json(),
-            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"memory_bytes":1179648,"history_rows_written":0}"#
+            r#"{"room":"r","connections":2,"wakes":3,"instance_started_at":7,"last_wake_at":null,"memory_bytes":1179648,"history_rows_written":0,"shards":[{"shard":0,"connections":2,"wakes":3}]}"#
         );
     }
 

@@ -47,6 +47,12 @@ pub enum Effect {
         #[serde(skip_serializing_if = "Option::is_none")]
         #[tsify(optional)]
         forget: Option<u64>,
+        /// With a `seq`: the key a shard sent the message with, stored
+        /// with it so that a retried send is stored once (see
+        /// [`crate::shard`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        key: Option<String>,
     },
     /// Store `attachment` on this socket (`serializeAttachment`), so it
     /// survives hibernation.
@@ -88,7 +94,76 @@ pub enum Effect {
     /// Store the object's wake record (`ctx.storage`, key `wakes`): the
     /// instance holds its first socket (see [`crate::wakes`]).
     StoreWakes { wakes: Wakes },
+    /// Shard 0: call `deliver(epoch, after, seqs, frames)` on the shard
+    /// whose object is `object`, with the stored messages with a seq above
+    /// `after` (at most `count`; none for a call that only brings the shard
+    /// up to date): the shard takes them if it holds every message up to
+    /// `after`. If it answers with the seq it holds, carry out what
+    /// `resend` decides. Tried up to [`CALL_ATTEMPTS`] times; not awaited
+    /// by the event that raised it.
+    Deliver {
+        object: String,
+        epoch: String,
+        after: u64,
+        count: u32,
+    },
+    /// A shard ≥ 1: call `publish(key, id, name, text, ts)` on shard 0
+    /// (`object`), which numbers, stores and delivers the message; if
+    /// every attempt fails, this socket gets what `failedFrame` says.
+    Publish {
+        object: String,
+        key: String,
+        id: String,
+        name: String,
+        text: String,
+        ts: u64,
+    },
+    /// Call `whisper(to, text)` on the shard `object` that holds member
+    /// `to`; if it does not, this socket gets what `unreached(to)` says.
+    Relay {
+        object: String,
+        to: String,
+        text: String,
+    },
+    /// Ask shard 0 (`object`) for the roster page after `after` (its
+    /// `roster` method) and send the answer to this socket.
+    Ask {
+        object: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        after: Option<String>,
+    },
+    /// A shard ≥ 1: call `report(shard, members, version)` on shard 0
+    /// (`object`): its count changed.
+    Report {
+        object: String,
+        shard: u32,
+        members: u64,
+        version: u64,
+    },
+    /// Shard 0: store shard `shard`'s count (SQLite, `shards` table).
+    Register {
+        shard: u32,
+        members: u64,
+        version: u64,
+    },
 }
+
+/// How many times the shim tries a call between objects (`Deliver`,
+/// `Publish`, `Report`) before it gives up; a delivery that still fails is
+/// made good by the next one (the shard then asks for what it missed).
+/// The TypeScript type `CallAttempts` (`rust/src/wasm.rs`) is written from
+/// the same literal, and the shim's constant is checked against it by `tsc`.
+macro_rules! call_attempts {
+    () => {
+        3
+    };
+}
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
+pub(crate) use call_attempts;
+
+/// See [`call_attempts`].
+pub const CALL_ATTEMPTS: u32 = call_attempts!();
 
 impl Effect {
     /// Closes this socket, saying why.
@@ -128,6 +203,7 @@ impl Effect {
             skip_self,
             seq: None,
             forget: None,
+            key: None,
         }
     }
 }
@@ -194,6 +270,23 @@ pub enum Opening {
     Join(Admission),
     /// Answer with this response (stats, or a refusal).
     Respond(HttpResponse),
+    /// Shard 0 of a full object: hand the upgrade to shard `shard` (the
+    /// object `object`) with `headers` set (the room's member count,
+    /// [`crate::shard::ROOM_COUNT_HEADER`]), after carrying out `sync`
+    /// (bringing a shard with no members up to date); then tell `forwarded`
+    /// how it answered, and answer the client with a `101` of its own.
+    Forward {
+        shard: u32,
+        object: String,
+        headers: Vec<(String, String)>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[tsify(optional)]
+        sync: Option<Effect>,
+    },
+    /// Stats of a room on several shards: call `stats()` on each of
+    /// `objects` (shards 1, 2, … in order) and give the answers to
+    /// `surveyed`.
+    Survey { objects: Vec<String> },
 }
 
 /// How an object admits a new socket.
@@ -208,6 +301,12 @@ pub struct Admission {
     /// What to do once the socket is accepted: attach its state, welcome
     /// it, announce it to the others, store the wake record.
     pub effects: Effects,
+    /// Headers of the `101` answer: on a shard ≥ 1, its count with this
+    /// member in ([`crate::shard::COUNT_HEADER`]), which shard 0 reads and
+    /// removes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[tsify(optional)]
+    pub headers: Vec<(String, String)>,
 }
 
 /// An HTTP answer decided in Rust, built into a `Response` by TypeScript.

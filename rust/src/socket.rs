@@ -18,7 +18,19 @@ use crate::records::{Item, Record};
 /// The tag every room socket carries besides its id, so a broadcast is
 /// `getWebSockets("room")` and leaves `/websocket` sockets of the same
 /// object alone. Member ids are at least 8 characters, so no id equals it.
-pub const ROOM_TAG: &str = "room";
+/// The TypeScript type `RoomTag` (`rust/src/wasm.rs`) is written from the
+/// same literal: the shim's delivery from another shard (`deliver` in
+/// `js/index.ts`) broadcasts with a constant of that type.
+macro_rules! room_tag {
+    () => {
+        "room"
+    };
+}
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
+pub(crate) use room_tag;
+
+/// See [`room_tag`].
+pub const ROOM_TAG: &str = room_tag!();
 
 /// The start of a `/websocket` socket's id tag. Member ids are base64url,
 /// which has no `:`, so no echo tag is ever a member's id (a whisper to an

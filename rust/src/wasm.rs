@@ -16,10 +16,14 @@ use crate::error::HttpError;
 use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
 use crate::object::{ObjectState, Probe};
+use crate::outcome::call_attempts;
 use crate::outcome::{Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
 use crate::room::history::{Failure, Head, Log};
+use crate::room::shards::Plan;
+use crate::shard::Count;
+use crate::socket::room_tag;
 use crate::socket::Attachment;
 use crate::wakes::Wakes;
 
@@ -81,8 +85,32 @@ export interface HistoryStore {
   head(): [epoch: string | null, first: number | null, last: number | null];
   /** Rows the history's writes changed in this instance, as the runtime counts them. */
   readonly rowsWritten: number;
+  /** The seq of the kept message stored with `key`, or null. */
+  published(key: string): number | null;
+  /** Shard 0's registry of the room's other shards: [shard, members, version] for each, in a row. */
+  shards(): number[];
 }
 "#;
+
+/// The tag of every room socket, as a TypeScript type: the shim's
+/// broadcast of a delivery from another shard uses a constant of it.
+#[wasm_bindgen(typescript_custom_section)]
+const ROOM_TAG: &str = concat!(
+    "/** The tag of every room socket: `ROOM_TAG` in rust/src/socket.rs. */\n",
+    "export type RoomTag = \"",
+    room_tag!(),
+    "\";"
+);
+
+/// How many times a call between objects is tried, as a TypeScript type:
+/// the shim's constant is typed with it.
+#[wasm_bindgen(typescript_custom_section)]
+const CALL_ATTEMPTS: &str = concat!(
+    "/** How many times a call between objects is tried: `CALL_ATTEMPTS` in rust/src/outcome.rs. */\n",
+    "export type CallAttempts = ",
+    call_attempts!(),
+    ";"
+);
 
 #[wasm_bindgen]
 extern "C" {
@@ -95,6 +123,12 @@ extern "C" {
 
     #[wasm_bindgen(method, getter, js_name = rowsWritten)]
     fn rows_written(this: &HistoryStore) -> f64;
+
+    #[wasm_bindgen(method, catch)]
+    fn published(this: &HistoryStore, key: &str) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch)]
+    fn shards(this: &HistoryStore) -> Result<Vec<f64>, JsValue>;
 }
 
 /// The room's history as the store reads it. An exception in the store is
@@ -112,6 +146,25 @@ impl Log for JsLog<'_> {
 
     fn rows_written(&mut self) -> u64 {
         self.0.rows_written() as u64
+    }
+
+    fn published(&mut self, key: &str) -> Result<Option<u64>, Failure> {
+        let seq = self.0.published(key).map_err(|_| Failure)?;
+        Ok(seq.as_f64().map(|n| n as u64))
+    }
+
+    fn shards(&mut self) -> Result<Vec<(u32, Count)>, Failure> {
+        let rows = self.0.shards().map_err(|_| Failure)?;
+        Ok(rows
+            .chunks_exact(3)
+            .map(|row| {
+                let count = Count {
+                    members: row[1] as u64,
+                    version: row[2] as u64,
+                };
+                (row[0] as u32, count)
+            })
+            .collect())
     }
 }
 
@@ -178,6 +231,13 @@ pub fn failed_frame(tags: Vec<String>) -> Result<Ts<Effects>, JsError> {
     to_js(&ObjectState::failed(&tags))
 }
 
+/// The answer to a whisper relayed to another shard that does not hold
+/// its recipient `to`: error `unknown_recipient`.
+#[wasm_bindgen]
+pub fn unreached(to: &str) -> Result<Ts<Effects>, JsError> {
+    to_js(&crate::room::Room::unreached(to))
+}
+
 /// The answer to a request the server failed to handle: `500` JSON `internal`.
 #[wasm_bindgen(js_name = internalResponse)]
 pub fn internal_response() -> Result<Ts<HttpResponse>, JsError> {
@@ -204,12 +264,23 @@ impl ObjectHandle {
     /// The state of an instance created at `now` (ms) with `sockets` open,
     /// the stored wake record `previous` (anything unreadable counts as
     /// none) and the object's `env`.
+    /// `name` is the object's (`ctx.id.name`), which tells its place in a
+    /// room that spans objects; `history` its store, where shard 0 of such
+    /// a room reads its registry.
     #[wasm_bindgen(constructor)]
-    pub fn new(previous: JsValue, now: f64, sockets: u32, env: &JsValue) -> ObjectHandle {
+    pub fn new(
+        previous: JsValue,
+        now: f64,
+        sockets: u32,
+        env: &JsValue,
+        name: Option<String>,
+        history: &HistoryStore,
+    ) -> ObjectHandle {
         let previous = read(&previous, Wakes::read);
-        ObjectHandle {
-            state: ObjectState::start(previous, millis(now), sockets as usize, read_config(env)),
-        }
+        let mut state =
+            ObjectState::start(previous, millis(now), sockets as usize, read_config(env));
+        state.place(name.as_deref(), millis(now), &mut JsLog(history));
+        ObjectHandle { state }
     }
 
     /// The state of the same object (the constructor's arguments) whose
@@ -222,18 +293,20 @@ impl ObjectHandle {
         sockets: u32,
         env: &JsValue,
         stored: JsValue,
+        name: Option<String>,
+        history: &HistoryStore,
     ) -> ObjectHandle {
         let previous = read(&previous, Wakes::read);
         let stored = read(&stored, Wakes::read);
-        ObjectHandle {
-            state: ObjectState::resume(
-                previous,
-                millis(now),
-                sockets as usize,
-                read_config(env),
-                stored,
-            ),
-        }
+        let mut state = ObjectState::resume(
+            previous,
+            millis(now),
+            sockets as usize,
+            read_config(env),
+            stored,
+        );
+        state.place(name.as_deref(), millis(now), &mut JsLog(history));
+        ObjectHandle { state }
     }
 
     /// The configuration error the object runs with, for the log; `undefined` if none.
@@ -243,14 +316,21 @@ impl ObjectHandle {
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].
+    /// Of its `headers`, a shard ≥ 1 reads the room's count that shard 0
+    /// hands an upgrade over with ([`crate::shard::ROOM_COUNT_HEADER`]).
     pub fn open(
         &mut self,
         url: &str,
         now: f64,
         entropy: &[u8],
         history: &HistoryStore,
+        headers: &Headers,
     ) -> Result<Ts<Opening>, JsError> {
         let log = &mut JsLog(history);
+        let count = headers.get(crate::shard::ROOM_COUNT_HEADER);
+        if let (Some(count), Some(room)) = (count, self.state.room_mut()) {
+            room.told(count.trim().parse().unwrap_or(0));
+        }
         to_js(
             &self
                 .state
@@ -325,6 +405,170 @@ impl ObjectHandle {
         )
     }
 
+    /// Shard 0: a message from another shard: see [`crate::room::Room::published`].
+    /// Throws if the history cannot be read, so that the shard tries again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn published(
+        &mut self,
+        key: String,
+        id: String,
+        name: String,
+        text: String,
+        ts: f64,
+        now: f64,
+        history: &HistoryStore,
+    ) -> Result<Ts<Effects>, JsError> {
+        let room = self.state.room_mut().ok_or_else(refused)?;
+        let log = &mut JsLog(history);
+        let effects = room
+            .published(key, id, name, text, millis(ts), millis(now), log)
+            .map_err(|_| failed())?;
+        to_js(&effects)
+    }
+
+    /// Shard 0: the shard whose object is `object` answered a delivery
+    /// with `answer` (what its `take` returned, `undefined` if every
+    /// attempt failed): see [`crate::room::Room::delivered`].
+    pub fn delivered(
+        &mut self,
+        object: &str,
+        answer: Option<Vec<f64>>,
+        history: &HistoryStore,
+    ) -> Result<Ts<Effects>, JsError> {
+        let room = self.state.room_mut().ok_or_else(refused)?;
+        let answer = answer.unwrap_or_default();
+        let at = |i: usize| answer.get(i).copied().filter(|n| *n >= 0.0).map(millis);
+        let count = at(1)
+            .zip(at(2))
+            .map(|(members, version)| Count { members, version });
+        let effects = room
+            .delivered(object, at(0), count, &mut JsLog(history))
+            .map_err(|_| failed())?;
+        to_js(&effects)
+    }
+
+    /// A shard ≥ 1: what to do with the messages `seqs` shard 0 delivered
+    /// under `epoch` to a shard holding every message up to `after` (see
+    /// [`crate::room::Room::take`]), in a row: the seq it holds if it takes
+    /// none (else -1); its member count and that count's version (shard 0
+    /// keeps them); 1 to forget every stored message and start again under
+    /// `epoch` first (else 0); then for each message to store and
+    /// send, its index in the delivery, its seq, and the seq up to which
+    /// to forget (-1: none). The frames never pass through Wasm. Throws if
+    /// the history cannot be read, so that shard 0 tries again.
+    pub fn take(
+        &mut self,
+        epoch: &str,
+        after: f64,
+        seqs: &[f64],
+        history: &HistoryStore,
+    ) -> Result<Vec<f64>, JsError> {
+        let room = self.state.room_mut().ok_or_else(refused)?;
+        let seqs: Vec<u64> = seqs.iter().map(|&seq| millis(seq)).collect();
+        let taken = room
+            .take(epoch, millis(after), &seqs, &mut JsLog(history))
+            .map_err(|_| failed())?;
+        let number = |n: Option<u64>| n.map_or(-1.0, |n| n as f64);
+        let count = taken.count.unwrap_or_default();
+        let mut row = vec![
+            number(taken.need),
+            count.members as f64,
+            count.version as f64,
+            f64::from(u8::from(taken.restart)),
+        ];
+        for (index, seq, forget) in taken.keep {
+            row.extend([index as f64, seq as f64, number(forget)]);
+        }
+        Ok(row)
+    }
+
+    /// Shard 0: the upgrade handed to `shard` was answered with `status`
+    /// and `headers` (0 and `undefined` if the call failed); an accepted
+    /// one carries the shard's count ([`crate::shard::COUNT_HEADER`]).
+    pub fn forwarded(
+        &mut self,
+        shard: u32,
+        status: u16,
+        headers: Option<Headers>,
+    ) -> Result<Ts<Effects>, JsError> {
+        let count = headers
+            .filter(|_| status == 101)
+            .and_then(|headers| headers.get(crate::shard::COUNT_HEADER))
+            .as_deref()
+            .and_then(Count::parse);
+        let effects = match self.state.room_mut() {
+            Some(room) => room.forwarded(shard, count),
+            None => Effects::default(),
+        };
+        to_js(&effects)
+    }
+
+    /// Shard 0: shard `shard` reported its count.
+    pub fn reported(
+        &mut self,
+        shard: u32,
+        members: f64,
+        version: f64,
+    ) -> Result<Ts<Effects>, JsError> {
+        let count = Count {
+            members: millis(members),
+            version: millis(version),
+        };
+        let effects = match self.state.room_mut() {
+            Some(room) => room.reported(shard, count),
+            None => Effects::default(),
+        };
+        to_js(&effects)
+    }
+
+    /// Whether this object holds member `to`, to whom a whisper from
+    /// another shard is relayed (see [`crate::room::Room::whispered`]).
+    pub fn whispered(&self, to: &str) -> bool {
+        self.state.room().whispered(to)
+    }
+
+    /// Shard 0: how to answer a `who` after `after` in a room that spans
+    /// objects: see [`crate::room::Room::plan_roster`].
+    #[wasm_bindgen(js_name = planRoster)]
+    pub fn plan_roster(&self, after: Option<String>) -> Result<Ts<Plan>, JsError> {
+        to_js(&self.state.room().plan_roster(after.as_deref()))
+    }
+
+    /// This object's roster frame after `after`, for shard 0's `who`: see
+    /// [`crate::room::Room::page`].
+    pub fn page(&self, after: Option<String>, count: u32, then: Option<String>) -> String {
+        self.state.room().page(after.as_deref(), count, then)
+    }
+
+    /// What a shard ≥ 1 answers shard 0's survey: its members and wakes.
+    pub fn counts(&self) -> Vec<f64> {
+        let (members, wakes) = self.state.counts();
+        vec![members as f64, wakes as f64]
+    }
+
+    /// Shard 0's stats answer for the request `url` once it surveyed its
+    /// shards: `answers` holds each one's `counts()` in a row (NaN for one
+    /// that did not answer); `history` counts the rows written.
+    pub fn surveyed(
+        &self,
+        url: &str,
+        answers: &[f64],
+        history: &HistoryStore,
+    ) -> Result<Ts<HttpResponse>, JsError> {
+        let answers: Vec<Option<(u64, u64)>> = answers
+            .chunks_exact(2)
+            .map(|pair| {
+                (pair[0].is_finite() && pair[1].is_finite())
+                    .then(|| (millis(pair[0]), millis(pair[1])))
+            })
+            .collect();
+        let (path, _) = crate::http::url::split_url(url);
+        let room = path.strip_prefix("/rooms/").unwrap_or(path);
+        let rows = JsLog(history).rows_written();
+        let stats = self.state.surveyed(room, &answers, memory_bytes(), rows);
+        to_js(&HttpResponse::json(stats.to_json()))
+    }
+
     /// A socket failed: see [`ObjectState::error`]. `tags` as for `close`.
     pub fn error(
         &mut self,
@@ -337,6 +581,16 @@ impl ObjectHandle {
             None => ObjectState::released(),
         })
     }
+}
+
+/// A call between shards to an object whose configuration is invalid.
+fn refused() -> JsError {
+    JsError::new("this object's configuration is invalid")
+}
+
+/// A call between shards whose history read failed (logged by the store).
+fn failed() -> JsError {
+    JsError::new("the room's history could not be read")
 }
 
 /// A record the object stored (an attachment, the wake record), read back
@@ -414,6 +668,14 @@ fn frame_of(message: &JsValue, max_message_bytes: u32) -> Owned {
             Owned::Text(String::from_utf8(buffer).unwrap_or_default())
         }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A request's or a response's headers, read by name.
+    pub type Headers;
+    #[wasm_bindgen(method)]
+    fn get(this: &Headers, name: &str) -> Option<String>;
 }
 
 #[wasm_bindgen]

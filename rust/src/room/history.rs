@@ -27,6 +27,7 @@ use std::ops::Bound;
 use crate::config::Config;
 use crate::error::HttpError;
 use crate::outcome::{Effect, Effects};
+use crate::shard::Count;
 use crate::socket::ROOM_TAG;
 use crate::text;
 
@@ -90,7 +91,13 @@ pub struct Sequenced {
 /// its seq is the last + 1, and the kept messages older than the latest
 /// `limit` are forgotten, usually exactly one (bounded work per message).
 pub fn sequence(head: &Head, limit: u32) -> Sequenced {
-    let seq = head.last.saturating_add(1);
+    sequence_at(head, head.last.saturating_add(1), limit)
+}
+
+/// Stores message `seq` (above `head.last`) in a history keeping `limit`
+/// (≥ 1) messages: a shard's copy stores the seqs shard 0 gave, which may
+/// skip those shard 0 no longer keeps.
+pub fn sequence_at(head: &Head, seq: u64, limit: u32) -> Sequenced {
     let keep_from = seq.saturating_sub(u64::from(limit.max(1)) - 1).max(1);
     let first = if head.first > head.last {
         seq
@@ -239,6 +246,26 @@ pub trait Log {
     /// Rows the history's writes changed in this instance, as the runtime
     /// counts them: the unit storage is billed in.
     fn rows_written(&mut self) -> u64;
+    /// The seq of the kept message stored with `key`, if one is (see
+    /// [`crate::shard`]).
+    fn published(&mut self, key: &str) -> Result<Option<u64>, Failure>;
+    /// Shard 0's stored registry of the room's other shards.
+    fn shards(&mut self) -> Result<Vec<(u32, Count)>, Failure>;
+}
+
+/// What a shard's copy does with a delivery (see [`History::take`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Forget every stored message and start again under the delivery's
+    /// epoch, first.
+    pub restart: bool,
+    /// Took nothing: it holds the messages up to this seq only.
+    pub need: Option<u64>,
+    /// Store and send the delivery's message at `.0` as message `.1`,
+    /// forgetting those up to `.2`, in this order.
+    pub keep: Vec<(usize, u64, Option<u64>)>,
+    /// The shard's member count, for shard 0 (see [`crate::shard`]).
+    pub count: Option<Count>,
 }
 
 /// What a join gets from the history (see [`History::join`]).
@@ -258,6 +285,8 @@ pub struct Joining {
 pub struct History {
     limit: u32,
     on_join: u32,
+    /// A shard ≥ 1 keeps a copy of shard 0's history: it never names one.
+    follows: bool,
     /// The stored head, read once per instance when first needed.
     head: Option<Head>,
 }
@@ -275,6 +304,11 @@ impl History {
     /// Whether the room keeps a history (`HISTORY_LIMIT` > 0).
     pub fn is_on(&self) -> bool {
         self.limit > 0
+    }
+
+    /// Makes this history a copy of shard 0's (see [`crate::shard`]).
+    pub fn follow(&mut self) {
+        self.follows = true;
     }
 
     /// The stored head, read from `log` if this instance has not yet.
@@ -295,6 +329,18 @@ impl History {
         now: u64,
         message: impl FnOnce(Option<u64>) -> String,
     ) -> Result<Effects, Failure> {
+        self.store(log, now, None, message)
+    }
+
+    /// A message sent by a shard with `key`, or by this object (`None`):
+    /// see [`say`](Self::say).
+    pub fn store(
+        &mut self,
+        log: &mut impl Log,
+        now: u64,
+        key: Option<String>,
+        message: impl FnOnce(Option<u64>) -> String,
+    ) -> Result<Effects, Failure> {
         if !self.is_on() {
             return Ok(Effect::broadcast(message(None), false).into());
         }
@@ -309,8 +355,55 @@ impl History {
             skip_self: false,
             seq: Some(stored.seq),
             forget: stored.forget,
+            key,
         });
         Ok(effects)
+    }
+
+    /// The stored epoch and last seq (shard 0, to deliver from).
+    pub fn head(&mut self, log: &mut impl Log) -> Result<(String, u64), Failure> {
+        let head = self.load(log)?;
+        Ok((head.epoch.clone(), head.last))
+    }
+
+    /// Whether a message sent with `key` is stored already.
+    pub fn holds(&mut self, log: &mut impl Log, key: &str) -> Result<bool, Failure> {
+        Ok(log.published(key)?.is_some())
+    }
+
+    /// A shard's copy takes the messages `seqs` (rising) of shard 0's
+    /// history `epoch`, sent to a shard holding every message up to
+    /// `after`: it stores and sends to its room those above the last it
+    /// holds (see [`Taken`]). A copy of another epoch starts again, empty,
+    /// first. If it holds less than `after`, it takes none and answers the
+    /// seq it holds, from which shard 0 sends again.
+    pub fn take(
+        &mut self,
+        log: &mut impl Log,
+        epoch: &str,
+        after: u64,
+        seqs: &[u64],
+    ) -> Result<Taken, Failure> {
+        let limit = self.limit.max(1);
+        let head = self.load(log)?;
+        let mut taken = Taken::default();
+        if head.epoch != epoch {
+            *head = Head::new(epoch.to_owned());
+            taken.restart = true;
+        }
+        if after > head.last {
+            taken.need = Some(head.last);
+            return Ok(taken);
+        }
+        for (index, &seq) in seqs.iter().enumerate() {
+            if seq <= head.last {
+                continue;
+            }
+            let stored = sequence_at(head, seq, limit);
+            head.store(stored);
+            taken.keep.push((index, seq, stored.forget));
+        }
+        Ok(taken)
     }
 
     /// A join at `now` that asks to `resume` (or not): `None` with history
@@ -324,8 +417,12 @@ impl History {
         if !self.is_on() {
             return Ok(None);
         }
-        let (limit, on_join) = (self.limit, self.on_join);
+        let (limit, on_join, follows) = (self.limit, self.on_join, self.follows);
         let head = self.load(log)?;
+        if follows && head.epoch.is_empty() {
+            // Shard 0 brings a shard up to date before it hands it a member.
+            return Err(Failure);
+        }
         let replay = replay(head, resume, limit, on_join);
         Ok(Some(Joining {
             store: begin(head, now),
@@ -364,6 +461,10 @@ pub struct MemoryLog {
     pub rows_written: u64,
     /// When set, reading the head fails.
     pub failing: bool,
+    /// The keys stored with messages, by seq.
+    pub keys: BTreeMap<u64, String>,
+    /// Shard 0's registry of the other shards.
+    pub shards: BTreeMap<u32, Count>,
 }
 
 impl MemoryLog {
@@ -402,15 +503,33 @@ impl MemoryLog {
                     text,
                     seq: Some(seq),
                     forget,
+                    key,
                     ..
                 } => {
                     self.rows.insert(*seq, text.clone());
+                    if let Some(key) = key {
+                        self.keys.insert(*seq, key.clone());
+                    }
                     self.rows_written += 1;
                     if let Some(forget) = forget {
                         let kept = self.rows.split_off(&(forget + 1));
                         self.rows_written += self.rows.len() as u64;
                         self.rows = kept;
+                        self.keys = self.keys.split_off(&(forget + 1));
                     }
+                }
+                Effect::Register {
+                    shard,
+                    members,
+                    version,
+                } => {
+                    self.shards.insert(
+                        *shard,
+                        Count {
+                            members: *members,
+                            version: *version,
+                        },
+                    );
                 }
                 _ => {}
             }
@@ -433,6 +552,56 @@ impl Log for MemoryLog {
 
     fn rows_written(&mut self) -> u64 {
         self.rows_written
+    }
+
+    fn published(&mut self, key: &str) -> Result<Option<u64>, Failure> {
+        Ok(self
+            .keys
+            .iter()
+            .find(|(_, k)| k.as_str() == key)
+            .map(|(seq, _)| *seq))
+    }
+
+    fn shards(&mut self) -> Result<Vec<(u32, Count)>, Failure> {
+        Ok(self.shards.iter().map(|(k, c)| (*k, *c)).collect())
+    }
+}
+
+impl MemoryLog {
+    /// Carries out what a shard's copy took of a delivery of `frames` under
+    /// `epoch`, as `deliver` in `js/index.ts` does; the frames its room is
+    /// sent, in order.
+    pub fn take(&mut self, epoch: &str, taken: &Taken, frames: &[String]) -> Vec<String> {
+        if taken.restart {
+            self.rows_written += self.rows.len() as u64 + 1;
+            self.rows.clear();
+            self.keys.clear();
+            self.epoch = Some(epoch.to_owned());
+        }
+        let mut sent = Vec::new();
+        for &(index, seq, forget) in &taken.keep {
+            let text = frames.get(index).cloned().unwrap_or_default();
+            self.apply(&Effects::from(Effect::Send {
+                tag: ROOM_TAG.to_owned(),
+                text: text.clone(),
+                skip_self: false,
+                seq: Some(seq),
+                forget,
+                key: None,
+            }));
+            sent.push(text);
+        }
+        sent
+    }
+
+    /// The stored messages with a seq above `after`, at most `count`, as
+    /// `js/history.ts` reads them for a delivery.
+    pub fn messages(&self, after: u64, count: u32) -> Vec<(u64, String)> {
+        self.rows
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(count as usize)
+            .map(|(seq, text)| (*seq, text.clone()))
+            .collect()
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+use crate::shard;
 use crate::socket::Attachment;
 use crate::text::base64url;
 
@@ -97,12 +98,13 @@ impl Members {
     }
 
     /// A URL-safe id of at least 8 characters from `entropy` (random bytes
-    /// from the runtime: the core has no RNG), unique among the members.
-    pub fn fresh_id(&self, entropy: &[u8]) -> String {
+    /// from the runtime: the core has no RNG), unique among the members
+    /// once given on shard `shard` ([`shard::id_on`]).
+    pub fn fresh_id(&self, entropy: &[u8], shard: u32) -> String {
         let bytes = entropy.get(..9).unwrap_or(entropy);
         let mut id = base64url(bytes);
         let mut n = self.len();
-        while id.len() < 8 || self.get(&id).is_some() {
+        while id.len() < 8 || self.get(&shard::id_on(shard, id.clone())).is_some() {
             id.push_str(&base64url(&n.to_le_bytes()).replace('A', ""));
             n = n.wrapping_add(1);
         }
@@ -120,6 +122,12 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The id of the place: its member's, or (see [`crate::shard::start_of`])
+    /// the start of a shard's.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The cursor just after `member`, as text.
     pub fn at(member: &Attachment) -> String {
         format!("{}.{}", member.joined_at, member.id)
@@ -245,7 +253,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let id = members.fresh_id(entropy);
+            let id = members.fresh_id(entropy, 0);
             assert!(id.len() >= 8, "{id}");
             assert!(id
                 .bytes()

@@ -17,6 +17,7 @@
 pub mod history;
 pub mod members;
 pub mod presence;
+pub mod shards;
 pub mod typing;
 
 use crate::config::Config;
@@ -25,6 +26,7 @@ use crate::limit::{Bucket, Verdict};
 use crate::liveness::{Activity, Liveness};
 use crate::outcome::{Admission, Effect, Effects};
 use crate::protocol::{self, ClientFrame, Frame, Payload, Peer, ServerFrame};
+use crate::shard::{self, Role};
 use crate::socket::{Attachment, ROOM_TAG};
 use crate::token::Claims;
 use history::{History, Log, Resume};
@@ -46,6 +48,8 @@ pub struct Room {
     members: Members,
     history: History,
     config: Config,
+    /// Its object's part in a room that may span objects ([`shards`]).
+    role: Role,
 }
 
 impl Room {
@@ -60,7 +64,33 @@ impl Room {
             members: Members::default(),
             history: History::new(&config),
             config,
+            role: Role::Alone,
         }
+    }
+
+    /// Gives the room's object its part in a room that may span objects.
+    pub fn set_role(&mut self, role: Role) {
+        if let Role::Follower { .. } = role {
+            self.history.follow();
+        }
+        self.role = role;
+    }
+
+    /// The object's part in its room.
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// The room's member count as frames carry it: this object's members,
+    /// with those of the room's other shards (as shard 0 knows them; as it
+    /// last told a shard ≥ 1).
+    pub fn count(&self) -> u32 {
+        let n = match &self.role {
+            Role::Alone => self.len() as u64,
+            Role::Leader { registry, .. } => self.len() as u64 + registry.outside(),
+            Role::Follower { told, .. } => *told,
+        };
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// The idle timeout's rules, `None` when reaping is off.
@@ -115,9 +145,16 @@ impl Room {
         (self.config.presence_limit as usize).max(1)
     }
 
-    /// Whether presence changes are pushed: see [`presence::pushes`].
+    /// Whether presence changes are pushed: see [`presence::pushes`]. A
+    /// room with members on several shards is above the limit by
+    /// construction (`PRESENCE_LIMIT` ≤ the object cap): it pushes none.
     fn pushes_presence(&self) -> bool {
-        presence::pushes(self.len(), self.presence_limit())
+        let alone = match &self.role {
+            Role::Alone => true,
+            Role::Leader { registry, .. } => registry.outside() == 0,
+            Role::Follower { .. } => false,
+        };
+        alone && presence::pushes(self.len(), self.presence_limit())
     }
 
     /// Admits a new connection to `room` (the object has checked that it
@@ -147,16 +184,17 @@ impl Room {
                 return Err(HttpError::TooManyConnections { max });
             }
         }
-        let id = self.members.fresh_id(entropy);
+        let raw = self.members.fresh_id(entropy, self.role.shard());
         let (name, sub, exp) = match (claims, name) {
             (Some(claims), _) => (claims.name, Some(claims.sub), Some(claims.exp)),
             (None, Some(raw)) => (protocol::name(raw).map_err(HttpError::BadName)?, None, None),
             (None, None) => (
-                format!("guest-{}", id.chars().take(4).collect::<String>()),
+                format!("guest-{}", raw.chars().take(4).collect::<String>()),
                 None,
                 None,
             ),
         };
+        let id = shard::id_on(self.role.shard(), raw);
         // Read last, after every check that may refuse the join.
         let history = self
             .history
@@ -172,7 +210,7 @@ impl Room {
             typing_at: None,
         };
         self.members.insert(attachment.clone());
-        let count = count(self.len());
+        let count = self.count();
         let (store, epoch, seq, replay) = match history {
             Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.replay)),
             None => (Effects::default(), None, None, None),
@@ -205,6 +243,11 @@ impl Room {
             id: id.clone(),
             tags: vec![id, ROOM_TAG.to_owned()],
             effects,
+            headers: self
+                .counted(now)
+                .map(|c| (shard::COUNT_HEADER.to_owned(), c.header()))
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -305,6 +348,8 @@ impl Room {
         };
         let (id, name) = (member.id.clone(), member.name.clone());
         match frame {
+            // A shard ≥ 1 has shard 0 number and deliver it (see `shards`).
+            ClientFrame::Say { text } if self.role.shard() > 0 => self.publish(id, name, text, now),
             ClientFrame::Say { text } => {
                 let message = |seq| {
                     ServerFrame::Message {
@@ -319,34 +364,49 @@ impl Room {
                 // A message that cannot be numbered is not sent at all.
                 self.history
                     .say(log, now, message)
+                    .map(|said| self.deliveries(said, log))
                     .unwrap_or_else(|_| reply(&Error::Internal).into())
             }
             ClientFrame::Whisper { to, text } => {
                 if to == id {
                     return reply(&Error::WhisperToSelf).into();
                 }
-                if !self.contains(&to) {
-                    return reply(&Error::UnknownRecipient {
-                        to: to.chars().take(64).collect(),
-                    })
+                let whisper = ServerFrame::Whisper {
+                    id,
+                    name,
+                    text,
+                    ts: now,
+                }
+                .to_json();
+                // On another shard: that shard says whether it holds `to`.
+                if let Some(object) = self.elsewhere(&to) {
+                    return Effect::Relay {
+                        object,
+                        to,
+                        text: whisper,
+                    }
                     .into();
+                }
+                if !self.contains(&to) {
+                    return unreached(&to).into();
                 }
                 Effect::Send {
                     tag: to,
                     skip_self: false,
                     seq: None,
                     forget: None,
-                    text: ServerFrame::Whisper {
-                        id,
-                        name,
-                        text,
-                        ts: now,
-                    }
-                    .to_json(),
+                    key: None,
+                    text: whisper,
                 }
                 .into()
             }
             ClientFrame::Hello { name } => self.rename(&id, name),
+            // A room on several shards pages through them all from shard 0.
+            ClientFrame::Who { after } if self.role.spans() => Effect::Ask {
+                object: self.role.place().map_or_else(String::new, |p| p.object(0)),
+                after,
+            }
+            .into(),
             ClientFrame::Who { after } => match self.who(after.as_deref()) {
                 Ok(roster) => Effect::Reply {
                     text: roster.to_json(),
@@ -445,7 +505,11 @@ impl Room {
     }
 
     /// Tells the others that `member`, no longer in the room, left.
-    fn announce_left(&self, member: Attachment) -> Effects {
+    /// On a shard ≥ 1, shard 0 is told the shard's new count instead.
+    fn announce_left(&mut self, member: Attachment) -> Effects {
+        if let Some(report) = self.report() {
+            return report.into();
+        }
         if !self.pushes_presence() {
             return Effects::default();
         }
@@ -453,7 +517,7 @@ impl Room {
             ServerFrame::Left {
                 id: member.id,
                 name: member.name,
-                count: count(self.len()),
+                count: self.count(),
             }
             .to_json(),
             true,
@@ -462,9 +526,11 @@ impl Room {
     }
 }
 
-/// A member count as frames carry it.
-fn count(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
+/// The answer to a whisper to `to`, which the room does not hold.
+pub fn unreached(to: &str) -> Effect {
+    reply(&Error::UnknownRecipient {
+        to: to.chars().take(64).collect(),
+    })
 }
 
 /// The error frame for `error`, to the sender.
@@ -560,6 +626,7 @@ mod tests {
                     skip_self: false,
                     seq: Some(seq),
                     forget: None,
+                    key: None,
                 }])
             );
         }

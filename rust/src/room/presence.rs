@@ -40,22 +40,29 @@ pub fn welcome_roster(members: &Members, limit: usize, id: &str) -> Vec<Peer> {
 /// member: it stays valid when its member leaves, so paging through a busy
 /// room never starts over. O(limit + log n).
 pub fn who(members: &Members, limit: usize, after: Option<&str>) -> Result<ServerFrame, Error> {
-    let (connections, next) = match after {
-        None => page(members.iter(), limit),
-        Some(after) => match Cursor::parse(after) {
-            Some(cursor) => page(members.after(cursor), limit),
-            None => {
-                return Err(Error::UnknownCursor {
-                    after: after.chars().take(64).collect(),
-                })
-            }
-        },
-    };
+    let (connections, next) = page_after(members, limit, after)?;
     Ok(ServerFrame::Roster {
         count: u32::try_from(members.len()).unwrap_or(u32::MAX),
         connections,
         next,
     })
+}
+
+/// The page of [`who`]: its peers, and the cursor of the next page.
+pub fn page_after(
+    members: &Members,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<(Vec<Peer>, Option<String>), Error> {
+    match after {
+        None => Ok(page(members.iter(), limit)),
+        Some(after) => match Cursor::parse(after) {
+            Some(cursor) => Ok(page(members.after(cursor), limit)),
+            None => Err(Error::UnknownCursor {
+                after: after.chars().take(64).collect(),
+            }),
+        },
+    }
 }
 
 /// A member as others see it.
