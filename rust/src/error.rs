@@ -11,7 +11,7 @@ use tsify::Tsify;
 
 use crate::close::CloseCode;
 use crate::limit::Rate;
-use crate::text::Quoted;
+use crate::text::{display, Quoted};
 
 /// The machine-readable code of an error frame (`{"type":"error","code":…}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
@@ -267,7 +267,7 @@ impl HttpError {
         let body = Body {
             error: Detail {
                 code: self.code(),
-                message: self.to_string(),
+                message: display(self),
                 reason,
             },
         };

@@ -15,6 +15,7 @@ use crate::error::{CloseReason, Error, ErrorCode, Result};
 use crate::invisible;
 use crate::limit;
 use crate::records::{self, Item, Unreadable};
+use crate::text::display;
 
 /// Longest `text` of `say` and `whisper`, in characters, unless
 /// `MAX_TEXT_CHARS` says otherwise (see [`crate::config`]).
@@ -208,7 +209,7 @@ impl ServerFrame {
     pub fn error(error: &Error) -> Self {
         ServerFrame::Error {
             code: error.code(),
-            message: error.to_string(),
+            message: display(error),
         }
     }
 
@@ -235,7 +236,7 @@ pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     let mut fields = records::object(text, &keep, false).map_err(|error| match error {
         Unreadable::NotObject => Error::NotObject,
         Unreadable::BadJson(error) => Error::BadJson {
-            detail: error.to_string(),
+            detail: display(&error),
         },
     })?;
     let kind = match fields.take("type") {
