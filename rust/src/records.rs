@@ -468,64 +468,49 @@ impl Reader<'_> {
             Some(digit @ b'1'..=b'9') => u64::from(digit - b'0'),
             Some(_) => return self.error(INVALID_NUMBER),
         };
-        while let Some(digit @ b'0'..=b'9') = self.peek() {
-            match significand
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(digit - b'0')))
-            {
-                Some(n) => {
-                    self.at += 1;
-                    significand = n;
-                }
-                None => {
-                    // Too long for a u64: the other digits only scale it.
-                    let mut exponent = 0;
-                    while let Some(b'0'..=b'9') = self.peek() {
-                        self.at += 1;
-                        exponent += 1;
-                    }
-                    return self.fraction(significand, exponent);
-                }
-            }
-        }
-        match self.peek() {
-            Some(b'.' | b'e' | b'E') => self.fraction(significand, 0),
-            _ => Ok(Item::Num(positive.then_some(significand))),
-        }
-    }
-
-    /// The rest of a number that is not a whole u64 (a fraction, an
-    /// exponent, or too many digits): read for its syntax and range only.
-    fn fraction(&mut self, mut significand: u64, mut exponent: i32) -> Read<Item> {
+        // Digits past a u64 only scale it.
+        let (_, mut exponent) = self.digits(&mut significand);
+        let whole = exponent == 0;
         if self.peek() == Some(b'.') {
             self.at += 1;
-            let mut digits = 0;
-            while let Some(digit @ b'0'..=b'9') = self.peek() {
-                self.at += 1;
-                digits += 1;
-                match significand
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(u64::from(digit - b'0')))
-                {
-                    Some(n) => {
-                        significand = n;
-                        exponent -= 1;
-                    }
-                    // Too long for a u64: the other digits are dropped.
-                    None => {
-                        while let Some(b'0'..=b'9') = self.peek() {
-                            self.at += 1;
-                        }
-                    }
-                }
-            }
-            if digits == 0 {
+            let (kept, dropped) = self.digits(&mut significand);
+            if kept + dropped == 0 {
                 return Err(self.peek_error(match self.peek() {
                     Some(_) => INVALID_NUMBER,
                     None => EOF_VALUE,
                 }));
             }
+            exponent -= kept;
+        } else if whole && !matches!(self.peek(), Some(b'e' | b'E')) {
+            return Ok(Item::Num(positive.then_some(significand)));
         }
+        self.exponent(significand, exponent)
+    }
+
+    /// Reads digits into `significand` while it fits in a u64, then skips
+    /// the rest: how many it kept, how many it dropped (serde_json's
+    /// `parse_integer`, `parse_long_integer`, `parse_decimal`).
+    fn digits(&mut self, significand: &mut u64) -> (i32, i32) {
+        let (mut kept, mut dropped) = (0, 0);
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            self.at += 1;
+            let next = significand
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(digit - b'0')));
+            match next.filter(|_| dropped == 0) {
+                Some(n) => {
+                    *significand = n;
+                    kept += 1;
+                }
+                None => dropped += 1,
+            }
+        }
+        (kept, dropped)
+    }
+
+    /// The end of a number that is not a whole u64: its exponent if it has
+    /// one, and its range (serde_json's `parse_exponent`, `f64_from_parts`).
+    fn exponent(&mut self, significand: u64, mut exponent: i32) -> Read<Item> {
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
             let positive = match self.peek() {
