@@ -49,8 +49,6 @@ pub const TEST_STACK_OVERFLOW_FRAME: &str = "__test_stack_overflow__";
 #[derive(Clone, Debug, Default)]
 pub struct Room {
     members: Members,
-    /// The welcome's list as JSON, kept between joins.
-    roster: presence::RosterCache,
     history: History,
     config: Config,
     /// Its object's part in a room that may span objects ([`shards`]).
@@ -67,7 +65,6 @@ impl Room {
     pub fn with_config(config: Config) -> Self {
         Room {
             members: Members::default(),
-            roster: presence::RosterCache::default(),
             history: History::new(&config),
             config,
             role: Role::Alone,
@@ -119,7 +116,6 @@ impl Room {
     pub fn restore(&mut self, attachment: Attachment) {
         let stored = Stored::of(&attachment, self.config.rate_limit_burst);
         let id = attachment.id.clone();
-        self.roster.touch(attachment.joined_at, &id);
         self.members.insert(attachment);
         self.members.mark(&id, stored);
     }
@@ -220,7 +216,6 @@ impl Room {
             typing_at: None,
         };
         self.members.insert(attachment.clone());
-        self.roster.touch(now, &id);
         self.members
             .mark(&id, Stored::of(&attachment, self.config.rate_limit_burst));
         let count = self.count();
@@ -228,29 +223,21 @@ impl Room {
             Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.replay)),
             None => (Effects::default(), None, None, None),
         };
-        let limit = self.presence_limit();
-        let connections = self.roster.welcome_json(&self.members, limit, &id);
-        // The frame is written by its one definition with an empty list,
-        // and the list's JSON put in its place: `"connections":[]` can
-        // only be the key, since a quote inside a JSON string is escaped.
-        let mut welcome = ServerFrame::Welcome {
+        let welcome = ServerFrame::Welcome {
             id: id.clone(),
             room: room.to_owned(),
             count,
             presence_limit: self.config.presence_limit,
-            connections: Vec::new(),
+            connections: presence::welcome_roster(&self.members, self.presence_limit(), &id),
             epoch,
             seq,
-        }
-        .to_json();
-        const KEY: &[u8] = br#""connections":["#;
-        if let Some(at) = welcome.as_bytes().windows(KEY.len()).position(|w| w == KEY) {
-            welcome.insert_str(at + KEY.len(), &connections);
-        }
+        };
         // A new epoch is stored before anyone is told of it.
         let mut effects = store;
         effects.push(Effect::Attach { attachment });
-        effects.push(Effect::Reply { text: welcome });
+        effects.push(Effect::Reply {
+            text: welcome.to_json(),
+        });
         effects.0.extend(replay);
         if self.pushes_presence() {
             let joined = ServerFrame::Joined {
@@ -484,8 +471,6 @@ impl Room {
             .into();
         }
         member.name = name.clone();
-        let joined_at = member.joined_at;
-        self.roster.touch(joined_at, id);
         let text = ServerFrame::Renamed {
             id: id.to_owned(),
             name,
@@ -537,10 +522,7 @@ impl Room {
     /// close after an error reports the departure once.
     pub fn leave(&mut self, id: &str) -> Effects {
         match self.members.remove(id) {
-            Some(member) => {
-                self.roster.touch(member.joined_at, id);
-                self.announce_left(member)
-            }
+            Some(member) => self.announce_left(member),
             None => Effects::default(),
         }
     }
