@@ -111,13 +111,11 @@ impl Room {
         &self.history
     }
 
-    /// Adds a member found on a socket after a wake. A duplicate id (which a
-    /// sound object never holds) keeps the first.
+    /// Adds a member found on a socket after a wake; its attachment is
+    /// stored again on its first frame (see [`stored`]). A duplicate id
+    /// (which a sound object never holds) keeps the first.
     pub fn restore(&mut self, attachment: Attachment) {
-        let stored = Stored::of(&attachment, self.config.rate_limit_burst);
-        let id = attachment.id.clone();
         self.members.insert(attachment);
-        self.members.mark(&id, stored);
     }
 
     /// How many members the room holds.
@@ -295,6 +293,7 @@ impl Room {
         };
         let verdict = member.bucket.take(now, per_second, burst);
         let typing_at = member.typing_at;
+        let mut renamed = false;
         let mut effects = match (verdict, payload) {
             (Verdict::Close, _) => return self.expel(id, &CloseReason::RateLimit),
             (Verdict::Drop { tell: true }, _) => {
@@ -306,20 +305,19 @@ impl Room {
                 #[cfg(feature = "test-hooks")]
                 test_hooks(text);
                 match protocol::parse(text, self.config.max_text_chars as usize) {
-                    // A rename changes what the attachment holds.
-                    Ok(frame @ ClientFrame::Hello { .. }) => {
-                        let mut effects = self.apply(id, frame, now, log);
-                        effects.0.extend(self.store(id));
-                        return effects;
+                    Ok(frame) => {
+                        // A rename changes what the attachment holds.
+                        renamed = matches!(frame, ClientFrame::Hello { .. });
+                        self.apply(id, frame, now, log)
                     }
-                    Ok(frame) => self.apply(id, frame, now, log),
                     Err(error) => reply(&error).into(),
                 }
             }
         };
         let rules = self.liveness();
         let lags = |(member, stored): (&Attachment, Option<Stored>)| {
-            member.typing_at != typing_at
+            renamed
+                || member.typing_at != typing_at
                 || stored.is_none_or(|stored| stored.lags(member, burst, rules, now))
         };
         if self.members.with_stored(id).is_some_and(lags) {
