@@ -274,12 +274,17 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    */
   private async handOut(effect: EffectOf<"deliver">): Promise<void> {
     const [seqs, frames] = this.history.messages(effect.after, effect.count);
-    const need = await this.call("deliver", () =>
+    const answer = await this.call("deliver", () =>
       this.shard(effect.object).deliver(effect.epoch, effect.after, seqs, frames),
     );
-    if (need === FAILED || need === null) return;
-    for (const next of this.state.resend(effect.object, need, this.history)) {
+    const effects = this.state.delivered(
+      effect.object,
+      answer === FAILED ? undefined : Float64Array.from(answer),
+      this.history,
+    );
+    for (const next of effects) {
       if (next.kind === "deliver") await this.handOut(next);
+      else this.perform(null, [next]);
     }
   }
 
@@ -295,12 +300,13 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
 
   /**
    * A shard ≥ 1: messages from shard 0 (`frames[i]` is message `seqs[i]`).
-   * Rust says which to store and send (`take` in rust/src/wasm.rs); the seq
-   * this shard holds if it took none.
+   * Rust says which to store and send; the answer, for shard 0, is the seq
+   * this shard holds if it took none (else -1) and its member count with the
+   * count's version (`take` in rust/src/wasm.rs).
    */
-  deliver(epoch: string, after: number, seqs: number[], frames: string[]): number | null {
+  deliver(epoch: string, after: number, seqs: number[], frames: string[]): number[] {
     return rpc("deliver", () => {
-      const [need, restart, ...keep] = this.state.take(
+      const [need, members, version, restart, ...keep] = this.state.take(
         epoch,
         after,
         Float64Array.from(seqs),
@@ -314,7 +320,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
         this.history.append(seq, text, forget < 0 ? undefined : forget, undefined);
         for (const peer of this.ctx.getWebSockets(ROOM)) send(peer, text);
       }
-      return need < 0 ? null : need;
+      return [need, members, version];
     });
   }
 

@@ -426,17 +426,23 @@ impl ObjectHandle {
         to_js(&effects)
     }
 
-    /// Shard 0: the shard whose object is `object` needs the messages
-    /// after `need`: see [`crate::room::Room::resend`].
-    pub fn resend(
+    /// Shard 0: the shard whose object is `object` answered a delivery
+    /// with `answer` (what its `take` returned, `undefined` if every
+    /// attempt failed): see [`crate::room::Room::delivered`].
+    pub fn delivered(
         &mut self,
         object: &str,
-        need: f64,
+        answer: Option<Vec<f64>>,
         history: &HistoryStore,
     ) -> Result<Ts<Effects>, JsError> {
         let room = self.state.room_mut().ok_or_else(refused)?;
+        let answer = answer.unwrap_or_default();
+        let at = |i: usize| answer.get(i).copied().filter(|n| *n >= 0.0).map(millis);
+        let count = at(1)
+            .zip(at(2))
+            .map(|(members, version)| Count { members, version });
         let effects = room
-            .resend(object, millis(need), &mut JsLog(history))
+            .delivered(object, at(0), count, &mut JsLog(history))
             .map_err(|_| failed())?;
         to_js(&effects)
     }
@@ -444,8 +450,9 @@ impl ObjectHandle {
     /// A shard ≥ 1: what to do with the messages `seqs` shard 0 delivered
     /// under `epoch` to a shard holding every message up to `after` (see
     /// [`crate::room::Room::take`]), in a row: the seq it holds if it takes
-    /// none (else -1); 1 to forget every stored message and start again
-    /// under `epoch` first (else 0); then for each message to store and
+    /// none (else -1); its member count and that count's version (shard 0
+    /// keeps them); 1 to forget every stored message and start again under
+    /// `epoch` first (else 0); then for each message to store and
     /// send, its index in the delivery, its seq, and the seq up to which
     /// to forget (-1: none). The frames never pass through Wasm. Throws if
     /// the history cannot be read, so that shard 0 tries again.
@@ -462,7 +469,13 @@ impl ObjectHandle {
             .take(epoch, millis(after), &seqs, &mut JsLog(history))
             .map_err(|_| failed())?;
         let number = |n: Option<u64>| n.map_or(-1.0, |n| n as f64);
-        let mut row = vec![number(taken.need), f64::from(u8::from(taken.restart))];
+        let count = taken.count.unwrap_or_default();
+        let mut row = vec![
+            number(taken.need),
+            count.members as f64,
+            count.version as f64,
+            f64::from(u8::from(taken.restart)),
+        ];
         for (index, seq, forget) in taken.keep {
             row.extend([index as f64, seq as f64, number(forget)]);
         }

@@ -27,7 +27,7 @@ function tableIds(): string[] {
 /** Ids at the start of test titles: `it("B4 B5 …")`, in every test file. */
 function testedIds(): Map<string, string[]> {
   const tested = new Map<string, string[]>();
-  for (const dir of ["test/worker", "test/configured", "test/large", "test/e2e"]) {
+  for (const dir of ["test/worker", "test/configured", "test/large", "test/sharded", "test/e2e"]) {
     for (const file of readdirSync(join(root, dir)).filter((f) => f.endsWith(".test.ts"))) {
       const source = readFileSync(join(root, dir, file), "utf8");
       for (const title of source.matchAll(/\bit\(\s*"((?:B\d+ )+)/g)) {

@@ -92,7 +92,20 @@ async function wholeRoster(asker: Member): Promise<{ ids: string[]; counts: numb
 }
 
 describe("a room of 10 on objects of 3", () => {
-  it("B55 spreads over shards 0–3 and refuses the 11th member with 503 room_full; stats count per shard", async () => {
+  it("B59 an upgrade that sets the header shard 0 hands upgrades over with (X-Room-Count) is counted as any other", async () => {
+    const room = freshRoom();
+    const a = await join(room, "a");
+    const b = await joinAt(`/rooms/${room}/websocket?name=b`, {
+      headers: { "X-Room-Count": "999" },
+    });
+    expect([a.welcome.count, b.welcome.count]).toEqual([1, 2]);
+    const members = await fill(room, 3, 2);
+    // Also on another shard: the count there is shard 0's.
+    expect(shardOf(members[1].id)).toBe(1);
+    expect(members.map((m) => m.welcome.count)).toEqual([3, 4, 5]);
+  });
+
+  it("spreads over shards 0–3 and refuses the 11th member with 503 room_full; stats count per shard", async () => {
     const room = freshRoom();
     const members = await fill(room, 10);
     expect(members.map((m) => shardOf(m.id))).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
@@ -119,7 +132,9 @@ describe("a room of 10 on objects of 3", () => {
     const room = freshRoom();
     const members = await fill(room, 10);
     const texts = members.map((_, i) => `from m${i}`);
-    members.forEach((member, i) => member.send({ type: "say", text: texts[i] }));
+    members.forEach((member, i) => {
+      member.send({ type: "say", text: texts[i] });
+    });
     const logs = await everyonesMessages(members, 10);
     expectOneOrder(logs, texts);
     expect(logs[0].map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -130,7 +145,7 @@ describe("a room of 10 on objects of 3", () => {
     }
   });
 
-  it("whispers across shards, and says who it cannot find", async () => {
+  it("B58 whispers across shards; a whisper to an id on a shard the room does not have, or not on its shard, gets unknown_recipient", async () => {
     const room = freshRoom();
     const members = await fill(room, 10);
     const [first, , , fourth, , , seventh, , , last] = members;
@@ -171,7 +186,7 @@ describe("a room of 10 on objects of 3", () => {
     expect(new Set(counts)).toEqual(new Set([8]));
   });
 
-  it("B56 evicting any shard in the middle of traffic loses and duplicates nothing", async () => {
+  it("B56 an object of the room evicted in the middle of traffic (each shard in turn) loses and duplicates nothing", async () => {
     const room = freshRoom();
     const members = await fill(room, 10);
     const texts: string[] = [];
@@ -192,7 +207,7 @@ describe("a room of 10 on objects of 3", () => {
     for (const [message] of after) expect(message).toMatchObject({ text: "after", seq: 41 });
   });
 
-  it("B57 admits exactly the room cap when upgrades race", async () => {
+  it("B55 15 upgrades racing into a room of 10 on 4 objects: exactly 10 admitted, 5 get 503 room_full", async () => {
     const room = freshRoom();
     const answers = await Promise.all(
       Array.from({ length: 15 }, () =>
@@ -234,7 +249,7 @@ describe("a room of 10 on objects of 3", () => {
     for (const [message] of logs) expect(message).toMatchObject({ text: "three", seq: 3 });
   });
 
-  it("B58 a call between objects tried again is carried out once: a message published twice, a delivery made twice", async () => {
+  it("B57 a call between objects tried again is carried out once: a message published twice, a delivery made twice", async () => {
     const room = freshRoom();
     const members = await fill(room, 4);
     const [a, , , d] = members;
@@ -247,17 +262,18 @@ describe("a room of 10 on objects of 3", () => {
     for (const [message] of logs) expect(message).toMatchObject({ text: "once", seq: 1 });
     // What shard 0 calls on shard 1 to deliver it, sent again: nothing new.
     const [message] = logs[0];
-    const need = await shardStub(room, 1).deliver(
+    const [need, members1] = await shardStub(room, 1).deliver(
       a.welcome.epoch ?? "",
       0,
       [1],
       [JSON.stringify(message)],
     );
-    expect(need).toBeNull();
+    // It needs nothing (-1), and tells its count.
+    expect([need, members1]).toEqual([-1, 1]);
     expect(await framesOf(d, "message", 0)).toEqual([]);
   });
 
-  it("B59 resumes a member of another shard with exactly what it missed", async () => {
+  it("resumes a member of another shard with exactly what it missed", async () => {
     const room = freshRoom();
     const members = await fill(room, 6);
     const gone = members[5];

@@ -264,6 +264,8 @@ pub struct Taken {
     /// Store and send the delivery's message at `.0` as message `.1`,
     /// forgetting those up to `.2`, in this order.
     pub keep: Vec<(usize, u64, Option<u64>)>,
+    /// The shard's member count, for shard 0 (see [`crate::shard`]).
+    pub count: Option<Count>,
 }
 
 /// What a join gets from the history (see [`History::join`]).

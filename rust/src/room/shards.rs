@@ -136,31 +136,36 @@ impl Room {
         Ok(self.deliveries(said, log))
     }
 
-    /// Shard 0: the shard whose object is `object` holds the messages up
-    /// to `need` only (it was sent one after a gap, or is new): the kept
-    /// messages after it.
-    pub fn resend(
+    /// Shard 0: the shard whose object is `object` answered a delivery
+    /// with its `count` (a report that may have been lost comes again with
+    /// every delivery), and, if it took nothing, the seq `need` it holds
+    /// (it was sent one after a gap, or is new): the kept messages after it.
+    pub fn delivered(
         &mut self,
         object: &str,
-        need: u64,
+        need: Option<u64>,
+        count: Option<Count>,
         log: &mut impl Log,
     ) -> Result<Effects, Failure> {
-        if !matches!(self.role, Role::Leader { .. }) {
+        let shard = shard::Place::of(object).shard;
+        let Role::Leader { registry, .. } = &mut self.role else {
             return Ok(Effects::default());
-        }
-        let object = object.to_owned();
+        };
+        let mut effects = register(shard, count.and_then(|count| registry.report(shard, count)));
+        let Some(need) = need else {
+            return Ok(effects);
+        };
         let (epoch, last) = self.history.head(log)?;
-        if need >= last {
-            return Ok(Effects::default());
+        if need < last {
+            let count = (last - need).min(u64::from(self.config.history_limit));
+            effects.push(Effect::Deliver {
+                object: object.to_owned(),
+                epoch,
+                after: need,
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+            });
         }
-        let count = (last - need).min(u64::from(self.config.history_limit));
-        Ok(Effect::Deliver {
-            object,
-            epoch,
-            after: need,
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-        }
-        .into())
+        Ok(effects)
     }
 
     /// A shard ≥ 1: what it does with the messages `seqs` shard 0
@@ -177,7 +182,9 @@ impl Room {
         if !matches!(self.role, Role::Follower { .. }) {
             return Err(Failure);
         }
-        self.history.take(log, epoch, after, seqs)
+        let mut taken = self.history.take(log, epoch, after, seqs)?;
+        taken.count = self.counted(0);
+        Ok(taken)
     }
 
     /// Shard 0: where an upgrade goes when the object holds `here`
