@@ -204,6 +204,7 @@ function arrivals(targets, text, ms = 10_000) {
  *   delivers to shard 1); F's own echo takes two hops more than L's (F's say
  *   is published to shard 0, then delivered back).
  * - sequencer: for each N of `spans`, a room of N members (shards 0…N−1);
+ *   L says `says` times, one at a time (p50 time to the last member), then
  *   L sends `burst` says back to back, timed until the last member has all
  *   of them: the messages per second shard 0 carries with N shards, and the
  *   runtime's CPU per message (`cpuMs()`: every workerd process of the
@@ -249,6 +250,16 @@ export async function shardHops(ws, { says, spans, burst, cpuMs }) {
       throw new Error(`w10 sequencer: ${n} members on shards ${seen}`);
     }
     await quiesce(counter, 300, 5_000);
+    // One at a time first: the time from a say to its copy at the last member.
+    const alone = [];
+    for (let i = 0; i < says; i++) {
+      const text = `one ${i}`;
+      const at = performance.now();
+      const arrived = arrivals(room, text);
+      room[0].ws.send(JSON.stringify({ type: "say", text }));
+      alone.push(Math.max(...(await arrived)) - at);
+    }
+    await quiesce(counter, 300, 5_000);
     const base = room.map((m) => m.seqs.length);
     const cpu = cpuMs();
     const start = performance.now();
@@ -262,6 +273,7 @@ export async function shardHops(ws, { says, spans, burst, cpuMs }) {
     const got = room.map((m, k) => m.seqs.length - base[k]);
     sequencer.push({
       shards: n,
+      lastMs: percentile(alone, 50),
       messagesPerSecond: done() ? (burst * 1000) / ms : Number.NaN,
       cpuPerMessageMs: cpuUsed / burst,
       errors: got.filter((g) => g !== burst).length + outOfOrder(room, room[0]),
