@@ -325,7 +325,7 @@ async function shardWorkload(s) {
   const server = startServer(config, { port: PORT, inspector: 9310 });
   try {
     await server.firstReply();
-    result.hops = await shardHops(WS, { ...s, cpuMs: () => workerdCpuMs(server.child.pid) });
+    result.hops = await shardHops(WS, HTTP, { ...s, cpuMs: () => workerdCpuMs(server.child.pid) });
     log("w10", JSON.stringify(result.hops));
     const wrong = result.hops.sequencer.filter((q) => q.errors > 0);
     if (wrong.length > 0) {

@@ -86,11 +86,11 @@ function shardTables(sharded, w10) {
 
 Shard 0's sequencer: rooms of N members on objects of 1 (shards 0…N−1); L says ${h.says} times, one at a
 time (p50 ms to the last member), then sends ${h.burst} says back to back, timed until every member has all of
-them. CPU: every workerd process of the server (all shards, the dev proxy).
+them. CPU: every workerd process of the server (all shards, the dev proxy); rows: SQLite rows shard 0 wrote.
 
-| shards | one at a time: ms to the last member | back to back: messages/s | runtime CPU per message, ms | errors |
-|---:|---:|---:|---:|---:|
-${h.sequencer.map((q) => `| ${q.shards} | ${fmt(q.lastMs, 2)} | ${fmt(q.messagesPerSecond)} | ${fmt(q.cpuPerMessageMs, 2)} | ${q.errors} |`).join("\n")}`
+| shards | one at a time: ms to the last member | back to back: messages/s | runtime CPU per message, ms | shard 0's rows per message | errors |
+|---:|---:|---:|---:|---:|---:|
+${h.sequencer.map((q) => `| ${q.shards} | ${fmt(q.lastMs, 2)} | ${fmt(q.messagesPerSecond)} | ${fmt(q.cpuPerMessageMs, 2)} | ${fmt(q.rowsPerMessage, 2)} | ${q.errors} |`).join("\n")}`
     : "(the hop and sequencer part failed)";
   return `One room of ${fmt(w10.sockets)} sockets per shard count, each a fresh \`wrangler dev\` with
 \`MAX_CONNECTIONS_PER_ROOM\`=${fmt(w10.sockets)} and the object cap below, opened through ${w10.fronts} front(s);

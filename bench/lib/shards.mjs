@@ -177,6 +177,11 @@ async function joinInOrder(ws, room, count, counter) {
   return list;
 }
 
+/** Shard 0's `history_rows_written`: every SQLite row its running instance wrote. */
+async function rowsWritten(http, room) {
+  return Number((await (await fetch(`${http}/rooms/${room}`)).json()).history_rows_written);
+}
+
 /** The next frame with `text` at each of `targets`: resolves with their arrival times. */
 function arrivals(targets, text, ms = 10_000) {
   const needle = `"text":${JSON.stringify(text)}`;
@@ -208,9 +213,10 @@ function arrivals(targets, text, ms = 10_000) {
  *   L sends `burst` says back to back, timed until the last member has all
  *   of them: the messages per second shard 0 carries with N shards, and the
  *   runtime's CPU per message (`cpuMs()`: every workerd process of the
- *   server, all shards and the dev proxy together).
+ *   server, all shards and the dev proxy together) and the SQLite rows
+ *   shard 0 wrote per message (its `history_rows_written`).
  */
-export async function shardHops(ws, { says, spans, burst, cpuMs }) {
+export async function shardHops(ws, http, { says, spans, burst, cpuMs }) {
   const counter = { value: 0 };
   const pair = await joinInOrder(ws, `w10-hop-${Date.now()}`, 2, counter);
   const [leader, follower] = pair;
@@ -244,7 +250,8 @@ export async function shardHops(ws, { says, spans, burst, cpuMs }) {
 
   const sequencer = [];
   for (const n of spans) {
-    const room = await joinInOrder(ws, `w10-seq-${n}-${Date.now()}`, n, counter);
+    const name = `w10-seq-${n}-${Date.now()}`;
+    const room = await joinInOrder(ws, name, n, counter);
     const seen = room.map((m) => m.shard).join(",");
     if (seen !== room.map((_, k) => k).join(",")) {
       throw new Error(`w10 sequencer: ${n} members on shards ${seen}`);
@@ -261,6 +268,7 @@ export async function shardHops(ws, { says, spans, burst, cpuMs }) {
     }
     await quiesce(counter, 300, 5_000);
     const base = room.map((m) => m.seqs.length);
+    const rows = await rowsWritten(http, name);
     const cpu = cpuMs();
     const start = performance.now();
     for (let i = 0; i < burst; i++) room[0].ws.send(JSON.stringify({ type: "say", text: `b${i}` }));
@@ -271,11 +279,13 @@ export async function shardHops(ws, { says, spans, burst, cpuMs }) {
     const cpuUsed = cpuMs() - cpu;
     await quiesce(counter, 300, 5_000);
     const got = room.map((m, k) => m.seqs.length - base[k]);
+    const rowsPerMessage = ((await rowsWritten(http, name)) - rows) / burst;
     sequencer.push({
       shards: n,
       lastMs: percentile(alone, 50),
       messagesPerSecond: done() ? (burst * 1000) / ms : Number.NaN,
       cpuPerMessageMs: cpuUsed / burst,
+      rowsPerMessage,
       errors: got.filter((g) => g !== burst).length + outOfOrder(room, room[0]),
     });
     for (const m of room) m.ws.terminate();
