@@ -164,7 +164,12 @@ function namedWasm(dir) {
     "target/wasm32-unknown-unknown/release/websocket_hibernation_server.wasm",
   );
   const out = join(dir, "named");
-  const optFlags = ["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"];
+  const optFlags = [
+    "-Oz",
+    "--converge",
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+  ];
   try {
     execFileSync("wasm-bindgen", [
       built,

@@ -77,7 +77,7 @@ pub fn clip_reason(reason: &str) -> &str {
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    &reason[..end]
+    reason.get(..end).unwrap_or_default()
 }
 
 /// The reason the server gives when it completes a client's close handshake

@@ -10,7 +10,7 @@ use crate::error::CloseReason;
 use crate::outcome::{Effect, Effects};
 use crate::protocol::{Frame, Payload};
 use crate::socket::ECHO_TAG;
-use crate::text::base64url;
+use crate::text::{base64url, display};
 
 /// The `/websocket` sockets an object holds, by their id tags, so they are
 /// counted exactly without listing the runtime's sockets on every frame:
@@ -44,7 +44,7 @@ impl Sockets {
         let mut id = format!("{ECHO_TAG}{}", base64url(entropy));
         let mut n = self.ids.len() as u64;
         while self.ids.contains_key(&id) {
-            id.push_str(&n.to_string());
+            id.push_str(&display(&n));
             n = n.wrapping_add(1);
         }
         self.ids.insert(id.clone(), 0);
@@ -80,7 +80,7 @@ pub fn reply_text(message: &str, connections: u64) -> String {
     reply.push_str("[Durable Object] message: ");
     reply.push_str(message);
     reply.push_str(", connections: ");
-    reply.push_str(&connections.to_string());
+    reply.push_str(&display(&connections));
     reply
 }
 

@@ -11,6 +11,7 @@ use tsify::Tsify;
 
 use crate::close::CloseCode;
 use crate::limit::Rate;
+use crate::text::{display, Quoted};
 
 /// The machine-readable code of an error frame (`{"type":"error","code":…}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Tsify)]
@@ -112,31 +113,32 @@ impl fmt::Display for Error {
             Error::BadJson { detail } => write!(f, "frame is not valid JSON: {detail}"),
             Error::NotObject => f.write_str("frame must be a JSON object"),
             Error::MissingType => f.write_str("frame needs a string field \"type\""),
-            Error::UnknownType { kind } => write!(f, "unknown frame type {kind:?}"),
-            Error::InvalidField { field, detail } => write!(f, "field {field:?}: {detail}"),
+            Error::UnknownType { kind } => write!(f, "unknown frame type {}", Quoted(kind)),
+            Error::InvalidField { field, detail } => write!(f, "field \"{field}\": {detail}"),
             Error::TooLong { field, len, max } => {
                 write!(
                     f,
-                    "field {field:?} is {len} characters, at most {max} allowed"
+                    "field \"{field}\" is {len} characters, at most {max} allowed"
                 )
             }
-            Error::Empty { field } => write!(f, "field {field:?} must not be empty"),
+            Error::Empty { field } => write!(f, "field \"{field}\" must not be empty"),
             Error::ControlCharacter { field } => {
-                write!(f, "field {field:?} must not contain control characters")
+                write!(f, "field \"{field}\" must not contain control characters")
             }
             Error::InvisibleCharacter { field, ch } => write!(
                 f,
-                "field {field:?} must not contain U+{:04X}, a character that is invisible or reorders text",
+                "field \"{field}\" must not contain U+{:04X}, a character that is invisible or reorders text",
                 u32::from(*ch)
             ),
             Error::UnknownRecipient { to } => {
-                write!(f, "no connection with id {to:?} in this room")
+                write!(f, "no connection with id {} in this room", Quoted(to))
             }
             Error::WhisperToSelf => f.write_str("cannot whisper to yourself"),
             Error::UnknownCursor { after } => write!(
                 f,
-                "{after:?} is not a cursor from a roster's \"next\"; \
-                 ask who again without \"after\""
+                "{} is not a cursor from a roster's \"next\"; \
+                 ask who again without \"after\"",
+                Quoted(after)
             ),
             Error::Forbidden { why } => f.write_str(why),
             Error::Binary => f.write_str("binary frames are not supported: send JSON text"),
@@ -265,7 +267,7 @@ impl HttpError {
         let body = Body {
             error: Detail {
                 code: self.code(),
-                message: self.to_string(),
+                message: display(self),
                 reason,
             },
         };
@@ -277,7 +279,7 @@ impl HttpError {
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HttpError::BadRoom { room, why } => write!(f, "room name {room:?} {why}"),
+            HttpError::BadRoom { room, why } => write!(f, "room name {} {why}", Quoted(room)),
             HttpError::UpgradeRequired => f.write_str("expected Upgrade: websocket"),
             HttpError::MethodNotAllowed => f.write_str("room endpoints accept GET only"),
             HttpError::BadName(error) => write!(f, "query parameter \"name\": {error}"),
@@ -295,7 +297,11 @@ impl fmt::Display for HttpError {
                 f.write_str("too many requests from your address; try again in a few seconds")
             }
             HttpError::ForbiddenOrigin { origin } => {
-                write!(f, "origin {origin:?} may not open sockets on this server")
+                write!(
+                    f,
+                    "origin {} may not open sockets on this server",
+                    Quoted(origin)
+                )
             }
             HttpError::Unauthorized(why) => f.write_str(&why.message()),
             HttpError::BadConfig { name } => write!(

@@ -31,6 +31,7 @@
 //! | [`close`] | which close codes may be sent; the close handshake's answer |
 //! | [`records`] | reading JSON objects: the records the server stored, client frames |
 //! | [`text`] | text helpers kept small in the Wasm module |
+//! | [`sha256`] | HMAC-SHA256, kept small in the Wasm module |
 
 pub mod close;
 pub mod config;
@@ -46,6 +47,7 @@ pub mod outcome;
 pub mod protocol;
 pub mod records;
 pub mod room;
+pub mod sha256;
 pub mod shard;
 pub mod socket;
 pub mod text;

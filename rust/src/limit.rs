@@ -53,12 +53,14 @@ impl Rate {
         {
             return None;
         }
-        let whole: u32 = if whole.is_empty() {
+        // Parsed as u64 (at most 7 and 3 digits), as every number the core
+        // reads: one parser in the Wasm module, not one per integer type.
+        let whole = if whole.is_empty() {
             0
         } else {
-            whole.parse().ok()?
+            u32::try_from(whole.parse::<u64>().ok()?).ok()?
         };
-        let fraction: u32 = format!("{fraction:0<3}").parse().ok()?;
+        let fraction = u32::try_from(format!("{fraction:0<3}").parse::<u64>().ok()?).ok()?;
         let milli = whole.checked_mul(MILLI as u32)?.checked_add(fraction)?;
         (milli > 0 && milli <= Self::MAX_PER_SECOND * MILLI as u32).then_some(Rate {
             milli_per_second: milli,

@@ -31,6 +31,7 @@ use crate::room::history::{Log, Resume};
 use crate::room::Room;
 use crate::shard::{Admit, Place, Registry, Role};
 use crate::socket::{self, Attachment, Kind};
+use crate::text::display;
 use crate::wakes::{WakeCount, Wakes};
 
 /// `GET /rooms/{room}`: the body of the answer (TypeScript reads it as this
@@ -255,10 +256,8 @@ impl ObjectState {
                             false => None,
                         };
                         let object = crate::shard::object_name(room, shard);
-                        let headers = vec![(
-                            crate::shard::ROOM_COUNT_HEADER.to_owned(),
-                            count.to_string(),
-                        )];
+                        let headers =
+                            vec![(crate::shard::ROOM_COUNT_HEADER.to_owned(), display(&count))];
                         return Ok(Opening::Forward {
                             shard,
                             object,

@@ -23,7 +23,7 @@ pub fn parse(text: &str) -> Option<String> {
     }
     let (host, port) = if authority.starts_with('[') {
         let close = authority.find(']')?;
-        let (host, rest) = authority.split_at(close + 1);
+        let (host, rest) = authority.split_at_checked(close + 1)?;
         match rest {
             "" => (host, None),
             _ => (host, Some(rest.strip_prefix(':')?)),
@@ -53,8 +53,10 @@ pub fn parse(text: &str) -> Option<String> {
     }
     let port = match port {
         None => None,
-        Some(port) => match port.parse::<u16>() {
-            Ok(n) if port.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+        // Parsed as u64, as every number the core reads (one parser in the
+        // Wasm module, not one per integer type).
+        Some(port) => match port.parse::<u64>().map(u16::try_from) {
+            Ok(Ok(n)) if port.bytes().all(|b| b.is_ascii_digit()) => Some(n),
             _ => return None,
         },
     };

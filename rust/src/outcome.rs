@@ -19,6 +19,7 @@ use crate::close::{self, clip_reason, CloseCode};
 use crate::config::ConfigError;
 use crate::error::{CloseReason, HttpError};
 use crate::socket::{Attachment, ROOM_TAG};
+use crate::text::display;
 use crate::wakes::Wakes;
 
 /// One thing to do, relative to the socket that raised the event.
@@ -170,7 +171,7 @@ impl Effect {
     pub fn close(why: &CloseReason) -> Self {
         Effect::Close {
             code: why.code(),
-            reason: clip_reason(&why.to_string()).to_owned(),
+            reason: clip_reason(&display(why)).to_owned(),
         }
     }
 
@@ -349,7 +350,7 @@ impl HttpResponse {
     /// `500` JSON `bad_config`, with the full explanation for the log.
     pub fn bad_config(error: &ConfigError) -> Self {
         HttpResponse {
-            log: Some(error.to_string()),
+            log: Some(display(error)),
             ..HttpResponse::error(&HttpError::BadConfig { name: error.name })
         }
     }

@@ -15,6 +15,7 @@ use crate::error::{CloseReason, Error, ErrorCode, Result};
 use crate::invisible;
 use crate::limit;
 use crate::records::{self, Item, Unreadable};
+use crate::text::display;
 
 /// Longest `text` of `say` and `whisper`, in characters, unless
 /// `MAX_TEXT_CHARS` says otherwise (see [`crate::config`]).
@@ -208,7 +209,7 @@ impl ServerFrame {
     pub fn error(error: &Error) -> Self {
         ServerFrame::Error {
             code: error.code(),
-            message: error.to_string(),
+            message: display(error),
         }
     }
 
@@ -229,13 +230,13 @@ impl ServerFrame {
 /// refused at its first byte. So a frame costs at most about its own size
 /// in memory whatever its shape, where a `Value` of `[0,0,…]` cost 24 bytes
 /// per 2-byte element (a 2 MiB frame grew the Wasm memory to 51.6 MiB).
-/// serde_json's nesting limit (128 levels) bounds the recursion.
+/// The nesting limit (128 levels, as serde_json's) bounds the recursion.
 pub fn parse(text: &str, max_text_chars: usize) -> Result<ClientFrame> {
     let keep = |key: &str| matches!(key, "type" | "text" | "to" | "name" | "after");
     let mut fields = records::object(text, &keep, false).map_err(|error| match error {
         Unreadable::NotObject => Error::NotObject,
         Unreadable::BadJson(error) => Error::BadJson {
-            detail: error.to_string(),
+            detail: display(&error),
         },
     })?;
     let kind = match fields.take("type") {

@@ -11,21 +11,20 @@
 //! `BTreeMap<String, Value>`, a second B-tree in the module (the room has
 //! one), and a `Value` costs 24 bytes or more per element whatever the
 //! JSON (a frame of `[0,0,…]` is 2 bytes per element). So an object is read
-//! once, by one visitor, into a short list of [`Fields`]: the fields a
-//! reader keeps, with their values; every other value is read and dropped
-//! as it goes. serde_json's nesting limit (128 levels) bounds the
-//! recursion. Every `visit_` method serde_json calls is written out, and
-//! nothing here builds an error of its own (`de::Error::custom` would add
-//! serde_json's message parsing to the module).
+//! once, by one small reader ([`object`]), into a short list of
+//! [`Fields`]: the fields a reader keeps, with their values; every other
+//! value is read and dropped as it goes. The nesting limit (128 levels, as
+//! serde_json's) bounds the recursion. Why not serde_json's deserializer
+//! with serde visitors, as before: its parser, float parsing and error
+//! tables cost the Wasm module 9.4 KiB; the reader here answers exactly as
+//! it did, errors included (a property test in `rust/tests/properties.rs`
+//! checks it against that reader, kept in `rust/tests/json_reference.rs`).
 //!
 //! Like serde's default, unknown fields are ignored and the last of
 //! duplicate fields wins; a missing required field or a field of the wrong
 //! type makes a record unreadable.
 
-use std::cell::Cell;
 use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A JSON value as read: strings and whole numbers are kept, objects only
 /// where the reader asked for them, other values by their kind alone.
@@ -96,32 +95,477 @@ impl Fields {
     }
 }
 
+impl From<Vec<(String, Item)>> for Fields {
+    fn from(fields: Vec<(String, Item)>) -> Self {
+        Fields(fields)
+    }
+}
+
 /// Why a JSON text could not be read as an object.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unreadable {
     /// It is JSON, but not an object.
     NotObject,
-    /// It is not JSON: what serde_json says.
-    BadJson(serde_json::Error),
+    /// It is not JSON: what is wrong, and where.
+    BadJson(JsonError),
 }
+
+impl From<JsonError> for Unreadable {
+    fn from(error: JsonError) -> Self {
+        Unreadable::BadJson(error)
+    }
+}
+
+/// Why a text is not JSON, worded as serde_json words it (its
+/// `ErrorCode`), and where: line and column (in bytes) as serde_json counts
+/// them. A property test (`rust/tests/properties.rs`) checks both against
+/// serde_json on any text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonError {
+    what: &'static str,
+    line: usize,
+    column: usize,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.what, self.line, self.column
+        )
+    }
+}
+
+const EOF_LIST: &str = "EOF while parsing a list";
+const EOF_OBJECT: &str = "EOF while parsing an object";
+const EOF_STRING: &str = "EOF while parsing a string";
+const EOF_VALUE: &str = "EOF while parsing a value";
+const EXPECTED_COLON: &str = "expected `:`";
+const EXPECTED_LIST_COMMA_OR_END: &str = "expected `,` or `]`";
+const EXPECTED_OBJECT_COMMA_OR_END: &str = "expected `,` or `}`";
+const EXPECTED_IDENT: &str = "expected ident";
+const EXPECTED_VALUE: &str = "expected value";
+const INVALID_ESCAPE: &str = "invalid escape";
+const INVALID_NUMBER: &str = "invalid number";
+const OUT_OF_RANGE: &str = "number out of range";
+const CONTROL_CHARACTER: &str = "control character (\\u0000-\\u001F) found while parsing a string";
+const KEY_NOT_STRING: &str = "key must be a string";
+const LONE_SURROGATE: &str = "lone leading surrogate in hex escape";
+const TRAILING_COMMA: &str = "trailing comma";
+const TRAILING_CHARACTERS: &str = "trailing characters";
+const END_OF_HEX_ESCAPE: &str = "unexpected end of hex escape";
+const RECURSION_LIMIT: &str = "recursion limit exceeded";
+
+/// serde_json's nesting limit: at most 127 arrays and objects inside
+/// each other.
+const MAX_DEPTH: u8 = 128;
+
+/// `1e289` to `1e308`: a number with a u64 significand overflows to
+/// infinity, where serde_json refuses it, only with these exponents.
+const POW10_TOP: [f64; 20] = [
+    1e289, 1e290, 1e291, 1e292, 1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299, 1e300, 1e301,
+    1e302, 1e303, 1e304, 1e305, 1e306, 1e307, 1e308,
+];
+
+type Read<T> = Result<T, JsonError>;
 
 /// Reads `text` as one JSON object, keeping the fields whose names `keep`
 /// accepts. Objects nested in them are kept too if `nested` is set;
 /// otherwise they are read and dropped, like every value not kept.
 pub fn object(text: &str, keep: &dyn Fn(&str) -> bool, nested: bool) -> Result<Fields, Unreadable> {
-    let not_object = Cell::new(false);
-    let mut json = serde_json::Deserializer::from_str(text);
-    let read = json
-        .deserialize_any(Top {
-            keep,
-            nested,
-            not_object: &not_object,
+    let mut json = Reader {
+        text,
+        at: 0,
+        depth: MAX_DEPTH,
+    };
+    let fields = match json.whitespace() {
+        Some(b'{') => json.object(keep, nested)?,
+        // Refused at its first byte, whatever follows.
+        Some(b'[') => return Err(Unreadable::NotObject),
+        // Another value: refused once it is read, whatever follows.
+        _ => {
+            json.value(false)?;
+            return Err(Unreadable::NotObject);
+        }
+    };
+    if json.whitespace().is_some() {
+        return Err(json.peek_error(TRAILING_CHARACTERS).into());
+    }
+    Ok(fields)
+}
+
+/// A JSON reader: the rules, the errors and their positions are
+/// serde_json's (`Deserializer::deserialize_any` on a `StrRead`), so that
+/// what a client is told of a frame that is not JSON did not change when
+/// this replaced it (serde_json's deserializer cost the Wasm module about
+/// 10 KiB). Numbers are read as [`Item::Num`], with serde_json's range.
+struct Reader<'a> {
+    text: &'a str,
+    /// The index of the next byte.
+    at: usize,
+    /// How many more arrays and objects may open.
+    depth: u8,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    /// Skips whitespace; the byte after it, not consumed.
+    fn whitespace(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+        self.peek()
+    }
+
+    /// An error at byte index `at`, as serde_json places it: the line
+    /// (from 1) and the bytes before `at` on that line.
+    #[cold]
+    fn fail(&self, what: &'static str, at: usize) -> JsonError {
+        let before = self.text.as_bytes().get(..at).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |newline| newline + 1);
+        JsonError {
+            what,
+            line: 1 + before.iter().filter(|&&byte| byte == b'\n').count(),
+            column: at - line_start,
+        }
+    }
+
+    /// An error caused by the byte just consumed.
+    fn error<T>(&self, what: &'static str) -> Read<T> {
+        Err(self.fail(what, self.at))
+    }
+
+    /// An error caused by the next byte, not consumed.
+    fn peek_error(&self, what: &'static str) -> JsonError {
+        self.fail(what, self.text.len().min(self.at + 1))
+    }
+
+    /// One value, after whitespace. An object's fields are kept if `nested`
+    /// (and objects in them too), else read and dropped.
+    fn value(&mut self, nested: bool) -> Read<Item> {
+        let Some(byte) = self.whitespace() else {
+            return Err(self.peek_error(EOF_VALUE));
+        };
+        match byte {
+            b'n' => self.ident(b"null", Item::Null),
+            b't' => self.ident(b"true", Item::Bool),
+            b'f' => self.ident(b"false", Item::Bool),
+            b'-' => {
+                self.at += 1;
+                self.number(false)
+            }
+            b'0'..=b'9' => self.number(true),
+            b'"' => {
+                self.at += 1;
+                self.string().map(Item::Str)
+            }
+            b'[' => {
+                self.enter()?;
+                let mut first = true;
+                loop {
+                    match self.whitespace() {
+                        None => return Err(self.peek_error(EOF_LIST)),
+                        Some(b']') => break,
+                        Some(_) if first => first = false,
+                        Some(b',') => {
+                            self.at += 1;
+                            match self.whitespace() {
+                                Some(b']') => return Err(self.peek_error(TRAILING_COMMA)),
+                                Some(_) => {}
+                                None => return Err(self.peek_error(EOF_VALUE)),
+                            }
+                        }
+                        Some(_) => return Err(self.peek_error(EXPECTED_LIST_COMMA_OR_END)),
+                    }
+                    self.value(false)?;
+                }
+                self.leave();
+                Ok(Item::Array)
+            }
+            b'{' => {
+                let keep: &dyn Fn(&str) -> bool = if nested { &|_| true } else { &|_| false };
+                self.object(keep, nested).map(Item::Object)
+            }
+            _ => Err(self.peek_error(EXPECTED_VALUE)),
+        }
+    }
+
+    /// Opens an array or object at the next byte.
+    fn enter(&mut self) -> Read<()> {
+        self.depth -= 1;
+        if self.depth == 0 {
+            return Err(self.peek_error(RECURSION_LIMIT));
+        }
+        self.at += 1;
+        Ok(())
+    }
+
+    /// Closes an array or object: its last byte.
+    fn leave(&mut self) {
+        self.depth += 1;
+        self.at += 1;
+    }
+
+    /// An object from its `{`, keeping the fields `keep` accepts.
+    fn object(&mut self, keep: &dyn Fn(&str) -> bool, nested: bool) -> Read<Fields> {
+        self.enter()?;
+        let mut fields = Vec::new();
+        let mut first = true;
+        loop {
+            match self.whitespace() {
+                None => return Err(self.peek_error(EOF_OBJECT)),
+                Some(b'}') => break,
+                Some(b'"') if first => first = false,
+                Some(_) if first => return Err(self.peek_error(KEY_NOT_STRING)),
+                Some(b',') => {
+                    self.at += 1;
+                    match self.whitespace() {
+                        Some(b'"') => {}
+                        Some(b'}') => return Err(self.peek_error(TRAILING_COMMA)),
+                        Some(_) => return Err(self.peek_error(KEY_NOT_STRING)),
+                        None => return Err(self.peek_error(EOF_VALUE)),
+                    }
+                }
+                Some(_) => return Err(self.peek_error(EXPECTED_OBJECT_COMMA_OR_END)),
+            }
+            self.at += 1;
+            let key = self.string()?;
+            match self.whitespace() {
+                Some(b':') => self.at += 1,
+                Some(_) => return Err(self.peek_error(EXPECTED_COLON)),
+                None => return Err(self.peek_error(EOF_OBJECT)),
+            }
+            let item = self.value(nested)?;
+            if keep(&key) {
+                fields.push((key, item));
+            }
+        }
+        self.leave();
+        Ok(Fields(fields))
+    }
+
+    /// `null`, `true` or `false` from its first byte.
+    fn ident(&mut self, word: &[u8], item: Item) -> Read<Item> {
+        self.at += 1;
+        for &expected in word.get(1..).unwrap_or_default() {
+            match self.next() {
+                None => return self.error(EOF_VALUE),
+                Some(byte) if byte != expected => return self.error(EXPECTED_IDENT),
+                Some(_) => {}
+            }
+        }
+        Ok(item)
+    }
+
+    /// A string's content after its opening quote, up to and with its
+    /// closing quote.
+    fn string(&mut self) -> Read<String> {
+        let mut out = String::new();
+        let mut start = self.at;
+        loop {
+            let Some(byte) = self.next() else {
+                return self.error(EOF_STRING);
+            };
+            match byte {
+                b'"' | b'\\' => {
+                    // Bytes up to an ASCII byte: a whole number of characters.
+                    out.push_str(self.text.get(start..self.at - 1).unwrap_or_default());
+                    if byte == b'"' {
+                        return Ok(out);
+                    }
+                    out.push(self.escape()?);
+                    start = self.at;
+                }
+                0..=0x1F => return self.error(CONTROL_CHARACTER),
+                _ => {}
+            }
+        }
+    }
+
+    /// The character an escape stands for, after its backslash.
+    fn escape(&mut self) -> Read<char> {
+        let Some(byte) = self.next() else {
+            return self.error(EOF_STRING);
+        };
+        Ok(match byte {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let high = self.hex()?;
+                let code = match high {
+                    0xDC00..=0xDFFF => return self.error(LONE_SURROGATE),
+                    0xD800..=0xDBFF => {
+                        for expected in [b'\\', b'u'] {
+                            match self.next() {
+                                None => return self.error(EOF_STRING),
+                                Some(byte) if byte != expected => {
+                                    return self.error(END_OF_HEX_ESCAPE)
+                                }
+                                Some(_) => {}
+                            }
+                        }
+                        let low = self.hex()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return self.error(LONE_SURROGATE);
+                        }
+                        0x1_0000 + ((high - 0xD800) << 10 | (low - 0xDC00))
+                    }
+                    _ => high,
+                };
+                char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER)
+            }
+            _ => return self.error(INVALID_ESCAPE),
         })
-        .and_then(|fields| json.end().map(|()| fields));
-    match read {
-        _ if not_object.get() => Err(Unreadable::NotObject),
-        Ok(fields) => Ok(fields),
-        Err(error) => Err(Unreadable::BadJson(error)),
+    }
+
+    /// The four hex digits of a `\u` escape.
+    fn hex(&mut self) -> Read<u32> {
+        let Some(digits) = self.text.as_bytes().get(self.at..self.at + 4) else {
+            self.at = self.text.len();
+            return self.error(EOF_STRING);
+        };
+        self.at += 4;
+        let mut code = 0;
+        for &digit in digits {
+            let Some(value) = char::from(digit).to_digit(16) else {
+                return self.error(INVALID_ESCAPE);
+            };
+            code = code << 4 | value;
+        }
+        Ok(code)
+    }
+
+    /// A number, after its `-` if it is negative: only a whole number
+    /// from 0 to `u64::MAX` is kept.
+    fn number(&mut self, positive: bool) -> Read<Item> {
+        let mut significand = match self.next() {
+            None => return self.error(EOF_VALUE),
+            Some(b'0') => {
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(self.peek_error(INVALID_NUMBER));
+                }
+                0
+            }
+            Some(digit @ b'1'..=b'9') => u64::from(digit - b'0'),
+            Some(_) => return self.error(INVALID_NUMBER),
+        };
+        // Digits past a u64 only scale it.
+        let (_, mut exponent) = self.digits(&mut significand);
+        let whole = exponent == 0;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            let (kept, dropped) = self.digits(&mut significand);
+            if kept + dropped == 0 {
+                return Err(self.peek_error(match self.peek() {
+                    Some(_) => INVALID_NUMBER,
+                    None => EOF_VALUE,
+                }));
+            }
+            exponent -= kept;
+        } else if whole && !matches!(self.peek(), Some(b'e' | b'E')) {
+            return Ok(Item::Num(positive.then_some(significand)));
+        }
+        self.exponent(significand, exponent)
+    }
+
+    /// Reads digits into `significand` while it fits in a u64, then skips
+    /// the rest: how many it kept, how many it dropped (serde_json's
+    /// `parse_integer`, `parse_long_integer`, `parse_decimal`).
+    fn digits(&mut self, significand: &mut u64) -> (i32, i32) {
+        let (mut kept, mut dropped) = (0, 0);
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            self.at += 1;
+            let next = significand
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(digit - b'0')));
+            match next.filter(|_| dropped == 0) {
+                Some(n) => {
+                    *significand = n;
+                    kept += 1;
+                }
+                None => dropped += 1,
+            }
+        }
+        (kept, dropped)
+    }
+
+    /// The end of a number that is not a whole u64: its exponent if it has
+    /// one, and its range (serde_json's `parse_exponent`, `f64_from_parts`).
+    fn exponent(&mut self, significand: u64, mut exponent: i32) -> Read<Item> {
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            let positive = match self.peek() {
+                Some(b'+') => {
+                    self.at += 1;
+                    true
+                }
+                Some(b'-') => {
+                    self.at += 1;
+                    false
+                }
+                _ => true,
+            };
+            let mut power: i32 = match self.next() {
+                None => return self.error(EOF_VALUE),
+                Some(digit @ b'0'..=b'9') => i32::from(digit - b'0'),
+                Some(_) => return self.error(INVALID_NUMBER),
+            };
+            while let Some(digit @ b'0'..=b'9') = self.peek() {
+                self.at += 1;
+                match power
+                    .checked_mul(10)
+                    .and_then(|n| n.checked_add(i32::from(digit - b'0')))
+                {
+                    Some(n) => power = n,
+                    None if significand != 0 && positive => return self.error(OUT_OF_RANGE),
+                    // Zero, or a fraction too small: 0.
+                    None => {
+                        while let Some(b'0'..=b'9') = self.peek() {
+                            self.at += 1;
+                        }
+                        return Ok(Item::Num(None));
+                    }
+                }
+            }
+            exponent = if positive {
+                exponent.saturating_add(power)
+            } else {
+                exponent.saturating_sub(power)
+            };
+        }
+        // serde_json refuses a number whose float is infinite, as it
+        // computes it: significand × 10^exponent (`f64_from_parts`).
+        let infinite = significand != 0
+            && match exponent {
+                ..=288 => false,
+                289..=308 => POW10_TOP
+                    .get((exponent - 289) as usize)
+                    .is_some_and(|&power| (significand as f64 * power).is_infinite()),
+                _ => true,
+            };
+        if infinite {
+            return self.error(OUT_OF_RANGE);
+        }
+        Ok(Item::Num(None))
     }
 }
 
@@ -173,167 +617,6 @@ pub fn parse<T>(text: &[u8], read: impl FnOnce(Record<'_>) -> Option<T>) -> Opti
     let text = std::str::from_utf8(text).ok()?;
     let fields = object(text, &|_| true, true).ok()?;
     read(Record(&fields))
-}
-
-/// The visitor of a whole text: an object, or refused.
-struct Top<'a> {
-    keep: &'a dyn Fn(&str) -> bool,
-    nested: bool,
-    /// Set when the text is JSON but not an object (serde_json's error for
-    /// it is then replaced by [`Unreadable::NotObject`]).
-    not_object: &'a Cell<bool>,
-}
-
-impl Top<'_> {
-    fn refuse<E>(&self) -> Result<Fields, E> {
-        self.not_object.set(true);
-        Ok(Fields::default())
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = Fields;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
-        read_fields(map, self.keep, self.nested)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Fields, A::Error> {
-        // Refused before its first element is read: serde_json then finds
-        // no `]` and stops.
-        self.refuse()
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Fields, E> {
-        self.refuse()
-    }
-
-    fn visit_unit<E>(self) -> Result<Fields, E> {
-        self.refuse()
-    }
-}
-
-/// Reads an object's fields, keeping those `keep` accepts.
-fn read_fields<'de, A: MapAccess<'de>>(
-    mut map: A,
-    keep: &dyn Fn(&str) -> bool,
-    nested: bool,
-) -> Result<Fields, A::Error> {
-    let mut fields = Vec::new();
-    while let Some(key) = map.next_key_seed(KeySeed(keep))? {
-        let item = map.next_value_seed(ItemSeed { nested })?;
-        if let Some(key) = key {
-            fields.push((key, item));
-        }
-    }
-    Ok(Fields(fields))
-}
-
-/// A key: its name if it is kept, `None` (nothing allocated) if not.
-struct KeySeed<'a>(&'a dyn Fn(&str) -> bool);
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<String>;
-
-    fn deserialize<D: Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Option<String>, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl Visitor<'_> for KeySeed<'_> {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<String>, E> {
-        Ok((self.0)(key).then(|| key.to_owned()))
-    }
-}
-
-/// A value: see [`Item`]. A nested object's fields are read if `nested`.
-#[derive(Clone, Copy)]
-struct ItemSeed {
-    nested: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for ItemSeed {
-    type Value = Item;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ItemSeed {
-    type Value = Item;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Item, E> {
-        Ok(Item::Str(value.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, value: String) -> Result<Item, E> {
-        Ok(Item::Str(value))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Item, E> {
-        Ok(Item::Bool)
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Item, E> {
-        Ok(Item::Num(u64::try_from(value).ok()))
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Item, E> {
-        Ok(Item::Num(Some(value)))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Item, E> {
-        Ok(Item::Num(None))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Item, E> {
-        Ok(Item::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
-        let skip = ItemSeed { nested: false };
-        while seq.next_element_seed(skip)?.is_some() {}
-        Ok(Item::Array)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
-        let keep: &dyn Fn(&str) -> bool = if self.nested { &|_| true } else { &|_| false };
-        read_fields(map, keep, self.nested).map(Item::Object)
-    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use crate::room::shards::Plan;
 use crate::shard::Count;
 use crate::socket::room_tag;
 use crate::socket::Attachment;
+use crate::text::display;
 use crate::wakes::Wakes;
 
 /// Runs when the module is instantiated (and again after every reset):
@@ -32,7 +33,7 @@ use crate::wakes::Wakes;
 /// standard library's hook has no stderr to write to in Wasm.
 #[wasm_bindgen(start, private)]
 fn start() {
-    std::panic::set_hook(Box::new(|info| log_error(&info.to_string())));
+    std::panic::set_hook(Box::new(|info| log_error(&display(info))));
 }
 
 #[wasm_bindgen]
@@ -169,7 +170,7 @@ impl Log for JsLog<'_> {
 }
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
-    Ts::from_rust(value).map_err(|error| JsError::new(&error.to_string()))
+    Ts::from_rust(value).map_err(|error| JsError::new(&display(&error)))
 }
 
 /// Routes a Worker request at `now` (ms) under the Worker's `env`: see
@@ -312,7 +313,7 @@ impl ObjectHandle {
     /// The configuration error the object runs with, for the log; `undefined` if none.
     #[wasm_bindgen(js_name = configError)]
     pub fn config_error(&self) -> Option<String> {
-        self.state.config_error().map(ToString::to_string)
+        self.state.config_error().map(|error| display(error))
     }
 
     /// Decides what a request to the object gets: see [`ObjectState::open`].

@@ -9,6 +9,7 @@
 //! test next to the code it broke, where a reader finds it.
 
 mod common;
+mod json_reference;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,7 @@ use websocket_hibernation_server::invisible::is_invisible;
 use websocket_hibernation_server::limit::{too_large, Bucket, Rate, Verdict, STRIKE_BURSTS};
 use websocket_hibernation_server::outcome::{Effect, Route};
 use websocket_hibernation_server::protocol::{self, ClientFrame, Frame, MAX_NAME_CHARS};
+use websocket_hibernation_server::records::{self, Unreadable};
 use websocket_hibernation_server::token::{self, Claims, MAX_TOKEN_BYTES};
 
 /// Any client frame that passes validation, as serde would write it. A new
@@ -70,6 +72,27 @@ fn client_frames_of_every_kind_are_generated() {
 
 proptest! {
     #![proptest_config(bounded())]
+
+    /// `records::object` reads any text as serde_json's deserializer did
+    /// (the reference in `json_reference.rs`): the same fields, the same
+    /// refusal, the same words and position for a text that is not JSON.
+    #[test]
+    fn records_read_any_text_as_serde_json_did(
+        text in json_like_text(),
+        keep in 0..3u8,
+        nested in any::<bool>(),
+    ) {
+        let keep: &dyn Fn(&str) -> bool = match keep {
+            0 => &|_| true,
+            1 => &|_| false,
+            _ => &|key| key.len() % 2 == 1,
+        };
+        let read = records::object(&text, keep, nested).map_err(|error| match error {
+            Unreadable::NotObject => None,
+            Unreadable::BadJson(error) => Some(error.to_string()),
+        });
+        prop_assert_eq!(read, json_reference::object(&text, keep, nested), "{:?}", text);
+    }
 
     /// The wire format of client frames is written twice, by serde's tags
     /// on `ClientFrame` (which TypeScript's types come from) and by
@@ -605,4 +628,89 @@ fn reference_parse(value: &Value, max: usize) -> Result<ClientFrame, protocol_er
         },
         _ => Err(Error::MissingType),
     }
+}
+
+/// Texts near JSON: objects of any values, edited a few characters at a
+/// time; soups of JSON's tokens and their near misses; numbers at the edges
+/// of serde_json's range; deep nesting.
+fn json_like_text() -> impl Strategy<Value = String> {
+    const TOKENS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"a\"",
+        "\"",
+        "\\",
+        "\\u",
+        "\\uD83D",
+        "\\uDE00",
+        "\\uDC00",
+        "\\u00e9",
+        "\\n",
+        "\\x",
+        "0",
+        "-",
+        "1",
+        ".",
+        "e",
+        "E",
+        "+",
+        "007",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1e308",
+        "2e308",
+        "1e-400",
+        "0e999",
+        "1e2147483648",
+        "true",
+        "tru",
+        "null",
+        "nul",
+        "f",
+        " ",
+        "\n",
+        "\t",
+        "x",
+        "\u{1}",
+        "é",
+    ];
+    let edits = vec((any::<Index>(), 0..3u8, prop::sample::select(TOKENS)), 0..4);
+    let number = "-?(0|[1-9][0-9]{0,22})(\\.[0-9]{0,22})?([eE][+-]?[0-9]{1,11})?";
+    let big = "[1-9][0-9]{15,20}(\\.[0-9]{1,6})?[eE]\\+?(2[89][0-9]|30[0-9]|31[0-9])";
+    prop_oneof![
+        (any_json(), edits).prop_map(|(value, edits)| {
+            let mut chars: Vec<char> = match value {
+                Value::Object(_) => value.to_string(),
+                other => format!("{{\"k\":{other}}}"),
+            }
+            .chars()
+            .collect();
+            for (at, how, token) in edits {
+                let at = at.index(chars.len() + 1);
+                match how {
+                    0 if at < chars.len() => {
+                        chars.remove(at);
+                    }
+                    1 => chars.truncate(at),
+                    _ => {
+                        chars.splice(at..at, token.chars());
+                    }
+                }
+            }
+            chars.into_iter().collect()
+        }),
+        vec(prop::sample::select(TOKENS), 0..16).prop_map(|tokens| tokens.concat()),
+        vec(prop::sample::select(TOKENS), 0..16)
+            .prop_map(|tokens| format!("{{\"k\":{}", tokens.concat())),
+        prop_oneof![number, big].prop_map(|n| format!("{{\"n\":{n},\"m\":[{n}]}}")),
+        prop_oneof![number, big],
+        (120..135usize, any::<bool>()).prop_map(|(depth, arrays)| {
+            let (open, close) = if arrays { ("[", "]") } else { ("{\"a\":", "}") };
+            format!("{{\"d\":{}1{}}}", open.repeat(depth), close.repeat(depth))
+        }),
+    ]
 }

@@ -25,11 +25,10 @@ fn percent_decode(text: &str) -> String {
             b'%' => {
                 // Two hex digits exactly: `from_str_radix` alone would also
                 // take a sign ("%+1" as byte 1), which URLSearchParams keeps.
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let digit = |at: usize| char::from(*bytes.get(at)?).to_digit(16);
+                let hex = digit(i + 1)
+                    .zip(digit(i + 2))
+                    .map(|(high, low)| (high << 4 | low) as u8);
                 match hex {
                     Some(byte) => {
                         out.push(byte);
@@ -60,7 +59,10 @@ pub fn is_websocket_upgrade(upgrade: Option<&str>) -> bool {
 pub fn split_url(url: &str) -> (&str, &str) {
     let after_scheme = text::split_once(url, "://").map_or(url, |(_, rest)| rest);
     let from_path = match after_scheme.find(['/', '?', '#']) {
-        Some(i) => &after_scheme[i..],
+        // `get`, not indexing: a slice that could panic brings the standard
+        // library's panic message for it, and with it `{:?}` of a char and
+        // the Unicode tables behind it, into the Wasm module (about 3 KiB).
+        Some(i) => after_scheme.get(i..).unwrap_or_default(),
         None => "",
     };
     let without_fragment = from_path.split('#').next().unwrap_or("");
