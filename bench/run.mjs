@@ -8,13 +8,17 @@
 //
 //   --smoke          every workload at tiny sizes, one round (CI): report in bench/out/
 //   --rounds N       rounds (default 9)
-//   --only w1,w4     a subset of w1–w9 and boundary: report in bench/out/
+//   --only w1,w4     a subset of w1–w10 and boundary: report in bench/out/
 //   --variants AC    a subset of the variants: report in bench/out/
-//   --fronts N       workload 4's pass-through fronts (default 2, 1 with --smoke; 0: none)
+//   --fronts N       workloads 4 and 10's pass-through fronts (default 2, 1 with --smoke
+//                    for workload 4 and none for workload 10's 200 sockets; 0: none)
 //   --wakes N        workload 5's wakes per round (default 5, 1 with --smoke)
 //
 // Workload 8 (the idle reaper) runs once, for A only, after the rounds: its own
-// `wrangler dev` with a short IDLE_TIMEOUT_SECONDS.
+// `wrangler dev` with a short IDLE_TIMEOUT_SECONDS. Workload 10 (rooms on several
+// objects) runs once too, for A only, after it: a fresh `wrangler dev` per shard
+// count, with the object cap that spreads its room over that many objects
+// (bench/lib/shards.mjs), and one with objects of 1 for the hop and the sequencer.
 //
 // Only a full run (no --smoke, no subset) rewrites bench/RESULTS.md and
 // bench/chart.svg, keeping the "Findings" and "History" sections. The exit
@@ -37,8 +41,18 @@ import {
   sleep,
   wake,
 } from "./lib/client.mjs";
-import { chart, fmt, markdown, sizeLine, verdictLine } from "./lib/report.mjs";
+import {
+  chart,
+  fmt,
+  markdown,
+  SHARD_TARGET,
+  shardLines,
+  shardVerdicts,
+  sizeLine,
+  verdictLine,
+} from "./lib/report.mjs";
 import { bundleSize, prepareConfig, root, startFronts, startServer } from "./lib/server.mjs";
+import { shardedBroadcast, shardHops } from "./lib/shards.mjs";
 import { judge } from "./lib/stats.mjs";
 
 const bench = join(root, "bench");
@@ -80,6 +94,16 @@ const settings = opt.smoke
       w5: { warm: 5, idleMs: 15_000, rooms: int("wakes", 1, 1, 50) },
       w8: REAPER({ rooms: 10, ghosts: 1, baselineMs: 8_000, windowMs: 32_000 }),
       w9: { fill: 100, missed: 100 },
+      w10: {
+        sockets: 200,
+        shards: [1, 2, 4],
+        repeats: 1,
+        capMs: 30_000,
+        fronts: int("fronts", 0, 0, 16),
+        says: 10,
+        spans: [1, 2, 4],
+        burst: 20,
+      },
     }
   : {
       w1: { clients: 32, frames: 300, capMs: 30_000 },
@@ -89,6 +113,16 @@ const settings = opt.smoke
       w5: { warm: 30, idleMs: 12_000, rooms: int("wakes", 5, 1, 50) },
       w8: REAPER({ rooms: 100, ghosts: 5, baselineMs: 20_000, windowMs: 90_000 }),
       w9: { fill: 100, missed: 100 },
+      w10: {
+        sockets: 10_000,
+        shards: [1, 2, 4, 8],
+        repeats: 3,
+        capMs: 180_000,
+        fronts: int("fronts", 2, 0, 16),
+        says: 100,
+        spans: [1, 2, 4, 8],
+        burst: 200,
+      },
     };
 const rounds = opt.smoke ? 1 : int("rounds", 9, 1, 100);
 
@@ -108,7 +142,7 @@ const VARIANTS = {
     workloads: ["w2"],
   },
 };
-const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "boundary"];
+const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10", "boundary"];
 const pick = (name, all, picked) => {
   if (picked === undefined) return all;
   const bad = picked.filter((x) => !all.includes(x));
@@ -221,6 +255,93 @@ async function runVariant(key, config) {
   return result;
 }
 
+/**
+ * Workload 10 (A only, once): for each shard count a fresh `wrangler dev`
+ * whose object cap spreads a room of `sockets` over that many objects, the
+ * sockets opened through the fronts with the descriptor guard (as workload
+ * 4); then one with objects of 1 for the hop and the sequencer. Failures
+ * (a socket that missed a message or got one twice, another order, fewer
+ * shards than asked) go to `failures`.
+ */
+async function shardWorkload(s) {
+  const result = { broadcast: [], hops: undefined };
+  for (const shards of s.shards) {
+    const cap = Math.ceil(s.sockets / shards);
+    log(`w10: ${fmt(s.sockets)} sockets on ${shards} shard(s), object cap ${fmt(cap)}`);
+    const config = prepareConfig(VARIANTS.A.config, join(out, `a-w10-${shards}`), {
+      MAX_CONNECTIONS_PER_ROOM: String(s.sockets),
+      MAX_CONNECTIONS_PER_OBJECT: String(cap),
+      PRESENCE_LIMIT: String(Math.min(100, cap)),
+    });
+    const server = startServer(config, { port: PORT, inspector: 9310 });
+    let fronts;
+    let opened = [];
+    try {
+      await server.firstReply();
+      if (s.fronts > 0) {
+        const { name } = JSON.parse(readFileSync(config, "utf8"));
+        fronts = await startFronts(s.fronts, name, server.registry);
+      }
+      await sleep(1_000);
+      const guard = descriptorGuard([
+        { label: "A", pid: server.child.pid },
+        ...(fronts?.urls ?? []).map(({ pid }, i) => ({ label: `front ${i + 1}`, pid })),
+      ]);
+      guard.sample();
+      const bases = fronts ? fronts.urls.map(({ ws }) => ws) : WS;
+      const { sockets_, ...run } = await shardedBroadcast(bases, HTTP, {
+        ...s,
+        shards,
+        guard: guard.check,
+      });
+      opened = sockets_;
+      guard.sample();
+      result.broadcast.push({ ...run, cap, descriptors: guard.report() });
+      log("w10", JSON.stringify(run));
+      const wrong = [
+        run.held < s.sockets && `${fmt(run.held)} of ${fmt(s.sockets)} sockets held`,
+        run.shardsSeen !== shards && `${run.shardsSeen} shards in the stats`,
+        run.missing > 0 && `${run.missing} deliveries missing`,
+        run.duplicates > 0 && `${run.duplicates} duplicates`,
+        run.disorder > 0 && `${run.disorder} sockets with another order`,
+      ].filter(Boolean);
+      if (wrong.length > 0) failures.push(`w10, ${shards} shard(s): ${wrong.join(", ")}`);
+    } catch (error) {
+      failures.push(`w10, ${shards} shard(s): ${String(error?.stack ?? error).split("\n")[0]}`);
+      log("w10 failed:", error, "\n", server.output().slice(-2_000));
+    } finally {
+      await fronts?.stop();
+      await server.stop();
+      for (const ws of opened) ws.terminate();
+    }
+  }
+  const most = Math.max(...s.spans);
+  log(`w10: hop and sequencer, objects of 1, rooms of up to ${most}`);
+  const config = prepareConfig(VARIANTS.A.config, join(out, "a-w10-hop"), {
+    MAX_CONNECTIONS_PER_ROOM: String(most),
+    MAX_CONNECTIONS_PER_OBJECT: "1",
+    PRESENCE_LIMIT: "1",
+  });
+  const server = startServer(config, { port: PORT, inspector: 9310 });
+  try {
+    await server.firstReply();
+    result.hops = await shardHops(WS, HTTP, { ...s, cpuMs: () => workerdCpuMs(server.child.pid) });
+    log("w10", JSON.stringify(result.hops));
+    const wrong = result.hops.sequencer.filter((q) => q.errors > 0);
+    if (wrong.length > 0) {
+      failures.push(
+        `w10 sequencer: messages missing or out of order with ${wrong.map((q) => q.shards)} shard(s)`,
+      );
+    }
+  } catch (error) {
+    failures.push(`w10 hop: ${String(error?.stack ?? error).split("\n")[0]}`);
+    log("w10 hop failed:", error, "\n", server.output().slice(-2_000));
+  } finally {
+    await server.stop();
+  }
+  return result;
+}
+
 // ---- the sequence ----
 
 const started = new Date();
@@ -313,6 +434,13 @@ if (only.includes("w8") && variantKeys.includes("A")) {
     await server.stop();
   }
 }
+let sharded;
+if (only.includes("w10") && variantKeys.includes("A")) {
+  sharded = await shardWorkload(settings.w10);
+  for (const v of shardVerdicts(sharded, SHARD_TARGET).filter((v) => v.met === undefined)) {
+    failures.push(`no verdict: workload 10, ${v.shards} shards ÷ 1 object`);
+  }
+}
 const judged = judge(runs, TARGETS, ran);
 for (const t of judged.filter((t) => t.met === undefined)) failures.push(`no verdict: ${t.label}`);
 
@@ -331,6 +459,7 @@ const text = markdown({
   budget: WASM_BUDGET,
   micro,
   idle,
+  sharded,
   failures,
   previous: readFileSync(join(bench, "RESULTS.md"), "utf8"),
 });
@@ -339,15 +468,17 @@ writeFileSync(join(dir, "RESULTS.md"), text);
 writeFileSync(join(dir, "chart.svg"), chart(runs, VARIANTS));
 writeFileSync(
   join(out, "results.json"),
-  JSON.stringify({ settings, orders, runs, size, micro, idle }, null, 2),
+  JSON.stringify({ settings, orders, runs, size, micro, idle, sharded }, null, 2),
 );
 
 console.log(
   `\nPooled verdicts (${runs.length} round(s), ${fmt((performance.now() - t0) / 1000)} s):`,
 );
-for (const line of [...judged.map(verdictLine), size && sizeLine(size, WASM_BUDGET)].filter(
-  Boolean,
-)) {
+for (const line of [
+  ...judged.map(verdictLine),
+  ...shardLines(sharded, SHARD_TARGET),
+  size && sizeLine(size, WASM_BUDGET),
+].filter(Boolean)) {
   console.log(`- ${line.replaceAll("**", "")}`);
 }
 for (const failure of failures) console.log(`FAILED ${failure}`);

@@ -23,9 +23,14 @@ export function connect(url, timeoutMs = 10_000) {
  * Opens sockets `url(i)` for i = 0… with `concurrency` handshakes in flight,
  * until `count` are open, the deadline passes or `stop()` returns true (asked
  * before each handshake). `setup(ws, i)` runs on each open socket before the
- * next is started.
+ * next is started. `open(url)` opens one (default `connect`; whatever it
+ * resolves with is what `sockets` holds).
  */
-async function openMany(url, count, { concurrency = 64, deadline = Infinity, setup, stop } = {}) {
+export async function openMany(
+  url,
+  count,
+  { concurrency = 64, deadline = Infinity, setup, stop, open = connect } = {},
+) {
   const sockets = [];
   const errors = [];
   let next = 0;
@@ -33,7 +38,7 @@ async function openMany(url, count, { concurrency = 64, deadline = Infinity, set
     while (next < count && performance.now() < deadline && !stop?.()) {
       const i = next++;
       try {
-        const ws = await connect(url(i));
+        const ws = await open(url(i));
         setup?.(ws, i);
         sockets[i] = ws;
       } catch (error) {
@@ -52,7 +57,7 @@ function drop(sockets) {
 }
 
 /** Resolves once no socket received a frame for `quietMs` (or at `capMs`). */
-async function quiesce(counter, quietMs = 300, capMs = 30_000) {
+export async function quiesce(counter, quietMs = 300, capMs = 30_000) {
   const end = performance.now() + capMs;
   let last = counter.value;
   let since = performance.now();

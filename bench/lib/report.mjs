@@ -32,6 +32,78 @@ export function verdictLine(t) {
   return `**${word}**: ${t.label} ${t.at} ${fmt(t.limit, 2)}: pooled ${fmt(t.pool.ratio, 2)} over ${t.pool.n} round(s)${interval}`;
 }
 
+/** Issue 17's target: a broadcast in a sharded room takes at most this many times one object's. */
+export const SHARD_TARGET = 1.5;
+
+/**
+ * Workload 10's verdicts: for each shard count above 1, the time for a
+ * broadcast from shard 0 to reach the last socket, ÷ the same on one object
+ * (one run, the median of its broadcasts: no interval).
+ */
+export function shardVerdicts(sharded, limit) {
+  const runs = sharded?.broadcast ?? [];
+  const one = runs.find((r) => r.shards === 1);
+  return runs
+    .filter((r) => r.shards > 1)
+    .map((r) => {
+      const ratio = r.lastMs / one?.lastMs;
+      return {
+        shards: r.shards,
+        sockets: r.held,
+        ratio,
+        met: Number.isFinite(ratio) ? ratio <= limit : undefined,
+        limit,
+      };
+    });
+}
+
+/** Workload 10's verdicts as lines. */
+export function shardLines(sharded, limit) {
+  return shardVerdicts(sharded, limit).map((v) => {
+    const word = v.met === undefined ? "NO VERDICT" : v.met ? "met" : "not met";
+    return `**${word}**: workload 10, broadcast to the last of ${fmt(v.sockets)} sockets on ${v.shards} shards ÷ on 1 object ≤ ${fmt(limit, 2)}: ${fmt(v.ratio, 2)} (one run)`;
+  });
+}
+
+/** Workload 10's tables: the broadcasts per shard count, the hop, the sequencer. */
+function shardTables(sharded, w10) {
+  if (!sharded) return "(not run)";
+  const rows = sharded.broadcast.map((r) => {
+    const one = sharded.broadcast.find((x) => x.shards === 1);
+    const spread = r.perShard.map(([, n]) => fmt(n)).join(" / ");
+    return `| ${r.shards} | ${fmt(r.cap)} | ${fmt(r.held)} (${spread}) | ${fmt(r.joinsPerSecond)} | ${fmt(r.lastMs)} (${r.lastsMs.map((x) => fmt(x)).join(", ")}) | ${fmt(r.followerLastMs)} | ${fmt(r.lastMs / one?.lastMs, 2)} | ${r.missing} / ${r.duplicates} / ${r.disorder} |`;
+  });
+  const h = sharded.hops;
+  const hop = h
+    ? `A room of 2 on objects of 1 (shard 0's member L, shard 1's F), ${h.says} says each, one at a time, p50:
+
+| figure | ms |
+|---|---:|
+| L's say → L's own echo (shard 0 numbers, stores, sends) | ${fmt(h.leaderEchoMs, 2)} |
+| L's say: F's copy after L's (one hop: shard 0 → shard 1, \`deliver\`) | ${fmt(h.deliverHopMs, 2)} |
+| F's say → F's own echo (\`publish\` to shard 0, then \`deliver\` back) | ${fmt(h.followerEchoMs, 2)} |
+| F's echo − L's echo (two hops) | ${fmt(h.twoHopsMs, 2)} |
+
+Shard 0's sequencer: rooms of N members on objects of 1 (shards 0…N−1); L says ${h.says} times, one at a
+time (p50 ms to the last member), then sends ${h.burst} says back to back, timed until every member has all of
+them. CPU: every workerd process of the server (all shards, the dev proxy); rows: SQLite rows shard 0 wrote.
+
+| shards | one at a time: ms to the last member | back to back: messages/s | runtime CPU per message, ms | shard 0's rows per message | errors |
+|---:|---:|---:|---:|---:|---:|
+${h.sequencer.map((q) => `| ${q.shards} | ${fmt(q.lastMs, 2)} | ${fmt(q.messagesPerSecond)} | ${fmt(q.cpuPerMessageMs, 2)} | ${fmt(q.rowsPerMessage, 2)} | ${q.errors} |`).join("\n")}`
+    : "(the hop and sequencer part failed)";
+  return `One room of ${fmt(w10.sockets)} sockets per shard count, each a fresh \`wrangler dev\` with
+\`MAX_CONNECTIONS_PER_ROOM\`=${fmt(w10.sockets)} and the object cap below, opened through ${w10.fronts} front(s);
+${w10.repeats} broadcast(s) from a member of shard 0 (median, and each), then one from a member of the last shard.
+Every socket counts its \`message\` frames: missing / twice / in another order must all be 0.
+
+| shards | object cap | sockets held (per shard) | joins/s | ms to the last socket, from shard 0 | from the last shard | ÷ 1 object | missing / twice / order |
+|---:|---:|---|---:|---:|---:|---:|---|
+${rows.join("\n")}
+
+${hop}`;
+}
+
 /** The wasm budget's line (the only target that is not a ratio). */
 export const sizeLine = (size, budget) =>
   `**${size.wasmRaw <= budget ? "met" : "not met"}**: core wasm ≤ ${kib(budget)} raw: ${kib(size.wasmRaw)} (${kib(size.wasmGzip)} gzip)`;
@@ -174,11 +246,12 @@ export function versions() {
  * micro, failures, previous (the last bench/RESULTS.md, for its kept sections)}.
  */
 export function markdown(run) {
-  const { mode, settings: s, runs, judged, size, micro, idle, failures } = run;
+  const { mode, settings: s, runs, judged, size, micro, idle, sharded, failures } = run;
   const v = versions();
   const full = mode === "full";
   const history = `- ${run.date} UTC, ${mode}, ${runs.length} round(s) rotated, commit ${v.commit}: ${[
     ...judged.map((t) => `${t.short} ${fmt(t.pool.ratio, 2)}`),
+    ...shardVerdicts(sharded, SHARD_TARGET).map((v) => `w10 ${v.shards}/1 ${fmt(v.ratio, 2)}`),
     size && `wasm ${kib(size.wasmRaw)} / ${kib(size.wasmGzip)} gzip`,
   ]
     .filter(Boolean)
@@ -201,7 +274,7 @@ which the script keeps.`
 - Machine: ${cpus()[0]?.model ?? "?"} × ${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}; descriptor limit ${v.fdLimit}
 - Versions: Node ${v.node}, wrangler ${v.wrangler}, workerd ${v.workerd}, ws ${v.ws}, ${v.rustc}, wasm-bindgen ${v.wasmBindgen}; commit ${v.commit}
 - Rounds: ${runs.length}, the order of the variants rotated each round (A B C H, B C H A, …); every variant gets a fresh \`wrangler dev\` on 127.0.0.1
-- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 (A only, once) ${fmt(s.w8.rooms)} rooms over ${s.w8.windowMs / 1000} s and ${s.w8.ghosts} dead client(s); workload 9 (A only) ${s.w9.fill} messages, then ${s.w9.missed} missed by a dropped listener that resumes
+- Sizes: workload 1 ${s.w1.clients} clients × ${s.w1.frames} frames; workload 2 ${s.w2.clients} clients × ${s.w2.frames} \`say\` (${fmt(s.w2.clients ** 2 * s.w2.frames)} deliveries); workload 3 ${fmt(s.w3.count)} sockets × ${s.w3.repeats} frames; workload 4 up to ${fmt(s.w4.target)} sockets in ${s.w4.capMs / 1000} s through ${s.w4.fronts} front(s); workload 5 ${s.w5.rooms} room(s) × ${s.w5.warm} warm round trips, ${s.w5.idleMs / 1000} s idle, one wake per room (a round's figure is the median of its confirmed wakes); workload 8 (A only, once) ${fmt(s.w8.rooms)} rooms over ${s.w8.windowMs / 1000} s and ${s.w8.ghosts} dead client(s); workload 9 (A only) ${s.w9.fill} messages, then ${s.w9.missed} missed by a dropped listener that resumes; workload 10 (A only, once) ${fmt(s.w10.sockets)} sockets on ${s.w10.shards.join(", ")} shards, a hop and the sequencer with ${s.w10.spans.join(", ")} shards
 
 ## Targets
 
@@ -212,7 +285,14 @@ a difference A − X (in ms) is pooled as the mean of the rounds' differences.
 "Not settled": the interval reaches across the limit, so more rounds could
 change the verdict.
 
-${[...judged.map(verdictLine), size && sizeLine(size, run.budget)].map((line) => `- ${line}`).join("\n")}
+${[
+  ...judged.map(verdictLine),
+  ...shardLines(sharded, SHARD_TARGET),
+  size && sizeLine(size, run.budget),
+]
+  .filter(Boolean)
+  .map((line) => `- ${line}`)
+  .join("\n")}
 ${failures.length ? `\nFailures:\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""}
 ### Each round's ratios
 
@@ -250,6 +330,10 @@ ${Object.entries(size.bundles)
 ### The idle reaper (workload 8, A only)
 
 ${idleTable(idle, s.w8)}
+
+### Rooms on several objects (workload 10, A only)
+
+${shardTables(sharded, s.w10)}
 
 ### The Wasm boundary, per call (bench/boundary.mjs, Node ${v.node})
 

@@ -274,15 +274,20 @@ impl Registry {
         self.report(shard, count?)
     }
 
-    /// Shard `shard` reported `count`: the count to store, if it is newer
-    /// than the one stored (reports may arrive out of order, or twice).
+    /// Shard `shard` reported `count`: the count to store, if its
+    /// members differ from the stored ones. A report older than the last
+    /// one heard (reports may arrive out of order, or twice) changes
+    /// nothing; a newer one with the same members only moves the version
+    /// kept in memory, so that the answer of every delivery (which carries
+    /// the shard's count) costs no write.
     pub fn report(&mut self, shard: u32, count: Count) -> Option<Count> {
         let slot = self.slot(shard)?;
         if count.version <= slot.count.version {
             return None;
         }
+        let changed = count.members != slot.count.members || slot.count.version == 0;
         slot.count = count;
-        Some(count)
+        changed.then_some(count)
     }
 
     /// The shards a message is delivered to: those with members, or with
@@ -555,9 +560,14 @@ mod tests {
         assert_eq!(registry.report(2, at(5, 10)), None);
         assert_eq!(registry.report(2, at(4, 11)), Some(at(4, 11)));
         assert_eq!(registry.report(0, at(4, 12)), None);
+        // Same members, newer: nothing to store, but an older report that
+        // arrives after it no longer applies.
+        assert_eq!(registry.report(2, at(4, 13)), None);
+        assert_eq!(registry.report(2, at(7, 12)), None);
+        assert_eq!(registry.held(2), 4);
         assert_eq!(registry.outside(), 4);
         // A count of 0 stops deliveries.
-        assert_eq!(registry.report(2, at(0, 12)), Some(at(0, 12)));
+        assert_eq!(registry.report(2, at(0, 14)), Some(at(0, 14)));
         assert!(registry.targets().is_empty());
     }
 

@@ -209,7 +209,7 @@ thread_local! {
     /// gets the same `env` object with every request of an isolate, and
     /// reading it (one `Reflect.get` per variable, then the validation)
     /// cost a request as much as the rest of its routing (bench/RESULTS.md,
-    /// Findings 10): it is read again only when another object comes. A
+    /// Findings 11): it is read again only when another object comes. A
     /// Wasm instance replaced after a trap starts with an empty cache (its
     /// memory is new). An object reads its `env` once, when it is created.
     static CONFIG: std::cell::RefCell<Option<(JsValue, Result<Config, ConfigError>)>> =
