@@ -213,9 +213,9 @@ impl Room {
             exp,
             typing_at: None,
         };
+        // (Its first frame stores the attachment once more: the room
+        // learns what is stored from its own `Attach` effects, see `store`.)
         self.members.insert(attachment.clone());
-        self.members
-            .mark(&id, Stored::of(&attachment, self.config.rate_limit_burst));
         let count = self.count();
         let (store, epoch, seq, replay) = match history {
             Some(h) => (h.store, Some(h.epoch), Some(h.seq), Some(h.replay)),
@@ -829,8 +829,8 @@ mod tests {
             10_000,
             &mut log(),
         );
-        // Nothing is sent, and nothing changed that must be stored.
-        assert_eq!(effects, Effects::default());
+        // Nothing is sent (the member's first frame stores its attachment).
+        assert_eq!(strip_attach(effects), Effects::default());
         assert_eq!(room.members.get(&ids[0]).and_then(|m| m.typing_at), None);
         // Back at the limit, it is.
         room.leave(&ids[2]);
@@ -1043,31 +1043,34 @@ mod tests {
             Some(Effect::Attach { attachment }) => Some(attachment.bucket.updated_at),
             _ => None,
         };
-        // Joined at 1 s, which its attachment stores; the granularity is
-        // 15 s at the default idle timeout of 120 s.
+        // Joined at 1 s; its first frame stores the attachment, then once
+        // per granularity (15 s at the default idle timeout of 120 s).
         let (mut room, ids) = room_with(&["Ada"]);
         let ada = &ids[0];
         let ping = Frame::Text(r#"{"type":"ping"}"#);
-        assert_eq!(stored(room.on_frame(ada, ping, 2_000, &mut log())), None);
         assert_eq!(
-            stored(room.on_frame(ada, Frame::Text("x"), 15_000, &mut log())),
+            stored(room.on_frame(ada, ping, 2_000, &mut log())),
+            Some(2_000)
+        );
+        assert_eq!(
+            stored(room.on_frame(ada, Frame::Text("x"), 16_000, &mut log())),
             None
         );
         // Refused frames too.
         assert_eq!(
-            stored(room.on_frame(ada, Frame::Binary(1), 16_000, &mut log())),
-            Some(16_000)
+            stored(room.on_frame(ada, Frame::Binary(1), 17_000, &mut log())),
+            Some(17_000)
         );
-        assert_eq!(stored(room.on_frame(ada, ping, 30_999, &mut log())), None);
+        assert_eq!(stored(room.on_frame(ada, ping, 31_999, &mut log())), None);
         assert_eq!(
-            stored(room.on_frame(ada, ping, 31_000, &mut log())),
-            Some(31_000)
+            stored(room.on_frame(ada, ping, 32_000, &mut log())),
+            Some(32_000)
         );
         assert_eq!(
             room.activity(ada, Some(40_000)),
             Some(Activity {
                 since: 1_000,
-                frame_at: Some(31_000),
+                frame_at: Some(32_000),
                 pinged_at: Some(40_000)
             })
         );
@@ -1077,6 +1080,10 @@ mod tests {
             .join("r", None, None, None, 0, &[1; 9], &mut log())
             .expect("join")
             .id;
+        assert_eq!(
+            stored(room.on_frame(&ada, ping, 500, &mut log())),
+            Some(500)
+        );
         for now in [1_000, 100_000, 10_000_000] {
             assert_eq!(stored(room.on_frame(&ada, ping, now, &mut log())), None);
         }
@@ -1094,8 +1101,9 @@ mod tests {
             .id;
         let ping = Frame::Text(r#"{"type":"ping"}"#);
         let attached = |effects: &Effects| matches!(effects.0.last(), Some(Effect::Attach { .. }));
-        // The first token: at rest. The second and third: stored.
-        assert!(!attached(&room.on_frame(&id, ping, 0, &mut log())));
+        // The first frame stores (the join's attachment is not marked); the
+        // second and third spend the bucket: stored.
+        assert!(attached(&room.on_frame(&id, ping, 0, &mut log())));
         assert!(attached(&room.on_frame(&id, ping, 0, &mut log())));
         assert!(attached(&room.on_frame(&id, ping, 0, &mut log())));
         // Refilled: at rest again, stored once more, then not.

@@ -17,6 +17,10 @@
 //!   stand a stored frame for its whole granularity, so the member is
 //!   never reaped early.
 //!
+//! The room learns what is stored from its own `Attach` effects: a member
+//! just joined or restored after a wake is not known yet, and its first
+//! frame stores its attachment once.
+//!
 //! A member that chats within its rate therefore stores its attachment
 //! about once per granularity (15 s at the default idle timeout), not once
 //! per frame.
