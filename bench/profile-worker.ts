@@ -55,6 +55,8 @@ export class Scratch extends DurableObject<ProfileEnv> {
   private history = new SqlHistory(this.ctx.storage.sql);
   private state = new ObjectState(undefined, Date.now(), 0, VARS, undefined, this.history);
   private tags: string[][] = [];
+  /** The first member's attachment, as its join stored it. */
+  private attachment: unknown;
   private sockets: WebSocket[] = [];
   private ops = new Map<string, Op>();
   private sink: unknown;
@@ -81,9 +83,13 @@ export class Scratch extends DurableObject<ProfileEnv> {
   /** Fills the object up to `size` accepted room sockets (members), then defines the ops. */
   private fill(size: number): void {
     while (this.sockets.length < size) {
-      const { tags, ws } = this.accept(
+      const { tags, ws, effects } = this.accept(
         `http://127.0.0.1/rooms/scratch/websocket?name=m${this.sockets.length}`,
       );
+      if (this.sockets.length === 0) {
+        const attach = effects.find((e) => e.kind === "attach");
+        this.attachment = attach?.kind === "attach" ? attach.attachment : null;
+      }
       this.tags.push(tags);
       this.sockets.push(ws);
     }
@@ -102,8 +108,7 @@ export class Scratch extends DurableObject<ProfileEnv> {
     const sayEffects = state.message(tags, say, now, history);
     const sayJson = JSON.stringify(sayEffects);
     const echoJson = JSON.stringify(state.message(echo, echoFrame, now, history));
-    const attachment = (sayEffects.find((e) => e.kind === "attach") as { attachment: unknown })
-      .attachment;
+    const attachment = this.attachment;
     const member = { id: "q3Yx9kWm0aZc", name: "c12" };
     const message = `{"type":"message","id":"${tags[0]}","name":"m0","text":"c12-34","ts":${now}}`;
     const encoder = new TextEncoder();
@@ -115,7 +120,8 @@ export class Scratch extends DurableObject<ProfileEnv> {
       // The boundary, as A calls it.
       "rust: state.message, /websocket (echo frame → Effects [reply])": () =>
         state.message(echo, echoFrame, now, history),
-      "rust: state.message, room (say → Effects [send, attach])": () =>
+      // A say within the rate: no attachment to store (rust/src/room/stored.rs).
+      "rust: state.message, room (say → Effects [send])": () =>
         state.message(tags, say, now, history),
       "rust: state.configError (a call that returns undefined)": () => state.configError(),
       "rust: state.open + state.close (a join and its leave)": (i) => {

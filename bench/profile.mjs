@@ -4,7 +4,7 @@
 // package, 127.0.0.1 only).
 //
 //   npx node bench/profile.mjs [--variant A,B] [--workload echo,broadcast,join,join-at,micro]
-//                              [--rounds 3] [--hz 10000] [--dev-tooling] [--keep DIR]
+//                              [--rounds 3] [--hz 10000] [--dev-tooling] [--keep DIR] [--top 12]
 //                              [--v8-flags "--no-turbo-inlining --no-maglev-inlining"]
 //
 // One `wrangler dev` (under `flock /tmp/wrangler-dev.lock`) serves
@@ -92,6 +92,8 @@ const rounds = Number(option("rounds", 3));
 const hz = Number(option("hz", 10_000));
 const devTooling = args.includes("--dev-tooling");
 const keep = option("keep", undefined);
+/** How many of each variant's costliest functions to list per workload. */
+const top = Number(option("top", 12));
 /** More V8 flags, e.g. "--no-turbo-inlining --no-maglev-inlining" to keep callees apart. */
 const v8Flags = option("v8-flags", "");
 const SIZES = {
@@ -1138,11 +1140,11 @@ function printTables(all) {
           fns.set(k, (fns.get(k) ?? 0) + (n * r.sampleUs) / r.units / runs.length);
         }
       }
-      const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 12);
+      const costliest = [...fns].sort((a, b) => b[1] - a[1]).slice(0, top);
       console.log(
         `\n${VARIANTS[v].label}: project functions (self + runtime calls), µs per unit\n`,
       );
-      for (const [k, us] of top) console.log(`    ${fmt(us).padStart(6)}  ${k}`);
+      for (const [k, us] of costliest) console.log(`    ${fmt(us).padStart(6)}  ${k}`);
     }
   }
 }

@@ -46,10 +46,19 @@ export function prepareConfig(source, dir, vars = {}) {
   return path;
 }
 
-/** wrangler reads the first, miniflare the second (which wins). */
+/**
+ * The environment of every `wrangler dev` the bench starts. wrangler reads the
+ * first registry variable, miniflare the second (which wins). The local
+ * observability collector (a tail Worker in the same workerd that writes every
+ * event to SQLite: ~120 µs of the isolate's CPU per frame, more than either
+ * variant's own code) and the local explorer are dev tooling, not in
+ * production: off for every variant alike.
+ */
 const registryEnv = (registry) => ({
   WRANGLER_REGISTRY_PATH: registry,
   CLOUDFLARE_DEV_REGISTRY_PATH: registry,
+  X_LOCAL_OBSERVABILITY: "false",
+  X_LOCAL_EXPLORER: "false",
 });
 
 /**

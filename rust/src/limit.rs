@@ -1,6 +1,7 @@
 //! Per-socket rate limiting: a token bucket that lives in the socket's
 //! attachment, so a client cannot reset it by waiting for the object to be
-//! evicted, the strikes that close a client that keeps flooding, and the
+//! evicted (stored whenever it is not at rest: see
+//! [`crate::room::stored`]), the strikes that close a client that keeps flooding, and the
 //! size check on every frame.
 
 use std::fmt;
@@ -150,6 +151,16 @@ impl Bucket {
                 .map_or(Some(0), |n| u32::try_from(n).ok())?,
             limited_at: record.optional("limited_at", Item::as_u64)?.unwrap_or(0),
         })
+    }
+
+    /// Whether the bucket is at rest under a burst of `burst`: at most one
+    /// token below full, no frame dropped in a row, no strikes. Two buckets
+    /// at rest, refilled to any later time, differ by at most one token
+    /// (see [`crate::room::stored`]).
+    pub fn at_rest(&self, burst: u32) -> bool {
+        u64::from(self.milli_tokens) + MILLI >= u64::from(capacity(burst))
+            && self.dropped == 0
+            && self.milli_strikes == 0
     }
 
     /// A full bucket at `now`.

@@ -14,10 +14,10 @@
 //!   limit bucket's refill time, which every frame moves (to the frame's
 //!   time, less the part of a token not yet earned: under 1000 / rate ms,
 //!   at most 1 s at the slowest rate, 0.05 ms at the default 20 per
-//!   second). Today every frame stores the attachment; a change that
-//!   stores it less often must still store it once the record moved by
+//!   second). A frame stores the attachment only when it must (see
+//!   [`crate::room::stored`]), and at the latest once the record moved by
 //!   the [granularity](Liveness::granularity) (an eighth of the timeout,
-//!   at least 1 s), see [`Liveness::records`]. Either way the last frame is
+//!   at least 1 s), see [`Liveness::records`]. So the last frame is
 //!   somewhere in `[frame_at, frame_at + granularity)`, and the rules take
 //!   the end of that span: an idle socket is closed at most one
 //!   granularity late, never early;

@@ -87,7 +87,9 @@ pub struct Attachment {
     #[tsify(optional)]
     pub sub: Option<String>,
     /// The connection's rate limit bucket, here so that it survives
-    /// hibernation (a client cannot refill it by waiting for an eviction).
+    /// hibernation (a client cannot refill it by waiting for an eviction:
+    /// it is stored whenever it is not at rest, see
+    /// [`crate::room::stored`]).
     pub bucket: Bucket,
     /// When the token the member joined with expires (Unix seconds, its
     /// `exp`), when `AUTH_SECRET` is set: its first frame at or after that

@@ -186,7 +186,8 @@ pub fn route_request(
     env: &JsValue,
     now: f64,
 ) -> Result<Ts<Route>, JsError> {
-    let route = match read_config(env) {
+    // The configuration is borrowed from the cache, never copied.
+    let route = with_config(env, |config| match config {
         Ok(config) => route::route(
             RequestHead {
                 method,
@@ -195,12 +196,40 @@ pub fn route_request(
                 origin: origin.as_deref(),
                 client: client.as_deref(),
             },
-            &config,
+            config,
             millis(now),
         ),
-        Err(error) => Route::Respond(HttpResponse::bad_config(&error)),
-    };
+        Err(error) => Route::Respond(HttpResponse::bad_config(error)),
+    });
     to_js(&route)
+}
+
+thread_local! {
+    /// The Worker's `env` object last read, and what it held. The Worker
+    /// gets the same `env` object with every request of an isolate, and
+    /// reading it (one `Reflect.get` per variable, then the validation)
+    /// cost a request as much as the rest of its routing (bench/RESULTS.md,
+    /// Findings 11): it is read again only when another object comes. A
+    /// Wasm instance replaced after a trap starts with an empty cache (its
+    /// memory is new). An object reads its `env` once, when it is created.
+    static CONFIG: std::cell::RefCell<Option<(JsValue, Result<Config, ConfigError>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `then` of the configuration in `env` (see [`read_config`]), read once per
+/// `env` object (compared with `===`): an object's variables do not change
+/// while an isolate runs.
+fn with_config<T>(env: &JsValue, then: impl FnOnce(&Result<Config, ConfigError>) -> T) -> T {
+    CONFIG.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !matches!(&*cache, Some((seen, _)) if seen == env) {
+            *cache = Some((env.clone(), read_config(env)));
+        }
+        match &*cache {
+            Some((_, config)) => then(config),
+            None => then(&read_config(env)),
+        }
+    })
 }
 
 /// The configuration in `env` (see [`Config::from_vars`]). A variable may

@@ -1063,7 +1063,10 @@ fn after_frame(
 ) -> Result<(), TestCaseError> {
     check_effects(effects, Some(id))?;
     check_presence(effects, object.room())?;
-    prop_assert!(!effects.0.is_empty(), "a frame got no answer");
+    // A frame may get nothing at all: a `typing` coalesced (or in a room
+    // above the presence limit) from a member whose attachment need not
+    // be stored again (rust/src/room/stored.rs); `check` holds the stored
+    // record of its last frame to the granularity.
     model.store(id, effects);
     if closes(effects) {
         let was_member = model.remove(id);

@@ -8,12 +8,16 @@ use crate::shard;
 use crate::socket::Attachment;
 use crate::text::base64url;
 
+use super::stored::Stored;
+
 /// The members in join order, found by id in O(log n): a frame costs the
 /// same in a room of thousands as in a room of two.
 #[derive(Clone, Debug, Default)]
 pub struct Members {
     /// By (join time, id): iteration is join order, ties broken by id.
-    ordered: BTreeMap<(u64, String), Attachment>,
+    /// With each member, what its stored attachment holds (`None` until
+    /// told: see [`Members::mark`]).
+    ordered: BTreeMap<(u64, String), (Attachment, Option<Stored>)>,
     /// id → join time, the other half of the key.
     joined_at: HashMap<String, u64>,
     /// Token subject → how many members have it (`AUTH_SECRET` only).
@@ -32,30 +36,47 @@ impl Members {
             let count = self.with_subject(sub);
             self.subjects.insert(sub.clone(), count + 1);
         }
-        self.ordered
-            .insert((attachment.joined_at, attachment.id.clone()), attachment);
+        self.ordered.insert(
+            (attachment.joined_at, attachment.id.clone()),
+            (attachment, None),
+        );
     }
 
     fn key(&self, id: &str) -> Option<(u64, String)> {
         self.joined_at.get(id).map(|&at| (at, id.to_owned()))
     }
 
+    /// Member `id`, and what its stored attachment holds if known.
+    pub fn with_stored(&self, id: &str) -> Option<(&Attachment, Option<Stored>)> {
+        let (member, stored) = self.ordered.get(&self.key(id)?)?;
+        Some((member, *stored))
+    }
+
+    /// Member `id`'s attachment is stored as `stored` says.
+    pub fn mark(&mut self, id: &str, stored: Stored) {
+        if let Some(key) = self.key(id) {
+            if let Some(entry) = self.ordered.get_mut(&key) {
+                entry.1 = Some(stored);
+            }
+        }
+    }
+
     /// Member `id`.
     pub fn get(&self, id: &str) -> Option<&Attachment> {
-        self.ordered.get(&self.key(id)?)
+        self.ordered.get(&self.key(id)?).map(|(member, _)| member)
     }
 
     /// Member `id`, to change.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Attachment> {
         let key = self.key(id)?;
-        self.ordered.get_mut(&key)
+        self.ordered.get_mut(&key).map(|(member, _)| member)
     }
 
     /// Removes member `id`.
     pub fn remove(&mut self, id: &str) -> Option<Attachment> {
         let key = self.key(id)?;
         self.joined_at.remove(id);
-        let member = self.ordered.remove(&key)?;
+        let (member, _) = self.ordered.remove(&key)?;
         if let Some(sub) = &member.sub {
             match self.subjects.get_mut(sub) {
                 Some(count) if *count > 1 => *count -= 1,
@@ -84,7 +105,7 @@ impl Members {
 
     /// Every member, in join order.
     pub fn iter(&self) -> impl Iterator<Item = &Attachment> {
-        self.ordered.values()
+        self.ordered.values().map(|(member, _)| member)
     }
 
     /// The members after the place `cursor`, in join order.
@@ -94,7 +115,7 @@ impl Members {
                 Bound::Excluded((cursor.joined_at, cursor.id)),
                 Bound::Unbounded,
             ))
-            .map(|(_, member)| member)
+            .map(|(_, (member, _))| member)
     }
 
     /// A URL-safe id of at least 8 characters from `entropy` (random bytes

@@ -13,11 +13,13 @@
 //! | [`presence`] | what a welcome lists, who hears of joins and leaves, `who` pages |
 //! | [`typing`] | whether a `typing` is relayed (once per member per 2 s, not above the presence limit) |
 //! | [`history`] | the latest messages in SQLite: numbering, trimming, what a joiner is replayed |
+//! | [`stored`] | when a frame stores the member's attachment again |
 
 pub mod history;
 pub mod members;
 pub mod presence;
 pub mod shards;
+pub mod stored;
 pub mod typing;
 
 use crate::config::Config;
@@ -31,6 +33,7 @@ use crate::socket::{Attachment, ROOM_TAG};
 use crate::token::Claims;
 use history::{History, Log, Resume};
 use members::Members;
+use stored::Stored;
 
 /// With the `test-hooks` feature only: the frame that makes the core panic,
 /// to prove the shim recovers (test/worker/panic.test.ts).
@@ -108,8 +111,9 @@ impl Room {
         &self.history
     }
 
-    /// Adds a member found on a socket after a wake. A duplicate id (which a
-    /// sound object never holds) keeps the first.
+    /// Adds a member found on a socket after a wake; its attachment is
+    /// stored again on its first frame (see [`stored`]). A duplicate id
+    /// (which a sound object never holds) keeps the first.
     pub fn restore(&mut self, attachment: Attachment) {
         self.members.insert(attachment);
     }
@@ -209,6 +213,8 @@ impl Room {
             exp,
             typing_at: None,
         };
+        // (Its first frame stores the attachment once more: the room
+        // learns what is stored from its own `Attach` effects, see `store`.)
         self.members.insert(attachment.clone());
         let count = self.count();
         let (store, epoch, seq, replay) = match history {
@@ -258,11 +264,11 @@ impl Room {
     /// limit is dropped (`rate_limited`), and a client that keeps going is
     /// closed (1008); a binary frame is refused (`unsupported_data`);
     /// anything else is parsed and served (`log` reads the stored history
-    /// if a `say` needs it). The member's attachment is stored after each
-    /// frame (its bucket changed). The bucket's refill time is also the
-    /// idle timeout's record of the member's last frame (see
-    /// [`crate::liveness`]): whatever stores the attachment less often must
-    /// still store it once that time moved by the granularity
+    /// if a `say` needs it). The member's attachment is stored after a
+    /// frame only when what the stored copy holds must change (see
+    /// [`stored`]): a rename, a relayed `typing`, a bucket not at rest, or
+    /// the idle timeout's record of the last frame (the bucket's refill
+    /// time, see [`crate::liveness`]) moved by the granularity
     /// ([`Liveness::records`]; `rust/tests/room_model.rs` checks it).
     pub fn on_frame(
         &mut self,
@@ -286,33 +292,48 @@ impl Room {
             Err(why) => return self.expel(id, &why),
         };
         let verdict = member.bucket.take(now, per_second, burst);
-        let attach = |member: &Attachment| Effect::Attach {
-            attachment: member.clone(),
-        };
-        let text = match (verdict, payload) {
+        let typing_at = member.typing_at;
+        let mut renamed = false;
+        let mut effects = match (verdict, payload) {
             (Verdict::Close, _) => return self.expel(id, &CloseReason::RateLimit),
             (Verdict::Drop { tell: true }, _) => {
-                return Effects(vec![
-                    reply(&Error::RateLimited { per_second, burst }),
-                    attach(member),
-                ])
+                reply(&Error::RateLimited { per_second, burst }).into()
             }
-            (Verdict::Drop { tell: false }, _) => return attach(member).into(),
-            (Verdict::Allow, Payload::Binary(_)) => {
-                return Effects(vec![reply(&Error::Binary), attach(member)])
+            (Verdict::Drop { tell: false }, _) => Effects::default(),
+            (Verdict::Allow, Payload::Binary(_)) => reply(&Error::Binary).into(),
+            (Verdict::Allow, Payload::Text(text)) => {
+                #[cfg(feature = "test-hooks")]
+                test_hooks(text);
+                match protocol::parse(text, self.config.max_text_chars as usize) {
+                    Ok(frame) => {
+                        // A rename changes what the attachment holds.
+                        renamed = matches!(frame, ClientFrame::Hello { .. });
+                        self.apply(id, frame, now, log)
+                    }
+                    Err(error) => reply(&error).into(),
+                }
             }
-            (Verdict::Allow, Payload::Text(text)) => text,
         };
-        #[cfg(feature = "test-hooks")]
-        test_hooks(text);
-        let mut effects = match protocol::parse(text, self.config.max_text_chars as usize) {
-            Ok(frame) => self.apply(id, frame, now, log),
-            Err(error) => reply(&error).into(),
+        let rules = self.liveness();
+        let lags = |(member, stored): (&Attachment, Option<Stored>)| {
+            renamed
+                || member.typing_at != typing_at
+                || stored.is_none_or(|stored| stored.lags(member, burst, rules, now))
         };
-        if let Some(member) = self.members.get(id) {
-            effects.push(attach(member));
+        if self.members.with_stored(id).is_some_and(lags) {
+            effects.0.extend(self.store(id));
         }
         effects
+    }
+
+    /// Stores member `id`'s attachment (an `Attach` effect), and remembers
+    /// what the stored copy holds; nothing if the room does not hold it.
+    fn store(&mut self, id: &str) -> Option<Effect> {
+        let member = self.members.get(id)?;
+        let stored = Stored::of(member, self.config.rate_limit_burst);
+        let attachment = member.clone();
+        self.members.mark(id, stored);
+        Some(Effect::Attach { attachment })
     }
 
     /// Member `id`'s signs of life, with the runtime's last automatic
@@ -808,10 +829,9 @@ mod tests {
             10_000,
             &mut log(),
         );
-        let [Effect::Attach { attachment }] = effects.0.as_slice() else {
-            panic!("expected only an attach, got {effects:?}");
-        };
-        assert_eq!(attachment.typing_at, None);
+        // Nothing is sent (the member's first frame stores its attachment).
+        assert_eq!(strip_attach(effects), Effects::default());
+        assert_eq!(room.members.get(&ids[0]).and_then(|m| m.typing_at), None);
         // Back at the limit, it is.
         room.leave(&ids[2]);
         assert!(matches!(
@@ -1018,32 +1038,77 @@ mod tests {
     }
 
     #[test]
-    fn every_frame_is_stored_as_a_sign_of_life_for_the_idle_timeout() {
+    fn a_frame_is_stored_as_a_sign_of_life_once_per_granularity() {
         let stored = |effects: Effects| match effects.0.last() {
-            Some(Effect::Attach { attachment }) => attachment.bucket.updated_at,
-            other => panic!("expected an attachment last, got {other:?}"),
+            Some(Effect::Attach { attachment }) => Some(attachment.bucket.updated_at),
+            _ => None,
         };
-        let (mut room, ids) = room_with(&["Ada"]); // joined at 1 s
+        // Joined at 1 s; its first frame stores the attachment, then once
+        // per granularity (15 s at the default idle timeout of 120 s).
+        let (mut room, ids) = room_with(&["Ada"]);
         let ada = &ids[0];
         let ping = Frame::Text(r#"{"type":"ping"}"#);
-        assert_eq!(stored(room.on_frame(ada, ping, 2_000, &mut log())), 2_000);
         assert_eq!(
-            stored(room.on_frame(ada, Frame::Text("x"), 16_999, &mut log())),
-            16_999
+            stored(room.on_frame(ada, ping, 2_000, &mut log())),
+            Some(2_000)
+        );
+        assert_eq!(
+            stored(room.on_frame(ada, Frame::Text("x"), 16_000, &mut log())),
+            None
         );
         // Refused frames too.
         assert_eq!(
             stored(room.on_frame(ada, Frame::Binary(1), 17_000, &mut log())),
-            17_000
+            Some(17_000)
+        );
+        assert_eq!(stored(room.on_frame(ada, ping, 31_999, &mut log())), None);
+        assert_eq!(
+            stored(room.on_frame(ada, ping, 32_000, &mut log())),
+            Some(32_000)
         );
         assert_eq!(
-            room.activity(ada, Some(20_000)),
+            room.activity(ada, Some(40_000)),
             Some(Activity {
                 since: 1_000,
-                frame_at: Some(17_000),
-                pinged_at: Some(20_000)
+                frame_at: Some(32_000),
+                pinged_at: Some(40_000)
             })
         );
+        // With reaping off, a member within its rate stores nothing more.
+        let mut room = Room::with_config(config(|c| c.idle_timeout_seconds = 0));
+        let ada = room
+            .join("r", None, None, None, 0, &[1; 9], &mut log())
+            .expect("join")
+            .id;
+        assert_eq!(
+            stored(room.on_frame(&ada, ping, 500, &mut log())),
+            Some(500)
+        );
+        for now in [1_000, 100_000, 10_000_000] {
+            assert_eq!(stored(room.on_frame(&ada, ping, now, &mut log())), None);
+        }
+    }
+
+    #[test]
+    fn a_burst_is_stored_until_the_bucket_is_back_at_rest() {
+        let mut room = Room::with_config(config(|c| {
+            c.rate_limit_burst = 3;
+            c.rate_limit_per_second = crate::limit::Rate::per_second(1);
+        }));
+        let id = room
+            .join("r", None, None, None, 0, &[1; 9], &mut log())
+            .expect("join")
+            .id;
+        let ping = Frame::Text(r#"{"type":"ping"}"#);
+        let attached = |effects: &Effects| matches!(effects.0.last(), Some(Effect::Attach { .. }));
+        // The first frame stores (the join's attachment is not marked); the
+        // second and third spend the bucket: stored.
+        assert!(attached(&room.on_frame(&id, ping, 0, &mut log())));
+        assert!(attached(&room.on_frame(&id, ping, 0, &mut log())));
+        assert!(attached(&room.on_frame(&id, ping, 0, &mut log())));
+        // Refilled: at rest again, stored once more, then not.
+        assert!(attached(&room.on_frame(&id, ping, 5_000, &mut log())));
+        assert!(!attached(&room.on_frame(&id, ping, 9_000, &mut log())));
     }
 
     #[test]
