@@ -14,13 +14,26 @@ import { BENCH_VARS, root } from "./lib/server.mjs";
 async function core() {
   const pkg = await import(`${root}pkg/core.js`);
   pkg.initSync({ module: new WebAssembly.Module(readFileSync(`${root}pkg/core_bg.wasm`)) });
-  const state = new pkg.ObjectState(undefined, Date.now(), 0, BENCH_VARS);
   // The room's history store (js/history.ts runs SQL): empty here, and the
   // history's writes are not carried out, so each call times the core alone.
-  const history = { head: () => [null, null, null], rowsWritten: 0 };
+  const history = {
+    head: () => [null, null, null],
+    rowsWritten: 0,
+    published: () => null,
+    shards: () => [],
+  };
+  const state = new pkg.ObjectState(undefined, Date.now(), 0, BENCH_VARS, "bench", history);
+  /** A request's headers, as the object reads them (none set). */
+  const headers = new Headers();
   /** Every member's tags, as the object accepted its socket. */
   const tags = new Map();
-  const echo = state.open("http://127.0.0.1/websocket", Date.now(), new Uint8Array(9), history);
+  const echo = state.open(
+    "http://127.0.0.1/websocket",
+    Date.now(),
+    new Uint8Array(9),
+    history,
+    headers,
+  );
   if (echo.kind !== "echo") throw new Error(`/websocket answered ${JSON.stringify(echo)}`);
   return {
     /** A frame on `/websocket`, one socket connected. */
@@ -32,7 +45,7 @@ async function core() {
     join(name) {
       const url = `http://127.0.0.1/rooms/bench/websocket?name=${name}`;
       const entropy = crypto.getRandomValues(new Uint8Array(9));
-      const opening = state.open(url, Date.now(), entropy, history);
+      const opening = state.open(url, Date.now(), entropy, history, headers);
       if (opening.kind !== "join") throw new Error(`join answered ${JSON.stringify(opening)}`);
       tags.set(opening.id, opening.tags);
       return opening.id;

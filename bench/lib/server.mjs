@@ -17,6 +17,8 @@ const wrangler = join(root, "node_modules/.bin/wrangler");
 /** Limits high enough that no workload is refused; every variant gets them as `vars`. */
 export const BENCH_VARS = {
   MAX_CONNECTIONS_PER_ROOM: "32768",
+  // One object per room (workload 10 sets its own caps to span objects).
+  MAX_CONNECTIONS_PER_OBJECT: "32768",
   RATE_LIMIT_PER_SECOND: "1000000",
   RATE_LIMIT_BURST: "1000000",
 };
