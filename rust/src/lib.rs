@@ -16,8 +16,9 @@
 //! | [`object`] | one Durable Object: what a request gets, which code serves a socket (from its tags), wakes, stats, the idle sweep its alarm runs |
 //! | [`http`] | what the Worker does with a request (`route`), reading URLs (`url`) |
 //! | [`echo`] | `/websocket`, the Cloudflare example the project started from |
-//! | [`room`] | a room: joining, a member's frames, leaving; `members`, `presence` |
+//! | [`room`] | a room: joining, a member's frames, leaving; `members`, `presence`, `history`, `shards` |
 //! | [`outcome`] | what TypeScript carries out: `Route`, `Opening`, `Effects` |
+//! | [`shard`] | rooms larger than one object: an object's place, ids that carry their shard, shard 0's registry and admission |
 //! | [`socket`] | what a socket carries: its tags and its attachment |
 //! | [`protocol`] | the wire: a frame as it arrives, the JSON frames and their validation |
 //! | [`wakes`] | the wake record: when an instance is counted, what is stored |
