@@ -373,7 +373,7 @@ pub const TOKEN_EXPIRED: &str = token_expired_reason!();
 pub enum CloseReason {
     /// A frame over `MAX_MESSAGE_BYTES`: 1009, "message too big" (RFC 6455
     /// §7.4.1). `bytes` is its size, or the least it can be when the text
-    /// was not read (`exact` is false: see [`crate::limit::unread_text`]).
+    /// was not read (`exact` is false: see [`crate::limit::text_by_length`]).
     TooBig { bytes: usize, max: u32, exact: bool },
     /// A client that kept sending after `rate_limited` errors: 1008, policy.
     RateLimit,
