@@ -163,7 +163,7 @@ macro_rules! call_attempts {
 #[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
 pub(crate) use call_attempts;
 
-/// See [`call_attempts`].
+/// How many times a call between objects is tried (the macro `call_attempts!` above writes it).
 pub const CALL_ATTEMPTS: u32 = call_attempts!();
 
 impl Effect {

@@ -16,7 +16,7 @@
 //! stored, in the same event that stores it: a delivery retried after a
 //! failed call, or sent again after an eviction, reaches nobody twice, and
 //! one that arrives ahead of a missing one is refused with the seq the
-//! shard needs ([`Delivery::need`]), which shard 0 sends from its history.
+//! shard needs ([`crate::room::history::Taken::need`]), which shard 0 sends from its history.
 //! A shard's member therefore sees the room's messages in seq order, like
 //! everyone else, and its joins and resumes are served from its own copy.
 //!

@@ -29,7 +29,7 @@ macro_rules! room_tag {
 #[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
 pub(crate) use room_tag;
 
-/// See [`room_tag`].
+/// The room tag (the macro `room_tag!` above writes it).
 pub const ROOM_TAG: &str = room_tag!();
 
 /// The start of a `/websocket` socket's id tag. Member ids are base64url,
