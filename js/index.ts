@@ -272,8 +272,11 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    * seq it holds (a gap, or a copy of another history) is sent what Rust
    * decides next. The messages go from SQLite to the call, never through Wasm.
    */
-  private async handOut(effect: EffectOf<"deliver">): Promise<void> {
-    const [seqs, frames] = this.history.messages(effect.after, effect.count);
+  private async handOut(
+    effect: EffectOf<"deliver">,
+    messages = this.history.messages(effect.after, effect.count),
+  ): Promise<void> {
+    const [seqs, frames] = messages;
     const answer = await this.call("deliver", () =>
       this.shard(effect.object).deliver(effect.epoch, effect.after, seqs, frames),
     );
@@ -313,12 +316,13 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
         this.history,
       );
       if (restart === 1) this.history.restart(epoch);
+      const room = keep.length > 0 ? this.ctx.getWebSockets(ROOM) : [];
       for (let i = 0; i + 2 < keep.length; i += 3) {
         const [index, seq, forget] = [keep[i], keep[i + 1], keep[i + 2]];
         const text = frames[index];
         // Stored first, as every message (see the "send" effect).
         this.history.append(seq, text, forget < 0 ? undefined : forget, undefined);
-        for (const peer of this.ctx.getWebSockets(ROOM)) send(peer, text);
+        for (const peer of room) send(peer, text);
       }
       return [need, members, version];
     });
@@ -513,6 +517,9 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    * history may be ahead of what was stored.
    */
   private perform(ws: WebSocket | null, effects: Effects): void {
+    // A message's deliveries to every other shard carry the same messages:
+    // read once from SQLite for all of them.
+    let read: { after: number; count: number; messages: [number[], string[]] } | undefined;
     try {
       for (const effect of effects) {
         switch (effect.kind) {
@@ -569,7 +576,11 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
           // Calls to the room's other objects: not awaited by the event, and
           // sent only once its writes are durable (the output gate holds them).
           case "deliver":
-            void this.handOut(effect).catch(logged("deliver"));
+            if (read?.after !== effect.after || read.count !== effect.count) {
+              const messages = this.history.messages(effect.after, effect.count);
+              read = { after: effect.after, count: effect.count, messages };
+            }
+            void this.handOut(effect, read.messages).catch(logged("deliver"));
             break;
           case "publish": {
             const sender = raiser(ws, effect);

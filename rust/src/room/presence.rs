@@ -98,7 +98,7 @@ mod tests {
     use super::super::testing::*;
     use super::super::Room;
     use crate::error::Error;
-    use crate::outcome::{Admission, Effect, Effects};
+    use crate::outcome::{Effect, Effects};
     use crate::protocol::ServerFrame;
     use crate::socket::Attachment;
 
@@ -115,19 +115,6 @@ mod tests {
             .map(|(i, name)| join_at(&mut room, name, i).id)
             .collect();
         (room, ids)
-    }
-
-    fn join_at(room: &mut Room, name: &str, i: usize) -> Admission {
-        room.join(
-            "r",
-            Some(name),
-            None,
-            None,
-            1000 + i as u64,
-            &[i as u8; 9],
-            &mut log(),
-        )
-        .expect("join")
     }
 
     fn peers(ids: &[&String], names: &[&str]) -> String {

@@ -18,21 +18,24 @@ pub(crate) fn room_with(names: &[&str]) -> (Room, Vec<String>) {
     let ids = names
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            room.join(
-                "r",
-                Some(name),
-                None,
-                None,
-                1000 + i as u64,
-                &[i as u8; 9],
-                &mut log(),
-            )
-            .map(|a| a.id)
-            .unwrap_or_default()
-        })
+        .map(|(i, name)| join_at(&mut room, name, i).id)
         .collect();
     (room, ids)
+}
+
+/// `name` joins `room` as its `i`-th member: join time 1000 + i, ids from
+/// entropy `[i; 9]`.
+pub(crate) fn join_at(room: &mut Room, name: &str, i: usize) -> Admission {
+    room.join(
+        "r",
+        Some(name),
+        None,
+        None,
+        1000 + i as u64,
+        &[i as u8; 9],
+        &mut log(),
+    )
+    .expect("join")
 }
 
 /// The effects of a text frame at t=5, minus the attachment update that
