@@ -28,6 +28,8 @@
 //! to an upgrade it accepted and after every departure, and shard 0 counts
 //! an upgrade it handed over as taken until the answer comes.
 
+use crate::text;
+
 /// Between a room's name and a shard's number in the shard's object name.
 pub const OBJECT_SEPARATOR: char = '#';
 
@@ -114,11 +116,10 @@ pub fn start_of(shard: u32) -> String {
     format!("0.{shard}{ID_SEPARATOR}")
 }
 
-/// `text` as a number of decimal digits only (at most 9: a shard number).
+/// `text` as a shard number: decimal digits only, at most 9 of them.
 fn whole(text: &str) -> Option<u32> {
-    (!text.is_empty() && text.len() <= 9 && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.parse().ok())
-        .flatten()
+    let n = text::whole(text).filter(|_| text.len() <= 9)?;
+    u32::try_from(n).ok()
 }
 
 /// How many shards a room may need: enough objects of `per_object` for
@@ -141,8 +142,8 @@ impl Count {
     pub fn parse(text: &str) -> Option<Count> {
         let (members, version) = text.trim().split_once(' ')?;
         Some(Count {
-            members: members.parse().ok()?,
-            version: version.parse().ok()?,
+            members: text::whole(members)?,
+            version: text::whole(version)?,
         })
     }
 

@@ -65,6 +65,18 @@ pub fn display(value: &dyn fmt::Display) -> String {
 /// The base64url alphabet (RFC 4648 §5).
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// `text` as a whole number: decimal digits only (no sign, no spaces), at
+/// most `u64::MAX`.
+pub fn whole(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
 /// `bytes` in base64url without padding. Written here rather than taken from
 /// the `base64` crate, whose engine (tables, chunked decoding, error types)
 /// costs the Wasm module about 6 KiB for the few short strings the core

@@ -129,22 +129,11 @@ impl Resume {
         if since.is_none() && epoch.is_none() {
             return Ok(None);
         }
-        match (since.as_deref().and_then(whole), epoch) {
+        match (since.as_deref().and_then(text::whole), epoch) {
             (Some(since), Some(epoch)) if is_epoch(&epoch) => Ok(Some(Resume { since, epoch })),
             _ => Err(HttpError::BadResume),
         }
     }
-}
-
-/// `text` as a whole number: decimal digits only, at most `u64::MAX`.
-fn whole(text: &str) -> Option<u64> {
-    if text.is_empty() {
-        return None;
-    }
-    text.bytes().try_fold(0u64, |n, b| {
-        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
 }
 
 /// Whether `text` has the shape of an epoch.
