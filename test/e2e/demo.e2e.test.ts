@@ -7,7 +7,13 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+  type Request as PageRequest,
+} from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { chromiumPath } from "../../scripts/toolchain.mjs";
 import { type DevServer, startDevServer, uncaughtErrors } from "./devServer";
@@ -130,9 +136,22 @@ async function newPage(viewport = DESKTOP): Promise<Watched> {
     }
   });
   page.on("pageerror", (error) => problem(`pageerror: ${error.message}`));
-  page.on("requestfailed", (request) =>
-    problem(`requestfailed: ${request.url()} ${request.failure()?.errorText ?? ""}`),
-  );
+  // A request the browser cancels because its page navigated away (a reload
+  // while the icon still loads) is not a failure: a request is numbered by the
+  // navigations of the page started before it, and one aborted after a later
+  // navigation started belongs to a document that is gone.
+  let navigations = 0;
+  const issuedAfter = new WeakMap<PageRequest, number>();
+  page.on("request", (request) => {
+    if (request.isNavigationRequest() && request.frame() === page.mainFrame()) navigations++;
+    issuedAfter.set(request, navigations);
+  });
+  page.on("requestfailed", (request) => {
+    const error = request.failure()?.errorText ?? "";
+    const left = (issuedAfter.get(request) ?? navigations) < navigations;
+    if (error === "net::ERR_ABORTED" && left && !request.isNavigationRequest()) return;
+    problem(`requestfailed: ${request.url()} ${error}`);
+  });
   page.on("response", (response) => {
     if (response.url().startsWith(server.http) && response.status() >= 400) {
       problem(`HTTP ${response.status()}: ${response.url()}`);
