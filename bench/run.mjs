@@ -1,6 +1,6 @@
 // `npm run bench [-- options]`: builds the project (no test hooks), then serves
 // each variant (A this project, B bench/ts-reference, C bench/raw-echo, H this
-// project with HISTORY_LIMIT=0, for workload 2 only) with `wrangler dev` on
+// project with HISTORY_LIMIT=0, for workloads 2 and 5 only) with `wrangler dev` on
 // 127.0.0.1, one at a time, in rounds whose order rotates (A B C H, B C H A,
 // …), runs the workloads against it (bench/lib/client.mjs),
 // prints each round's ratios and the pooled verdicts, and writes the report
@@ -128,7 +128,7 @@ const rounds = opt.smoke ? 1 : int("rounds", 9, 1, 100);
 
 /**
  * The variants; `workloads`, when given, are the only ones a variant runs
- * (H exists to compare room broadcast with history on and off, in the same
+ * (H exists to compare room broadcast and the wake with history on and off, in the same
  * rounds as A), and `vars` are added to the bench's.
  */
 const VARIANTS = {
@@ -139,7 +139,7 @@ const VARIANTS = {
     label: "H: this project, HISTORY_LIMIT=0",
     config: join(root, "wrangler.jsonc"),
     vars: { HISTORY_LIMIT: "0" },
-    workloads: ["w2"],
+    workloads: ["w2", "w5"],
   },
 };
 const WORKLOADS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10", "boundary"];

@@ -7,7 +7,7 @@ import { DurableObject } from "cloudflare:workers";
 import {
   type CallAttempts,
   type Effect,
-  type Effects,
+  type FrameEffects,
   failedFrame,
   type HttpResponse,
   initSync,
@@ -514,9 +514,15 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    * `null` for the alarm (whose effects address sockets by tag). If an
    * effect throws (a storage write), the rest are not carried out and the
    * state is rebuilt before its next use: what Rust remembers of the stored
-   * history may be ahead of what was stored.
+   * history may be ahead of what was stored. A frame's lone reply comes as
+   * its text (`FrameEffects`).
    */
-  private perform(ws: WebSocket | null, effects: Effects): void {
+  private perform(ws: WebSocket | null, effects: FrameEffects): void {
+    if (typeof effects === "string") {
+      if (ws === null) throw new Error("a reply needs the socket that raised the event");
+      send(ws, effects);
+      return;
+    }
     // A message's deliveries to every other shard carry the same messages:
     // read once from SQLite for all of them.
     let read: { after: number; count: number; messages: [number[], string[]] } | undefined;

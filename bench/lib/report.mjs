@@ -350,8 +350,9 @@ ${micro ? `| µs per call | what |\n|---:|---|\n${micro.map(({ what, us }) => `|
   \`getWebSockets("room")\`. No welcome, joined or left frames.
 - **C** (\`bench/raw-echo/\`) is the ceiling: \`ws.send(message)\` on \`/websocket\`; in a room the
   frame goes unchanged to \`getWebSockets("room")\`.
-- **H** is A with \`HISTORY_LIMIT=0\` (no history: no SQL, no \`seq\`), run for workload 2
-  only, in the same rounds as A: the cost of storing every message before it is sent.
+- **H** is A with \`HISTORY_LIMIT=0\` (no history: no SQL, no \`seq\`), run for workloads 2
+  and 5 only, in the same rounds as A: the cost of storing every message before it is sent,
+  in a busy room and on the first \`say\` after a wake.
   Workload 9 (A only) measures the history itself.
 - All three answer \`GET /rooms/{room}\` with \`instance_started_at\` (workload 5 confirms its
   wakes with it). Workloads 2–5 use a fresh room each; workload 4 is last, its sockets are

@@ -17,7 +17,7 @@ use crate::http::route::{self, RequestHead};
 use crate::limit::{self, TextSize};
 use crate::object::{ObjectState, Probe};
 use crate::outcome::call_attempts;
-use crate::outcome::{Effects, HttpResponse, Opening, Route};
+use crate::outcome::{Effect, Effects, HttpResponse, Opening, Route};
 use crate::protocol::Frame;
 use crate::records::{self, Record};
 use crate::room::history::{Failure, Head, Log};
@@ -171,6 +171,30 @@ impl Log for JsLog<'_> {
 
 fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
     Ts::from_rust(value).map_err(|error| JsError::new(&display(&error)))
+}
+
+/// What a frame decided, as `message` returns it (TypeScript type below).
+#[wasm_bindgen(typescript_custom_section)]
+const FRAME_EFFECTS: &str = r#"
+/**
+ * What `message` decided: its `Effects`, or, when they are a lone reply to
+ * the socket that sent the frame, that reply's text (`frame_effects` in
+ * rust/src/wasm.rs).
+ */
+export type FrameEffects = Effects | string;
+"#;
+
+/// A frame's effects for the shim. A lone reply to the socket that sent the
+/// frame (every `/websocket` echo, every error frame) crosses as its text:
+/// one string out of Wasm, and no array and object for serde-wasm-bindgen to
+/// build field by field and for the shim to walk, which was half of what a
+/// `/websocket` frame cost beyond the TypeScript seed (bench/RESULTS.md,
+/// Findings 13).
+fn frame_effects(effects: &Effects) -> Result<JsValue, JsError> {
+    match effects.0.as_slice() {
+        [Effect::Reply { text }] => Ok(JsValue::from_str(text)),
+        _ => to_js(effects).map(JsValue::from),
+    }
 }
 
 /// Routes a Worker request at `now` (ms) under the Worker's `env`: see
@@ -380,17 +404,19 @@ impl ObjectHandle {
 
     /// A frame on a socket: see [`ObjectState::message`]. `message` is what
     /// `webSocketMessage` received: a string or an ArrayBuffer; `history`
-    /// reads the room's stored history.
+    /// reads the room's stored history. A lone reply comes back as its text
+    /// (see [`frame_effects`]).
+    #[wasm_bindgen(unchecked_return_type = "FrameEffects")]
     pub fn message(
         &mut self,
         tags: Vec<String>,
         message: JsValue,
         now: f64,
         history: &HistoryStore,
-    ) -> Result<Ts<Effects>, JsError> {
+    ) -> Result<JsValue, JsError> {
         let frame = frame_of(&message, self.state.max_message_bytes());
         let log = &mut JsLog(history);
-        to_js(
+        frame_effects(
             &self
                 .state
                 .message(&tags, frame.as_frame(), millis(now), log),
