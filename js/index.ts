@@ -437,28 +437,24 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
   /**
    * Writes this instance's wake record, which Rust asks for once the
    * instance holds its first socket (so a request that opens none, such as
-   * stats, writes nothing). Not at once: a write in the constructor (where
-   * a wake adopts its sockets) is committed before the first reply leaves
-   * (under `wrangler dev` the SQLite commit runs first, and in production
-   * the output gate would hold the reply until the write is confirmed),
-   * which made the first reply after a wake ~3 ms slower (bench/RESULTS.md,
-   * Findings 6). It runs in a later task, and `allowUnconfirmed` keeps later
-   * frames from waiting for the confirmation. The price: an instance that
-   * ends (a crash, a deploy) before this runs, or whose write fails, is not
-   * counted in `wakes`; the count is a statistic, not state the room
-   * depends on.
+   * stats, writes nothing). `allowUnconfirmed`: the output gate does not
+   * hold this event's replies, nor later frames, until the write is
+   * confirmed (a confirmed write made the first reply after a wake ~3 ms
+   * slower, bench/RESULTS.md Findings 6; written in the event this way it
+   * costs the wake nothing measurable, Findings 13, so no timer defers it).
+   * The price: an instance whose write fails, or that ends (a crash, a
+   * deploy) before the write is durable, is not counted in `wakes`; the
+   * count is a statistic, not state the room depends on.
    */
   private storeWakes(wakes: Wakes): void {
     this.stored = wakes;
-    setTimeout(() => {
-      try {
-        this.ctx.storage
-          .put(WAKES_KEY, wakes, { allowUnconfirmed: true })
-          .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
-      } catch (error) {
-        console.error("WebSocketHibernationServer.storeWakes:", error);
-      }
-    }, 0);
+    try {
+      this.ctx.storage
+        .put(WAKES_KEY, wakes, { allowUnconfirmed: true })
+        .catch((error) => console.error("WebSocketHibernationServer.storeWakes:", error));
+    } catch (error) {
+      console.error("WebSocketHibernationServer.storeWakes:", error);
+    }
   }
 
   /**
