@@ -107,7 +107,10 @@ export class Scratch extends DurableObject<ProfileEnv> {
     const echoFrame = "c12 f34";
     const sayEffects = state.message(tags, say, now, history);
     const sayJson = JSON.stringify(sayEffects);
-    const echoJson = JSON.stringify(state.message(echo, echoFrame, now, history));
+    // A lone reply comes as its text; as one JSON string it would be the Effects array.
+    const echoJson = JSON.stringify([
+      { kind: "reply", text: state.message(echo, echoFrame, now, history) },
+    ]);
     const attachment = this.attachment;
     const member = { id: "q3Yx9kWm0aZc", name: "c12" };
     const message = `{"type":"message","id":"${tags[0]}","name":"m0","text":"c12-34","ts":${now}}`;
@@ -118,7 +121,7 @@ export class Scratch extends DurableObject<ProfileEnv> {
     const ops: Record<string, Op> = {
       noop: (i) => i,
       // The boundary, as A calls it.
-      "rust: state.message, /websocket (echo frame → Effects [reply])": () =>
+      "rust: state.message, /websocket (echo frame → its reply's text)": () =>
         state.message(echo, echoFrame, now, history),
       // A say within the rate: no attachment to store (rust/src/room/stored.rs).
       "rust: state.message, room (say → Effects [send])": () =>

@@ -243,6 +243,26 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: answer.webSocket });
   }
 
+  /**
+   * A call made for the member on `sender` (its `publish`, a whisper's
+   * relay, a `who`), not awaited by the event: `then` gets the answer; if
+   * every attempt failed the member is told `internal`, as for any frame
+   * the server failed to handle.
+   */
+  private forMember<T>(
+    what: string,
+    sender: WebSocket,
+    attempt: () => Promise<T>,
+    then?: (answer: T) => void,
+  ): void {
+    void this.call(what, attempt)
+      .then((answer) => {
+        if (answer === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
+        else then?.(answer);
+      })
+      .catch(logged(what));
+  }
+
   /** The stub of another object of this room. */
   private shard(object: string): DurableObjectStub<WebSocketHibernationServer> {
     return this.env.WEBSOCKET_HIBERNATION_SERVER.getByName(object);
@@ -515,8 +535,7 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
    */
   private perform(ws: WebSocket | null, effects: FrameEffects): void {
     if (typeof effects === "string") {
-      if (ws === null) throw new Error("a reply needs the socket that raised the event");
-      send(ws, effects);
+      send(raiser(ws, { kind: "reply" }), effects);
       return;
     }
     // A message's deliveries to every other shard carry the same messages:
@@ -584,9 +603,8 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
             }
             void this.handOut(effect, read.messages).catch(logged("deliver"));
             break;
-          case "publish": {
-            const sender = raiser(ws, effect);
-            void this.call("publish", () =>
+          case "publish":
+            this.forMember("publish", raiser(ws, effect), () =>
               this.shard(effect.object).publish(
                 effect.key,
                 effect.id,
@@ -594,36 +612,30 @@ export class WebSocketHibernationServer extends DurableObject<Env> {
                 effect.text,
                 effect.ts,
               ),
-            )
-              .then((done) => {
-                // Every attempt failed: the sender is told, as for any failed frame.
-                if (done === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
-              })
-              .catch(logged("publish"));
+            );
             break;
-          }
           case "relay": {
             const sender = raiser(ws, effect);
-            void this.call("relay", () => this.shard(effect.object).whisper(effect.to, effect.text))
-              .then((reached) => {
-                if (reached === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
-                else if (!reached) this.perform(sender, unreached(effect.to));
-              })
-              .catch(logged("relay"));
+            this.forMember(
+              "relay",
+              sender,
+              () => this.shard(effect.object).whisper(effect.to, effect.text),
+              (reached) => {
+                if (!reached) this.perform(sender, unreached(effect.to));
+              },
+            );
             break;
           }
           case "ask": {
             const sender = raiser(ws, effect);
             const after = effect.after ?? null;
             const own = effect.object === this.ctx.id.name;
-            void this.call("ask", () =>
-              own ? this.roster(after) : this.shard(effect.object).roster(after),
-            )
-              .then((text) => {
-                if (text === FAILED) this.perform(sender, failedFrame(this.ctx.getTags(sender)));
-                else send(sender, text);
-              })
-              .catch(logged("ask"));
+            this.forMember(
+              "ask",
+              sender,
+              () => (own ? this.roster(after) : this.shard(effect.object).roster(after)),
+              (text) => send(sender, text),
+            );
             break;
           }
           case "report":
@@ -666,7 +678,7 @@ function rpc<T>(what: string, action: () => T): T {
 }
 
 /** The socket an effect addressed to "this socket" acts on; the alarm's effects never are. */
-function raiser(ws: WebSocket | null, effect: Effect): WebSocket {
+function raiser(ws: WebSocket | null, effect: Pick<Effect, "kind">): WebSocket {
   if (ws === null) throw new Error(`effect ${effect.kind} needs the socket that raised the event`);
   return ws;
 }

@@ -901,16 +901,23 @@ mod tests {
         assert!(room.is_empty());
     }
 
-    #[test]
-    fn rate_limit_drops_then_closes_with_1008_and_survives_a_wake() {
+    /// A room whose rate limit is `burst` frames, refilled at `per_second`,
+    /// with one member (its id).
+    fn rate_limited(burst: u32, per_second: u32) -> (Room, String) {
         let mut room = Room::with_config(config(|c| {
-            c.rate_limit_burst = 2;
-            c.rate_limit_per_second = crate::limit::Rate::per_second(1);
+            c.rate_limit_burst = burst;
+            c.rate_limit_per_second = crate::limit::Rate::per_second(per_second);
         }));
         let id = room
             .join("r", None, None, None, 0, &[1; 9], &mut log())
             .expect("join")
             .id;
+        (room, id)
+    }
+
+    #[test]
+    fn rate_limit_drops_then_closes_with_1008_and_survives_a_wake() {
+        let (mut room, id) = rate_limited(2, 1);
         let ping = Frame::Text(r#"{"type":"ping"}"#);
         for _ in 0..2 {
             assert_eq!(
@@ -942,14 +949,7 @@ mod tests {
 
     #[test]
     fn rate_limit_refills_with_time() {
-        let mut room = Room::with_config(config(|c| {
-            c.rate_limit_burst = 1;
-            c.rate_limit_per_second = crate::limit::Rate::per_second(10);
-        }));
-        let id = room
-            .join("r", None, None, None, 0, &[1; 9], &mut log())
-            .expect("join")
-            .id;
+        let (mut room, id) = rate_limited(1, 10);
         let ping = Frame::Text(r#"{"type":"ping"}"#);
         assert_eq!(
             strip_attach(room.on_frame(&id, ping, 0, &mut log())),
@@ -1091,14 +1091,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_stored_until_the_bucket_is_back_at_rest() {
-        let mut room = Room::with_config(config(|c| {
-            c.rate_limit_burst = 3;
-            c.rate_limit_per_second = crate::limit::Rate::per_second(1);
-        }));
-        let id = room
-            .join("r", None, None, None, 0, &[1; 9], &mut log())
-            .expect("join")
-            .id;
+        let (mut room, id) = rate_limited(3, 1);
         let ping = Frame::Text(r#"{"type":"ping"}"#);
         let attached = |effects: &Effects| matches!(effects.0.last(), Some(Effect::Attach { .. }));
         // The first frame stores (the join's attachment is not marked); the
