@@ -246,12 +246,9 @@ thread_local! {
 fn with_config<T>(env: &JsValue, then: impl FnOnce(&Result<Config, ConfigError>) -> T) -> T {
     CONFIG.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if !matches!(&*cache, Some((seen, _)) if seen == env) {
-            *cache = Some((env.clone(), read_config(env)));
-        }
-        match &*cache {
-            Some((_, config)) => then(config),
-            None => then(&read_config(env)),
+        match &mut *cache {
+            Some((seen, config)) if seen == env => then(config),
+            slot => then(&slot.insert((env.clone(), read_config(env))).1),
         }
     })
 }
@@ -383,7 +380,7 @@ impl ObjectHandle {
         let log = &mut JsLog(history);
         let count = headers.get(crate::shard::ROOM_COUNT_HEADER);
         if let (Some(count), Some(room)) = (count, self.state.room_mut()) {
-            room.told(count.trim().parse().unwrap_or(0));
+            room.told(crate::text::whole(count.trim()).unwrap_or(0));
         }
         to_js(
             &self

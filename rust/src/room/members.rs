@@ -161,11 +161,11 @@ impl Cursor {
     /// would not.
     pub fn parse(text: &str) -> Option<Cursor> {
         let (joined_at, id) = text.split_once('.')?;
-        if joined_at.is_empty() || !joined_at.bytes().all(|b| b.is_ascii_digit()) || id.is_empty() {
+        if id.is_empty() {
             return None;
         }
         Some(Cursor {
-            joined_at: joined_at.parse().ok()?,
+            joined_at: crate::text::whole(joined_at)?,
             id: id.to_owned(),
         })
     }
